@@ -1,0 +1,1 @@
+"""backbone: shared-measurement pipeline for collective impact initiatives."""

@@ -1,0 +1,1 @@
+"""Equity standards: race/ethnicity (OMB SPD 15), class (poverty guideline), statistics."""
