@@ -1,0 +1,60 @@
+"""Race/ethnicity per OMB SPD 15 (2024): partner codes -> the 7 minimum categories.
+
+A partner's local code maps to one or more minimum codes (select all that apply) or to
+"not reported". Without a crosswalk entry, the SPD 15 codes, their labels and the detailed
+categories (e.g. "Somali" -> black, "Lebanese" -> mena) are understood, case-insensitively.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.config import Crosswalk
+from pipelines.equity.standards import RaceStandard, load_race_standard
+
+NOT_REPORTED = "not_reported"
+
+
+@lru_cache(maxsize=1)
+def standard() -> RaceStandard:
+    return load_race_standard()
+
+
+def code_lookup(crosswalk: Crosswalk) -> dict[str, tuple[str, ...]]:
+    """lower-case local code -> SPD 15 codes; an empty tuple means explicitly not reported."""
+    race = standard()
+    lookup: dict[str, tuple[str, ...]] = {}
+    for code in race.codes:
+        lookup[code.lower()] = (code,)
+        lookup[race.label(code).lower()] = (code,)
+    for detailed, code in race.detailed_categories.items():
+        lookup[detailed.lower()] = (code,)
+    lookup["not reported"] = ()
+    for local, codes in crosswalk.race_codes.items():
+        lookup[local.strip().lower()] = () if codes == NOT_REPORTED else tuple(codes)
+    return lookup
+
+
+def register_crosswalk(con: duckdb.DuckDBPyConnection, crosswalk: Crosswalk,
+                       name: str = "race_crosswalk") -> None:
+    """A (local_code, code) table: one row per SPD 15 code a local code stands for."""
+    local, codes = [], []
+    for key, mapped in code_lookup(crosswalk).items():
+        for code in mapped or (NOT_REPORTED,):
+            local.append(key)
+            codes.append(code)
+    table = pa.table({"local_code": local, "code": codes})
+    con.register("_race_crosswalk_arrow", table)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _race_crosswalk_arrow")
+    con.unregister("_race_crosswalk_arrow")
+
+
+def check_crosswalk_codes(crosswalk: Crosswalk) -> list[str]:
+    """Crosswalk entries that point at codes SPD 15 doesn't have."""
+    known = set(standard().codes)
+    return [f"race_codes.{local}: {code!r} is not one of {sorted(known)}"
+            for local, codes in crosswalk.race_codes.items() if codes != NOT_REPORTED
+            for code in codes if code not in known]

@@ -1,0 +1,353 @@
+"""Load and validate the equity standards: SPD 15 race, class bands, HHS poverty guidelines.
+
+Also registers the DuckDB objects built from them (poverty_guidelines table,
+poverty_line macro) and renders class bands as a SQL CASE expression.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import duckdb
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from pipelines.errors import ConfigError
+
+STANDARDS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "equity"
+RACE_STANDARD_PATH = STANDARDS_DIR / "race_spd15.yaml"
+CLASS_BANDS_PATH = STANDARDS_DIR / "class_bands.yaml"
+POVERTY_GUIDELINES_PATH = STANDARDS_DIR / "poverty_guidelines.csv"
+
+HMIS_RACE_NONE = "RaceNone"
+REGIONS = ("contiguous", "alaska", "hawaii")
+STATE_REGIONS = {"AK": "alaska", "HI": "hawaii"}
+
+
+class _KeyedError(ValueError):
+    """Raised inside validators so the ConfigError can name the exact key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key = key
+        self.problem = problem
+
+
+def _norm(name: str) -> str:
+    # Partner write-ins vary in case and spacing ("puerto  rican", "Puerto Rican ").
+    return " ".join(name.split()).casefold()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class RaceCategory(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z_]*$")
+    label: str = Field(min_length=1)
+    definition: str = Field(min_length=1)
+
+
+class RaceStandard(_Strict):
+    standard: str = Field(min_length=1)
+    categories: list[RaceCategory] = Field(min_length=1)
+    multiracial_label: str = Field(min_length=1)
+    not_reported_label: str = Field(min_length=1)
+    hmis_fy2024_columns: dict[str, Any]
+    detailed_categories: dict[str, str]
+    _lookup: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_categories(cls, cats: list[RaceCategory]) -> list[RaceCategory]:
+        for attr in ("code", "label"):
+            seen: set[str] = set()
+            for i, cat in enumerate(cats):
+                value = getattr(cat, attr)
+                if value in seen:
+                    raise _KeyedError(f"categories.{i}.{attr}", f"duplicate {attr} {value!r}")
+                seen.add(value)
+        return cats
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RaceStandard:
+        codes = set(self.codes)
+        labels = {c.label for c in self.categories}
+        for key in ("multiracial_label", "not_reported_label"):
+            if getattr(self, key) in labels:
+                raise _KeyedError(key, f"{getattr(self, key)!r} collides with a category label")
+        if self.multiracial_label == self.not_reported_label:
+            raise _KeyedError("not_reported_label", "must differ from multiracial_label")
+
+        mapped: dict[str, str] = {}
+        for column, value in self.hmis_fy2024_columns.items():
+            key = f"hmis_fy2024_columns.{column}"
+            if column == HMIS_RACE_NONE:
+                if not isinstance(value, list) or not value or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in value
+                ):
+                    raise _KeyedError(key, "must be a non-empty list of integer codes")
+                continue
+            if value not in codes:
+                raise _KeyedError(key, f"unknown race code {value!r}")
+            if value in mapped.values():
+                raise _KeyedError(key, f"code {value!r} is already mapped by another column")
+            mapped[column] = value
+        if HMIS_RACE_NONE not in self.hmis_fy2024_columns:
+            raise _KeyedError(f"hmis_fy2024_columns.{HMIS_RACE_NONE}", "missing")
+        if missing := codes - set(mapped.values()):
+            raise _KeyedError("hmis_fy2024_columns", f"no column for codes {sorted(missing)}")
+
+        seen: dict[str, str] = {}
+        for name, code in self.detailed_categories.items():
+            key = f"detailed_categories.{name}"
+            if code not in codes:
+                raise _KeyedError(key, f"unknown race code {code!r}")
+            if _norm(name) in seen and seen[_norm(name)] != code:
+                raise _KeyedError(key, "same name (ignoring case) maps to two codes")
+            seen[_norm(name)] = code
+        return self
+
+    @property
+    def codes(self) -> list[str]:
+        return [c.code for c in self.categories]
+
+    @property
+    def labels(self) -> list[str]:
+        """The minimum-category labels, in standard order ("X alone" rows)."""
+        return [c.label for c in self.categories]
+
+    @property
+    def tabulation_labels(self) -> list[str]:
+        """Every race label an "alone" tabulation can carry, in publication order."""
+        return [*self.labels, self.multiracial_label, self.not_reported_label]
+
+    def label(self, code: str) -> str:
+        for cat in self.categories:
+            if cat.code == code:
+                return cat.label
+        raise KeyError(f"unknown race code {code!r}; known: {self.codes}")
+
+    @property
+    def hmis_columns(self) -> dict[str, str]:
+        """HMIS 0/1 column name -> race code (RaceNone excluded)."""
+        return {k: v for k, v in self.hmis_fy2024_columns.items() if k != HMIS_RACE_NONE}
+
+    @property
+    def hmis_race_none_values(self) -> tuple[int, ...]:
+        return tuple(self.hmis_fy2024_columns[HMIS_RACE_NONE])
+
+    def detailed_to_code(self, name: str | None) -> str | None:
+        """Roll a detailed write-in (or a minimum label/code) up to its code; None if unknown."""
+        return None if name is None else self._lookup.get(_norm(name))
+
+    def model_post_init(self, context: Any, /) -> None:
+        lookup = {_norm(n): c for n, c in self.detailed_categories.items()}
+        for cat in self.categories:
+            lookup.setdefault(_norm(cat.label), cat.code)
+            lookup.setdefault(_norm(cat.code), cat.code)
+        self._lookup = lookup
+
+
+class IncomeBand(_Strict):
+    label: str = Field(min_length=1)
+    lower: float = Field(ge=0, allow_inf_nan=False)
+    upper: float
+
+    @field_validator("upper", mode="before")
+    @classmethod
+    def _open_upper(cls, value: Any) -> Any:
+        return math.inf if value is None else value
+
+
+class ProxyLabels(_Strict):
+    low_income: str = Field(min_length=1)
+    not_low_income: str = Field(min_length=1)
+
+
+class ClassBands(_Strict):
+    ratio_of: str = Field(min_length=1)
+    bands: list[IncomeBand] = Field(min_length=1)
+    proxy_labels: ProxyLabels
+    not_reported_label: str = Field(min_length=1)
+
+    @field_validator("bands")
+    @classmethod
+    def _contiguous(cls, bands: list[IncomeBand]) -> list[IncomeBand]:
+        if bands[0].lower != 0:
+            raise _KeyedError("bands.0.lower", "first band must start at 0")
+        for i, band in enumerate(bands):
+            if math.isnan(band.upper) or band.upper <= band.lower:
+                raise _KeyedError(f"bands.{i}.upper", "must be greater than lower")
+            if i + 1 < len(bands) and bands[i + 1].lower != band.upper:
+                raise _KeyedError(
+                    f"bands.{i + 1}.lower",
+                    f"must equal previous upper {band.upper} (bands contiguous, non-overlapping)",
+                )
+        if not math.isinf(bands[-1].upper):
+            raise _KeyedError(f"bands.{len(bands) - 1}.upper", "last band must be open-ended (.inf)")
+        return bands
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> ClassBands:
+        seen: set[str] = set()
+        for label in self.labels:
+            if label in seen:
+                raise _KeyedError("bands", f"duplicate class label {label!r}")
+            seen.add(label)
+        return self
+
+    @property
+    def band_labels(self) -> list[str]:
+        return [b.label for b in self.bands]
+
+    @property
+    def labels(self) -> list[str]:
+        """Full class vocabulary in publication order."""
+        return [
+            *self.band_labels,
+            self.proxy_labels.low_income,
+            self.proxy_labels.not_low_income,
+            self.not_reported_label,
+        ]
+
+    def band_for(self, ratio: float | None) -> str | None:
+        """Python twin of class_band_sql, for small frames and tests."""
+        if ratio is None or math.isnan(ratio):
+            return None
+        for band in self.bands:
+            if ratio < band.upper:
+                return band.label
+        return self.bands[-1].label
+
+
+class PovertyGuideline(_Strict):
+    year: int = Field(ge=1959, le=2100)
+    region: Literal["contiguous", "alaska", "hawaii"]
+    first_person: float = Field(gt=0, allow_inf_nan=False)
+    each_additional: float = Field(gt=0, allow_inf_nan=False)
+
+    def amount(self, household_size: int) -> float:
+        return self.first_person + self.each_additional * (household_size - 1)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(model: type[_M], data: Any, path: Path, key_prefix: str = "") -> _M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, _KeyedError):
+                key, problem = cause.key, cause.problem
+            else:
+                key = ".".join(str(p) for p in err["loc"]) or "(root)"
+                problem = err["msg"]
+            lines.append(f"{path}: {key_prefix}{key}: {problem}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: (file): not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: (yaml): {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (root): expected a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_race_standard(path: Path | None = None) -> RaceStandard:
+    path = Path(path) if path is not None else RACE_STANDARD_PATH
+    return _validate(RaceStandard, _read_yaml(path), path)
+
+
+def load_class_bands(path: Path | None = None) -> ClassBands:
+    path = Path(path) if path is not None else CLASS_BANDS_PATH
+    return _validate(ClassBands, _read_yaml(path), path)
+
+
+def load_poverty_guidelines(path: Path | None = None) -> list[PovertyGuideline]:
+    path = Path(path) if path is not None else POVERTY_GUIDELINES_PATH
+    expected = list(PovertyGuideline.model_fields)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames != expected:
+                raise ConfigError(f"{path}: (header): expected {expected}, got {reader.fieldnames}")
+            rows = list(reader)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: (file): not found") from None
+    guidelines: list[PovertyGuideline] = []
+    seen: set[tuple[int, str]] = set()
+    for line_no, row in enumerate(rows, start=2):  # line 1 is the header
+        g = _validate(PovertyGuideline, row, path, key_prefix=f"line {line_no}.")
+        if (g.year, g.region) in seen:
+            raise ConfigError(f"{path}: line {line_no}.year: duplicate {g.year} {g.region}")
+        seen.add((g.year, g.region))
+        guidelines.append(g)
+    if missing := set(REGIONS) - {g.region for g in guidelines}:
+        raise ConfigError(f"{path}: region: no rows for {sorted(missing)}")
+    return guidelines
+
+
+def register_poverty_guidelines(
+    con: duckdb.DuckDBPyConnection, guidelines: list[PovertyGuideline] | None = None
+) -> None:
+    """Create table poverty_guidelines and macro poverty_line(p_year, p_state, p_size).
+
+    poverty_line picks the latest guideline year <= p_year for the state's region.
+    When p_year predates every row it falls back to the earliest year: programs report
+    on years the table may not cover (an old cohort, or a year HHS has not published
+    for Alaska/Hawaii in our table) and a near guideline beats dropping the household.
+    NULL year or size, or size < 1, gives NULL.
+    """
+    guidelines = load_poverty_guidelines() if guidelines is None else guidelines
+    con.execute(
+        "CREATE OR REPLACE TABLE poverty_guidelines ("
+        "year INTEGER, region VARCHAR, first_person DOUBLE, each_additional DOUBLE)"
+    )
+    con.executemany(
+        "INSERT INTO poverty_guidelines VALUES (?, ?, ?, ?)",
+        [(g.year, g.region, g.first_person, g.each_additional) for g in guidelines],
+    )
+    region_case = " ".join(f"WHEN '{st}' THEN '{region}'" for st, region in STATE_REGIONS.items())
+    con.execute(
+        f"""
+        CREATE OR REPLACE MACRO poverty_line(p_year, p_state, p_size) AS (
+            CASE WHEN p_year IS NULL OR p_size IS NULL OR p_size < 1 THEN NULL ELSE (
+                SELECT coalesce(
+                    arg_max(g.first_person + g.each_additional * (p_size - 1), g.year)
+                        FILTER (WHERE g.year <= p_year),
+                    arg_min(g.first_person + g.each_additional * (p_size - 1), g.year))
+                FROM poverty_guidelines AS g
+                WHERE g.region = CASE upper(trim(p_state)) {region_case} ELSE 'contiguous' END
+            ) END
+        )
+        """
+    )
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def class_band_sql(ratio_expr: str, bands: ClassBands) -> str:
+    """SQL CASE mapping a poverty ratio to its band label; NULL/NaN ratio -> NULL.
+
+    Negative ratios (business losses) land in the lowest band, as in Census poverty.
+    """
+    r = f"({ratio_expr})"
+    parts = [f"WHEN {r} IS NULL OR isnan(CAST({r} AS DOUBLE)) THEN NULL"]
+    for band in bands.bands[:-1]:
+        parts.append(f"WHEN {r} < {band.upper!r} THEN {_sql_str(band.label)}")
+    parts.append(f"ELSE {_sql_str(bands.bands[-1].label)}")
+    return "CASE " + " ".join(parts) + " END"

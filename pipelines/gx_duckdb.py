@@ -1,0 +1,83 @@
+"""Run Great Expectations in-database on a DuckDB file.
+
+GX (1.x) closes its SQLAlchemy connection between metric queries unless the dialect is listed in
+`_PERSISTED_CONNECTION_DIALECTS`, and DuckDB isn't; the symptom is
+`MetricResolutionError: list index out of range` (GX issues #10738, #11579). Registering "duckdb"
+there makes GX keep one connection, exactly as it does for sqlite. This is the only place that
+touches GX internals; `tests/test_gx_duckdb.py` fails loudly if a GX upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import duckdb  # noqa: E402
+import duckdb_engine  # noqa: E402
+import great_expectations as gx  # noqa: E402
+import sqlalchemy  # noqa: E402
+from great_expectations.execution_engine import sqlalchemy_execution_engine as _engine  # noqa: E402
+
+
+class _DialectName(str):
+    """GX compares dialects both as strings and through `.value`."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def install_persisted_connection_shim() -> None:
+    current = _engine._PERSISTED_CONNECTION_DIALECTS
+    if "duckdb" not in [str(getattr(d, "value", d)) for d in current]:
+        _engine._PERSISTED_CONNECTION_DIALECTS = (*current, _DialectName("duckdb"))
+
+
+def connect(database: Path) -> duckdb.DuckDBPyConnection:
+    """Open `database` so that GX (through duckdb_engine) can open the same file in this process.
+
+    DuckDB shares one database instance per file inside a process, but only between connections
+    with the same configuration, and duckdb_engine always sets a custom user agent.
+    """
+    agent = f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sqlalchemy.__version__})"
+    return duckdb.connect(str(database), config={"custom_user_agent": agent})
+
+
+_context = None
+# GX contexts and data-source registries are not thread-safe; stage-file tasks may run in threads.
+_lock = threading.RLock()
+
+
+def context():
+    """One ephemeral GX context per process: nothing is written to a gx/ folder."""
+    global _context
+    if _context is None:
+        install_persisted_connection_shim()
+        _context = gx.get_context(mode="ephemeral")
+    return _context
+
+
+@contextmanager
+def duckdb_batch(database: Path, table: str) -> Iterator[gx.datasource.fluent.interfaces.Batch]:
+    """A GX batch over a whole DuckDB table or view; the connection is closed afterwards."""
+    with _lock:
+        ctx = context()
+        name = f"duckdb_{uuid.uuid4().hex[:12]}"
+        source = ctx.data_sources.add_sql(name=name, connection_string=f"duckdb:///{database}")
+        try:
+            asset = source.add_table_asset(name=table, table_name=table)
+            yield asset.add_batch_definition_whole_table("whole_table").get_batch()
+        finally:
+            engine = source.get_execution_engine()
+            if engine._connection is not None:  # the persisted connection the shim asked for
+                engine._connection.close()
+                engine._connection = None
+            engine.close()
+            ctx.data_sources.delete(name)
+

@@ -1,0 +1,94 @@
+"""The warehouse step: give every discovered file exactly one ending, safely and re-runnably.
+
+Order of effects, chosen so a crash at any point loses nothing and a rerun finishes the job:
+1. a file whose sha256 is already loaded is a duplicate; if its archive copy is missing, the earlier
+   run died between COMMIT and the move, so the move is completed instead;
+2. a staged file is loaded in one transaction that also records where the file will be archived;
+3. only then is the file moved (never overwriting), and the partner report written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines import feedback, warehouse
+from pipelines.config import InitiativeConfig, Workspace
+from pipelines.discover import IntakeFile
+from pipelines.intake import StagedFile
+from pipelines.problems import Problem
+
+
+@dataclass(frozen=True)
+class Settled:
+    file_name: str
+    partner_id: str
+    status: str  # loaded | rejected | recovered
+    rows_loaded: int
+    rows_quarantined: int
+    reasons: str
+    report: str | None
+
+
+def check_seen(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
+               item: IntakeFile, sha256: str) -> Settled | Problem | None:
+    """A duplicate as a Problem, a completed interrupted move as Settled, or None for new files."""
+    earlier = warehouse.loaded_submission(con, config.id, sha256)
+    if earlier is None:
+        return None
+    submission_id, name, received_at, stored_path = earlier
+    if stored_path and not Path(stored_path).exists():
+        warehouse.move_file(item.path, Path(stored_path))
+        return Settled(item.path.name, item.partner_id, "recovered", 0, 0,
+                       f"completed the archive move of submission {submission_id}", None)
+    return Problem("duplicate_file", f"This exact file was already received and loaded on "
+                   f"{received_at:%Y-%m-%d} as {name!r} (submission {submission_id}); nothing new "
+                   "was added. If the data changed, export it again.")
+
+
+def settle(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
+           staged: StagedFile, run_id: str) -> Settled:
+    now = dt.datetime.now()
+    source = Path(staged.source_path)
+    person = config.record_schema.by_role("person_id")[0].name
+    rows = feedback.bad_rows(staged.staged_db, person)
+    try:
+        if staged.status == "staged":
+            stored = warehouse.destination(workspace, staged, "loaded", now)
+            submission_id = warehouse.load_staged(con, config, staged, run_id, stored)
+            warehouse.move_file(source, stored)
+            report = feedback.write_report(workspace.reports(config.id, staged.partner_id),
+                                           staged, "loaded", rows, stored)
+            warehouse.set_report_path(con, submission_id, report)
+            return Settled(staged.file_name, staged.partner_id, "loaded", staged.rows_loaded,
+                           staged.rows_quarantined, "", str(report))
+        return reject(con, workspace, config, staged, run_id,
+                      [Problem(**p) for p in staged.problems], rows)
+    finally:
+        if staged.staged_db:
+            Path(staged.staged_db).unlink(missing_ok=True)
+            Path(staged.staged_db + ".wal").unlink(missing_ok=True)
+
+
+def reject(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
+           staged: StagedFile, run_id: str, problems: list[Problem],
+           rows: list[tuple] = ()) -> Settled:
+    """Move the file aside with a reason file next to it, then record the rejection."""
+    staged.status = "rejected"
+    stored = warehouse.destination(workspace, staged, "rejected", dt.datetime.now())
+    source = Path(staged.source_path)
+    if source.exists() or source.is_symlink():
+        warehouse.move_file(source, stored)
+    report = feedback.write_report(workspace.reports(config.id, warehouse.safe_name(
+        staged.partner_id)), staged, "rejected", list(rows), stored, problems)
+    shutil.copyfile(report, stored.with_name(stored.name + ".reason.md"))
+    reasons = "; ".join(str(p) for p in problems)
+    submission_id = warehouse.record_submission(con, staged, "rejected", run_id, stored,
+                                                problems[0].rule if problems else None, reasons)
+    warehouse.set_report_path(con, submission_id, report)
+    return Settled(staged.file_name, staged.partner_id, "rejected", 0, staged.rows_quarantined,
+                   reasons, str(report))

@@ -1,0 +1,109 @@
+"""Per-file work: read, validate and standardize one partner file into its own staging database.
+
+This is the unit the nightly flow maps over (one task per file). It writes only to
+`data/staging/<sha256>.duckdb`, never to the warehouse, so it can run in parallel and on other
+processes (Dask); the warehouse step then loads each staged file in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipelines import gx_duckdb
+from pipelines.config import InitiativeConfig
+from pipelines.problems import FileRejected, Problem
+from pipelines.read import load_csv, map_header, sniff
+from pipelines.standardize import standardize
+from pipelines.validate import build_suite, create_typed_view, record_failures, run_suite
+
+
+@dataclass
+class StagedFile:
+    initiative_id: str
+    partner_id: str
+    source_path: str
+    file_name: str
+    sha256: str = ""
+    size_bytes: int = 0
+    encoding: str = ""
+    delimiter: str = ""
+    status: str = "staged"  # staged | rejected
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)  # file-level reasons when rejected
+    rules: list[dict] = field(default_factory=list)  # one outcome per GX expectation
+    staged_db: str | None = None
+
+    @property
+    def reasons(self) -> str:
+        return "; ".join(str(Problem(**p)) for p in self.problems)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+
+def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
+               staging_dir: Path) -> StagedFile:
+    """Never raises for a bad file: problems come back in the StagedFile, status 'rejected'."""
+    staged = StagedFile(config.id, partner_id, str(path), path.name)
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        sniffed = sniff(path, staging_dir)
+        staged.sha256, staged.size_bytes = sniffed.sha256, sniffed.size
+        staged.encoding, staged.delimiter = sniffed.encoding, sniffed.delimiter
+        schema = config.schema_for(partner_id)
+        crosswalk = config.crosswalks[partner_id]
+        header_map = map_header(sniffed.header, schema, crosswalk)
+        staged.ignored_columns = header_map.ignored
+
+        database = staging_dir / f"{sniffed.sha256}.duckdb"
+        database.unlink(missing_ok=True)
+        con = gx_duckdb.connect(database)
+        try:
+            parse_problems = load_csv(con, sniffed, header_map)
+            present = list(header_map.positions.values())
+            create_typed_view(con, schema, crosswalk, present)
+            suite = build_suite(schema, crosswalk, partner_id, present)
+            result = run_suite(database, suite)
+            outcome = record_failures(con, result)
+            if parse_problems:
+                con.executemany("INSERT INTO quarantine VALUES (?, NULL, ?, NULL, ?)",
+                                [(p.row, p.rule, p.message) for p in parse_problems])
+            staged.rules = [asdict(o) for o in outcome.outcomes]
+            staged.rows_read = outcome.row_count + len(parse_problems)
+            bad_rows = con.execute("SELECT count(DISTINCT _row) FROM quarantine").fetchall()[0][0]
+            staged.rows_quarantined = bad_rows
+            _reject_if_unusable(staged, schema.max_bad_row_share)
+            staged.rows_loaded = standardize(con, config, partner_id, salt)
+        finally:
+            con.close()
+        staged.staged_db = str(database)
+    except FileRejected as rejection:
+        staged.status = "rejected"
+        staged.problems = [p.as_dict() for p in rejection.problems]
+        # Keep what was staged: the partner report still lists the bad rows of a rejected file.
+        database = staging_dir / f"{staged.sha256}.duckdb"
+        if staged.sha256 and database.exists():
+            staged.staged_db = str(database)
+    finally:
+        if staged.sha256:
+            (staging_dir / f"{staged.sha256}.utf8.csv").unlink(missing_ok=True)
+    return staged
+
+
+def _reject_if_unusable(staged: StagedFile, max_bad_share: float) -> None:
+    if staged.rows_read == 0:
+        raise FileRejected(Problem("no_rows", "The file has a header row but no data rows."))
+    share = staged.rows_quarantined / staged.rows_read
+    if share > max_bad_share:
+        worst = sorted((r for r in staged.rules if not r["success"]),
+                       key=lambda r: -r["unexpected_count"])[:3]
+        detail = "; ".join(f"{r['message']} ({r['unexpected_count']} rows)" for r in worst)
+        raise FileRejected(Problem(
+            "too_many_bad_rows", f"{staged.rows_quarantined} of {staged.rows_read} rows have "
+            f"problems ({share:.0%}), so the file was not loaded: it may be the wrong template or "
+            f"export. Most common: {detail}"))

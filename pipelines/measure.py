@@ -1,0 +1,106 @@
+"""Measure stage: records -> indicator cells by period x partner x race x class (a mart).
+
+Counts are unduplicated: a person (person_key) counts once per cell however many records or
+partners report them. For the all-partner rows (`partner_id = 'ALL'`) a person's race is the union
+of what every partner reported (select all that apply) and their class is the lowest band any
+partner reported (income-based before proxy, proxy before "Not reported"), since a household
+that qualified for help anywhere is low income.
+
+Every cell of the full race x class layout is computed, whatever the indicator publishes, so that
+suppression sees all the additive relations; `publish` drops the unrequested ones afterwards.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.config import Condition, InitiativeConfig
+from pipelines.equity.race import standard
+from pipelines.standardize import RACE_CODES, class_bands
+from pipelines.validate import sql_literal
+
+CELLS_COLUMNS = ("initiative_id VARCHAR, indicator_id VARCHAR, period VARCHAR, partner_id VARCHAR, "
+                 "race_tabulation VARCHAR, race VARCHAR, class VARCHAR, numerator BIGINT, "
+                 "denominator BIGINT, source VARCHAR")
+
+
+def condition_sql(condition: Condition) -> str:
+    column = condition.column
+    if condition.op == "is_null":
+        return f"{column} IS NULL"
+    if condition.op == "not_null":
+        return f"{column} IS NOT NULL"
+    if condition.op in ("in", "not_in"):
+        values = ", ".join(sql_literal(v) for v in condition.value)
+        return f"{column} {'NOT ' if condition.op == 'not_in' else ''}IN ({values})"
+    return f"{column} {condition.op} {sql_literal(condition.value)}"
+
+
+def conditions_sql(conditions: tuple[Condition, ...]) -> str:
+    return " AND ".join(f"coalesce({condition_sql(c)}, false)" for c in conditions)
+
+
+def _race_alone_sql() -> str:
+    race = standard()
+    count = " + ".join(f"race_{c}::INTEGER" for c in RACE_CODES)
+    cases = " ".join(f"WHEN race_{c} THEN {sql_literal(race.label(c))}" for c in RACE_CODES)
+    return (f"CASE WHEN ({count}) = 0 THEN {sql_literal(race.not_reported_label)} "
+            f"WHEN ({count}) > 1 THEN {sql_literal(race.multiracial_label)} {cases} END")
+
+
+def _class_rank_sql() -> str:
+    labels = class_bands().labels
+    return "CASE class " + " ".join(f"WHEN {sql_literal(label)} THEN {rank}"
+                                    for rank, label in enumerate(labels)) + f" ELSE {len(labels)} END"
+
+
+def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
+    indicator = config.indicators[indicator_index]
+    flags = ", ".join(f"bool_or(race_{c}) AS race_{c}" for c in RACE_CODES)
+    person = (f"{flags}, bool_or(in_numerator) AS in_numerator, "
+              f"arg_min(class, {_class_rank_sql()}) AS class")
+    race = standard()
+    aoic_labels = " ".join(f"WHEN 'race_{c}' THEN {sql_literal(race.label(c))}" for c in RACE_CODES)
+    head = (f"{sql_literal(config.id)} AS initiative_id, {sql_literal(indicator.id)} AS indicator_id, "
+            "period::VARCHAR AS period, partner_id")
+    return f"""
+    WITH eligible AS (
+        SELECT partner_id, person_key, period, {', '.join('race_' + c for c in RACE_CODES)}, class,
+               {conditions_sql(indicator.numerator)} AS in_numerator
+        FROM {config.id}.records_current
+        WHERE {conditions_sql(indicator.denominator)}
+    ),
+    people AS (
+        SELECT partner_id, person_key, period, {person} FROM eligible GROUP BY ALL
+        UNION ALL
+        SELECT 'ALL' AS partner_id, person_key, period, {person} FROM eligible
+        GROUP BY person_key, period
+    ),
+    labelled AS (SELECT *, {_race_alone_sql()} AS race_alone FROM people)
+    SELECT {head},
+           CASE WHEN grouping(race_alone) = 1 THEN 'total' ELSE 'alone' END AS race_tabulation,
+           CASE WHEN grouping(race_alone) = 1 THEN 'ALL' ELSE race_alone END AS race,
+           CASE WHEN grouping(class) = 1 THEN 'ALL' ELSE class END AS class,
+           count_if(in_numerator) AS numerator, count(*) AS denominator, 'records' AS source
+    FROM labelled
+    GROUP BY GROUPING SETS ((partner_id, period, race_alone, class), (partner_id, period, race_alone),
+                            (partner_id, period, class), (partner_id, period))
+    UNION ALL
+    SELECT {head}, 'alone_or_in_combination' AS race_tabulation,
+           CASE code {aoic_labels} END AS race,
+           CASE WHEN grouping(class) = 1 THEN 'ALL' ELSE class END AS class,
+           count_if(in_numerator), count(*), 'records'
+    FROM (UNPIVOT people ON {', '.join('race_' + c for c in RACE_CODES)} INTO NAME code VALUE selected)
+    WHERE selected
+    GROUP BY GROUPING SETS ((partner_id, period, code, class), (partner_id, period, code))
+    """
+
+
+def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+                          table: str | None = None) -> int:
+    """(Re)build `<initiative>.indicator_cells` from the current records; returns cell count."""
+    table = table or f"{config.id}.indicator_cells"
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({CELLS_COLUMNS})")
+    for index in range(len(config.indicators)):
+        con.execute(f"INSERT INTO {table} {indicator_cells_sql(config, index)}")
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]

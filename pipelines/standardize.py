@@ -1,0 +1,154 @@
+"""Standardize stage: validated rows -> the shared record shape, in one set-based query.
+
+- person_id is replaced by `person_key`, sha256 of the initiative's salt and the id; the raw id
+  never leaves the staging database.
+- race/ethnicity becomes seven SPD 15 flags from local codes and/or HMIS 0/1 columns;
+  "not reported" stays explicit (all flags false, `race_reported` false), never dropped.
+- class: household income as a ratio of the HHS poverty guideline for the period, household size
+  and state, banded; otherwise the partner's proxy (free/reduced lunch, Medicaid) via crosswalk.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+
+from pipelines.config import Crosswalk, InitiativeConfig, IntakeSchema, Workspace
+from pipelines.equity.race import register_crosswalk
+from pipelines.equity.standards import (STATE_REGIONS, ClassBands, class_band_sql,
+                                        load_class_bands, register_poverty_guidelines)
+from pipelines.validate import VIEW, sql_literal
+
+RACE_CODES = ("aian", "asian", "black", "hispanic", "mena", "nhpi", "white")
+
+
+@lru_cache(maxsize=1)
+def class_bands() -> ClassBands:
+    return load_class_bands()
+
+
+def salt_file(workspace: Workspace, initiative_id: str) -> Path:
+    return workspace.path("data", "warehouse", "salts", f"{initiative_id}.salt")
+
+
+def ensure_salt(workspace: Workspace, initiative_id: str) -> None:
+    """Create the initiative's secret salt once. Losing it makes new ids unlinkable to old ones."""
+    if os.environ.get(f"BACKBONE_SALT_{initiative_id.upper()}"):
+        return
+    path = salt_file(workspace, initiative_id)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+
+
+def read_salt(workspace: Workspace, initiative_id: str) -> str:
+    from_env = os.environ.get(f"BACKBONE_SALT_{initiative_id.upper()}")
+    if from_env:
+        return from_env
+    path = salt_file(workspace, initiative_id)
+    if not path.exists():
+        raise RuntimeError(f"{path}: the initiative's salt is missing; run ensure_salt first")
+    return path.read_text().strip()
+
+
+def record_columns(schema: IntakeSchema) -> list[tuple[str, str]]:
+    """(name, type) of the standardized record table, lineage columns excluded."""
+    measure_type = {"integer": "BIGINT", "number": "DOUBLE", "string": "VARCHAR", "date": "DATE"}
+    columns = [("partner_id", "VARCHAR"), ("person_key", "VARCHAR"), ("period", "INTEGER")]
+    columns += [(f"race_{code}", "BOOLEAN") for code in RACE_CODES]
+    columns += [("race_reported", "BOOLEAN"), ("household_income", "DOUBLE"),
+                ("household_size", "INTEGER"), ("state", "VARCHAR"), ("poverty_ratio", "DOUBLE"),
+                ("class", "VARCHAR")]
+    columns += [(c.name, measure_type[c.type]) for c in schema.by_role("measure")]
+    return columns
+
+
+def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk) -> tuple[str, list[str]]:
+    """A CTE of per-row race flags, and the SELECT expressions that read it."""
+    code_col = next((c.name for c in schema.by_role("race_codes")), None)
+    flag_cols = {c.race_code: c.name for c in schema.by_role("race_flag")}
+    from_codes = "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS code WHERE false"
+    if code_col:
+        from_codes = (f"SELECT s._row, x.code FROM (SELECT _row, lower(trim(unnest(string_split("
+                      f"{code_col}, {sql_literal(crosswalk.race_separator)})))) AS local_code "
+                      f"FROM {VIEW}) s JOIN race_crosswalk x USING (local_code)")
+    cte = (f"race_codes AS ({from_codes}), race_rows AS (SELECT _row, "
+           + ", ".join(f"bool_or(code = '{c}') AS has_{c}" for c in RACE_CODES)
+           + " FROM race_codes GROUP BY _row)")
+    flags = []
+    for code in RACE_CODES:
+        sources = [f"coalesce(r.has_{code}, false)"]
+        if code in flag_cols:
+            sources.append(f"coalesce(t.{flag_cols[code]} = 1, false)")
+        any_source = " OR ".join(sources)
+        flags.append(f"({any_source}) AS race_{code}")
+    return cte, flags
+
+
+def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id: str,
+                salt: str, quarantine: str = "quarantine", out: str = "records") -> int:
+    """Create `out` from the `typed` view minus quarantined rows; returns rows written."""
+    schema = config.record_schema
+    crosswalk = config.crosswalks[partner_id]
+    register_crosswalk(con, crosswalk)
+    register_poverty_guidelines(con)
+    bands = class_bands()
+    race_cte, race_flags = _race_flags_sql(schema, crosswalk)
+    person = schema.by_role("person_id")[0].name
+    period = schema.by_role("period")[0].name
+
+    def role(name: str, fallback: str = "NULL") -> str:
+        found = schema.by_role(name)
+        return f"t.{found[0].name}" if found else fallback
+
+    state = f"upper(coalesce({role('state')}, {sql_literal(config.initiative.state or 'XX')}))"
+    region = "CASE " + " ".join(f"WHEN {state} = '{s}' THEN '{r}'" for s, r in STATE_REGIONS.items()) \
+        + " ELSE 'contiguous' END"
+    proxy_cases = " ".join(f"WHEN {role('class_proxy')} = {sql_literal(k)} THEN {sql_literal(v)}"
+                           for k, v in crosswalk.class_proxy.items())
+    proxy = f"(CASE {proxy_cases} END)" if proxy_cases else "NULL"
+    measures = [c.name for c in schema.by_role("measure")]
+    flag_names = [f"race_{c}" for c in RACE_CODES]
+
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {out} AS
+        WITH {race_cte},
+        base AS (
+            SELECT t._row, t.{period}::INTEGER AS period, {state} AS state, {region} AS region,
+                   {role('household_income')}::DOUBLE AS household_income,
+                   {role('household_size')}::INTEGER AS household_size,
+                   sha256({sql_literal(salt)} || ':' || t.{person}) AS person_key,
+                   {proxy} AS proxy_class, {', '.join(race_flags)},
+                   {', '.join('t.' + m for m in measures)}
+            FROM {VIEW} t LEFT JOIN race_rows r USING (_row)
+            WHERE t._row NOT IN (SELECT _row FROM {quarantine})
+        ),
+        guideline_year AS (
+            SELECT b.period, b.region, coalesce(max(g.year) FILTER (WHERE g.year <= b.period),
+                                                min(g.year)) AS year
+            FROM (SELECT DISTINCT period, region FROM base) b
+            JOIN poverty_guidelines g USING (region) GROUP BY ALL
+        ),
+        rated AS (
+            SELECT base.*, base.household_income /
+                   (g.first_person + g.each_additional * (base.household_size - 1)) AS poverty_ratio
+            FROM base
+            LEFT JOIN guideline_year y USING (period, region)
+            LEFT JOIN poverty_guidelines g ON g.region = y.region AND g.year = y.year
+        )
+        SELECT _row AS source_row, {sql_literal(partner_id)} AS partner_id, person_key, period,
+               {', '.join(flag_names)},
+               ({' OR '.join(flag_names)}) AS race_reported,
+               household_income, household_size, state, poverty_ratio,
+               coalesce({class_band_sql('poverty_ratio', bands)}, proxy_class,
+                        {sql_literal(bands.not_reported_label)}) AS class
+               {''.join(', ' + m for m in measures)}
+        FROM rated ORDER BY _row
+    """)
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]

@@ -1,0 +1,235 @@
+"""Small-cell suppression (CMS cell-size rule) with complementary suppression.
+
+A published cell must not show, and must not let anyone derive, a count of 1..threshold
+people. Cells are hidden whole (numerator and denominator together) and counts are
+never altered.
+
+Within each (initiative_id, indicator_id, period, partner_id) the cells obey additive
+relations that an attacker can difference:
+  * 'total'/'alone' rows form a race x class table: race 'ALL' (tabulation 'total') is
+    the sum over alone races, class 'ALL' is the sum over classes;
+  * 'alone_or_in_combination' rows: per race, class 'ALL' is the sum over classes;
+  * per race and class, AOIC = alone + D, where D (multiracial people who include that
+    race) is never published but is derivable when both cells are shown.
+Relations are linear in numerator, denominator and the complement (denominator -
+numerator), so all three are protected. Missing cells are known zeros.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+TOTAL, ALONE, AOIC = "total", "alone", "alone_or_in_combination"
+ALL = "ALL"
+GROUP_KEY = ("initiative_id", "indicator_id", "period", "partner_id")
+PRIMARY, COMPLEMENTARY = "primary", "complementary"
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+_RESULT_VIEW = "__backbone_suppression_result"
+
+# A relation is (total cell index, member cell indexes).
+Relation = tuple[int, list[int]]
+
+
+def _check_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    if not _TABLE_NAME.match(table):
+        raise ValueError(f"not a plain table name: {table!r}")
+    problems = con.execute(
+        f"""
+        SELECT
+            count(*) FILTER (WHERE race_tabulation NOT IN ('{TOTAL}', '{ALONE}', '{AOIC}')
+                             OR race_tabulation IS NULL),
+            count(*) FILTER (WHERE (race_tabulation = '{TOTAL}') <> (race = '{ALL}')
+                             OR race IS NULL OR class IS NULL),
+            count(*) FILTER (WHERE denominator < 0 OR numerator < 0 OR numerator > denominator)
+        FROM {table}
+        """
+    ).fetchall()[0]
+    if any(problems):
+        raise ValueError(
+            f"{table}: {problems[0]} rows with unknown race_tabulation, {problems[1]} rows where "
+            f"race 'ALL' and tabulation 'total' disagree (or race/class NULL), {problems[2]} rows "
+            "with negative counts or numerator > denominator"
+        )
+    dupes = con.execute(
+        f"""
+        SELECT count(*) FROM (
+            SELECT 1 FROM {table}
+            GROUP BY {", ".join(GROUP_KEY)}, race_tabulation, race, class
+            HAVING count(*) > 1)
+        """
+    ).fetchall()[0][0]
+    if dupes:
+        raise ValueError(f"{table}: {dupes} cells appear more than once")
+
+
+class _Group:
+    """One group's cells plus the virtual cells an attacker can derive, on local indexes.
+
+    Virtual cell D(r, c) = AOIC(r, c) - alone(r, c): the multiracial people who include
+    race r. It is never published, so it always counts as hidden, but subtracting two
+    published cells reveals it, so a small D must be protected like a primary cell.
+    """
+
+    def __init__(self, tab: list[str], race: list[str], cls: list[str],
+                 den: list[int], num: list[int], threshold: int) -> None:
+        self.den, self.num = list(den), list(num)
+        self.n_real = len(den)
+        self.virtual = [False] * self.n_real
+        grid: dict[tuple[str, str], int] = {}  # (race or ALL, class or ALL), total/alone rows
+        aoic: dict[str, dict[str, int]] = {}  # race -> class -> index
+        for i, (t, r, c) in enumerate(zip(tab, race, cls)):
+            if t == AOIC:
+                aoic.setdefault(r, {})[c] = i
+            else:
+                grid[(r, c)] = i
+        races = {r for r, _ in grid}
+        classes = {c for _, c in grid}
+        self.rels: list[Relation] = []
+        # A relation whose total row is absent publishes no sum, so it constrains nothing.
+        for c in classes:
+            if (ALL, c) in grid:
+                self.rels.append((grid[(ALL, c)], [grid[(r, c)] for r in races if r != ALL and (r, c) in grid]))
+        for r in races:
+            if (r, ALL) in grid:
+                self.rels.append((grid[(r, ALL)], [grid[(r, c)] for c in classes if c != ALL and (r, c) in grid]))
+        for r, row in aoic.items():
+            if ALL in row:
+                self.rels.append((row[ALL], [i for c, i in row.items() if c != ALL]))
+            for c, i in row.items():
+                alone = grid.get((r, c))
+                d_den = self.den[i] - (self.den[alone] if alone is not None else 0)
+                d_num = self.num[i] - (self.num[alone] if alone is not None else 0)
+                if d_den < 0 or d_num < 0 or d_den < d_num:
+                    raise ValueError(f"alone-or-in-combination cell {r!r}/{c!r} is smaller than its alone cell")
+                self.den.append(d_den)
+                self.num.append(d_num)
+                self.virtual.append(True)
+                members = [len(self.den) - 1] if alone is None else [alone, len(self.den) - 1]
+                self.rels.append((i, members))
+        self.comp = [d - n for d, n in zip(self.den, self.num)]
+        self.sensitive = [_is_small(d, n, threshold) for d, n in zip(self.den, self.num)]
+        self.hidden = [s or v for s, v in zip(self.sensitive, self.virtual)]
+
+    def protect(self, threshold: int) -> list[int]:
+        """Hide cells until every relation is protected; returns the complements added."""
+        den, hidden, virtual = self.den, self.hidden, self.virtual
+        measures = (self.den, self.num, self.comp)
+        added: list[int] = []
+        changed = True
+        while changed:
+            changed = False
+            for total, members in self.rels:
+                hid = [m for m in members if hidden[m]]
+                n_hidden = len(hid) + hidden[total]
+                if n_hidden == 0:
+                    continue
+                pick_from: list[int] | None = None
+                if n_hidden == 1:
+                    lone = hid[0] if hid else total
+                    # A lone hidden cell equals the published total minus the published
+                    # rest; harmless only for a derived cell that is not small.
+                    if not virtual[lone] or self.sensitive[lone]:
+                        pick_from = [m for m in members if not hidden[m] and den[m] > 0]
+                else:
+                    # Hidden cells whose combined count is small reveal a small group, and
+                    # a combined zero pins every hidden value at zero.
+                    for x in measures:
+                        if sum(x[m] for m in hid) <= threshold:
+                            open_ = [m for m in members if not hidden[m] and x[m] > 0]
+                            if open_:
+                                pick_from = open_
+                                break
+                if pick_from is None:
+                    continue
+                if pick_from:
+                    choice = min(pick_from, key=lambda m: (den[m], m))
+                elif not hidden[total]:
+                    choice = total
+                else:
+                    continue
+                hidden[choice] = True
+                added.append(choice)
+                changed = True
+        return added
+
+
+def _is_small(den: int, num: int, t: int) -> bool:
+    comp = den - num
+    return 0 < den <= t or 0 < num <= t or 0 < comp <= t
+
+
+def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 10) -> dict[str, int]:
+    """Fill `suppressed` / `suppression_reason` on `table`; returns {'primary', 'complementary'} counts.
+
+    Recomputed from the counts on every call, so re-running is idempotent.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+        raise ValueError(f"threshold must be a non-negative int, got {threshold!r}")
+    _check_table(con, table)
+    con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS suppressed BOOLEAN")
+    con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS suppression_reason VARCHAR")
+
+    # DuckDB 2.0: relation.to_arrow_table() avoids the copy a DB-API result makes.
+    cells = con.sql(
+        f"""
+        SELECT rowid AS rid,
+               dense_rank() OVER (ORDER BY {", ".join(GROUP_KEY)}) AS gid,
+               race_tabulation AS tab, race, class AS cls,
+               coalesce(denominator, 0)::BIGINT AS den,
+               coalesce(numerator, 0)::BIGINT AS num
+        FROM {table}
+        ORDER BY gid
+        """
+    ).to_arrow_table()
+
+    den_np = cells["den"].to_numpy()
+    num_np = cells["num"].to_numpy()
+    comp_np = den_np - num_np
+    t = threshold
+    primary = (
+        ((den_np > 0) & (den_np <= t)) | ((num_np > 0) & (num_np <= t)) | ((comp_np > 0) & (comp_np <= t))
+    )
+    supp: list[bool] = primary.tolist()
+    reason: list[str | None] = [PRIMARY if p else None for p in supp]
+
+    gid = cells["gid"].to_numpy()
+    # Only groups with a primary suppression can need complements.
+    todo = set(np.unique(gid[primary]).tolist())
+    if todo:
+        bounds = np.flatnonzero(np.diff(gid)) + 1
+        starts = np.concatenate(([0], bounds)).tolist()
+        ends = np.concatenate((bounds, [len(gid)])).tolist()
+        cols = {k: cells[k].to_pylist() for k in ("tab", "race", "cls", "den", "num")}
+        gid_list = gid.tolist()
+        for lo, hi in zip(starts, ends):
+            if gid_list[lo] not in todo:
+                continue
+            group = _Group(*(cols[k][lo:hi] for k in ("tab", "race", "cls", "den", "num")), threshold=t)
+            for local in group.protect(t):
+                if local < group.n_real:
+                    supp[lo + local] = True
+                    reason[lo + local] = COMPLEMENTARY
+
+    result = pa.table(
+        {
+            "rid": cells["rid"],
+            "suppressed": pa.array(supp, pa.bool_()),
+            "reason": pa.array(reason, pa.string()),
+        }
+    )
+    con.register(_RESULT_VIEW, result)
+    try:
+        con.execute(
+            f"""
+            UPDATE {table} AS t SET suppressed = r.suppressed, suppression_reason = r.reason
+            FROM {_RESULT_VIEW} AS r WHERE t.rowid = r.rid
+            """
+        )
+    finally:
+        con.unregister(_RESULT_VIEW)
+    n_primary = int(primary.sum())
+    return {PRIMARY: n_primary, COMPLEMENTARY: int(sum(supp)) - n_primary}

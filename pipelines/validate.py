@@ -1,0 +1,212 @@
+"""Validate stage: Great Expectations suites generated from the intake schema, run in DuckDB.
+
+Each rule of the schema becomes one expectation whose `meta` carries the rule name, the column and
+a sentence for the partner. Failing rows are found with the query GX itself reports
+(`unexpected_index_query`), or with the query given to an `UnexpectedRowsExpectation`, so the
+quarantine holds exactly the rows GX counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import great_expectations as gx
+
+from pipelines import gx_duckdb
+from pipelines.config import Crosswalk, IntakeColumn, IntakeSchema
+from pipelines.equity.race import code_lookup
+
+VIEW = "typed"
+RESULT_FORMAT = {"result_format": "SUMMARY", "unexpected_index_column_names": ["_row"],
+                 "return_unexpected_index_query": True, "partial_unexpected_count": 5}
+
+
+@dataclass
+class RuleOutcome:
+    rule: str
+    column: str
+    message: str
+    expectation: str
+    unexpected_count: int
+    success: bool
+
+
+@dataclass
+class ValidationOutcome:
+    success: bool
+    row_count: int
+    outcomes: list[RuleOutcome] = field(default_factory=list)
+    gx_statistics: dict = field(default_factory=dict)
+
+
+def sql_literal(value: object) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _mapped_text(column: str, crosswalk: Crosswalk) -> str:
+    mapping = crosswalk.values.get(column)
+    if not mapping:
+        return column
+    cases = " ".join(f"WHEN lower({column}) = {sql_literal(str(k).lower())} THEN {sql_literal(str(v))}"
+                     for k, v in mapping.items())
+    return f"(CASE {cases} ELSE {column} END)"
+
+
+def _typed(column: IntakeColumn, text: str) -> str:
+    if column.type == "string":
+        return text
+    number = f"TRY_CAST(regexp_replace({text}, '[$,\\s]', '', 'g') AS DOUBLE)"
+    if column.type == "number":
+        return number
+    if column.type == "integer":
+        return f"(CASE WHEN {number} = floor({number}) THEN {number}::BIGINT END)"
+    return f"TRY_CAST({text} AS DATE)"
+
+
+def create_typed_view(con: duckdb.DuckDBPyConnection, schema: IntakeSchema, crosswalk: Crosswalk,
+                      present: list[str], source: str = "raw") -> None:
+    """`typed` shows every template column: `<name>` typed and `<name>__text` as the partner wrote it."""
+    parts = ["_row"]
+    for column in schema.columns:
+        if column.name in present:
+            text = _mapped_text(column.name, crosswalk)
+            parts += [f"{_typed(column, text)} AS {column.name}", f"{column.name} AS {column.name}__text"]
+        else:
+            sql_type = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE",
+                        "date": "DATE"}[column.type]
+            parts += [f"NULL::{sql_type} AS {column.name}", f"NULL::VARCHAR AS {column.name}__text"]
+    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT {', '.join(parts)} FROM {source}")
+
+
+def _meta(rule: str, column: str, message: str) -> dict:
+    return {"rule": rule, "column": column, "message": message}
+
+
+def _unexpected_rows(rule: str, column: str, message: str, where: str, value: str) -> gx.Expectation:
+    query = f"SELECT _row, {value} AS value FROM {{batch}} WHERE {where}"
+    return gx.expectations.UnexpectedRowsExpectation(
+        unexpected_rows_query=query, description=message, meta=_meta(rule, column, message))
+
+
+def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
+                present: list[str], today: dt.date | None = None) -> gx.ExpectationSuite:
+    today = today or dt.date.today()
+    gx_duckdb.context()  # GX requires an active context even to assemble a suite
+    suite = gx.ExpectationSuite(name=f"{schema.id}.{partner_id}")
+    suite.add_expectation(gx.expectations.ExpectTableRowCountToBeBetween(
+        min_value=1, meta=_meta("no_rows", "", "The file has a header but no data rows.")))
+    for column in schema.columns:
+        name = column.name
+        if name not in present:
+            continue
+        if column.required:
+            suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(
+                column=f"{name}__text", meta=_meta("missing_value", name, f"{name!r} is required "
+                                                   "and is blank.")))
+        if column.type != "string":
+            suite.add_expectation(_unexpected_rows(
+                "wrong_type", name, f"{name!r} must be a{'n' if column.type == 'integer' else ''} "
+                f"{column.type}.", f"{name}__text IS NOT NULL AND {name} IS NULL", f"{name}__text"))
+        if column.allowed is not None:
+            allowed = ", ".join(str(v) for v in column.allowed)
+            suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(
+                column=name, value_set=list(column.allowed),
+                meta=_meta("not_allowed", name, f"{name!r} must be one of: {allowed}.")))
+        if column.min is not None or column.max is not None:
+            bounds = f"between {column.min:g} and {column.max:g}" if column.min is not None and \
+                column.max is not None else (f"at least {column.min:g}" if column.min is not None
+                                             else f"at most {column.max:g}")
+            suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(
+                column=name, min_value=column.min, max_value=column.max,
+                meta=_meta("out_of_range", name, f"{name!r} must be {bounds}.")))
+        if column.max_is_current_year:
+            suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(
+                column=name, max_value=today.year, meta=_meta(
+                    "future_period", name, f"{name!r} is in the future (after {today.year}).")))
+        if column.pattern:
+            suite.add_expectation(_unexpected_rows(
+                "bad_format", name, f"{name!r} has characters or a shape it may not have.",
+                f"{name}__text IS NOT NULL AND NOT regexp_full_match({name}__text, "
+                f"{sql_literal(column.pattern)})", f"{name}__text"))
+        if column.role == "race_codes":
+            known = ", ".join(sql_literal(k) for k in sorted(code_lookup(crosswalk)))
+            separator = sql_literal(crosswalk.race_separator)
+            suite.add_expectation(gx.expectations.UnexpectedRowsExpectation(
+                unexpected_rows_query=(
+                    "SELECT _row, value FROM (SELECT _row, trim(unnest(string_split("
+                    f"{name}, {separator}))) AS value FROM {{batch}}) WHERE value <> '' AND "
+                    f"lower(value) NOT IN ({known})"),
+                meta=_meta("unknown_race_code", name, f"{name!r} has a code that is not in the "
+                           "initiative's race/ethnicity crosswalk for this partner.")))
+        if column.role == "class_proxy" and crosswalk.class_proxy:
+            suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(
+                column=name, value_set=list(crosswalk.class_proxy), meta=_meta(
+                    "unknown_proxy_value", name, f"{name!r} must be one of: "
+                    f"{', '.join(crosswalk.class_proxy)}.")))
+        if column.role == "partner_id":
+            suite.add_expectation(_unexpected_rows(
+                "other_partner", name, f"This row belongs to another partner, not {partner_id!r}; "
+                "each partner sends only its own rows.",
+                f"{name} IS NOT NULL AND lower({name}) <> {sql_literal(partner_id)}", name))
+    keys = [k for k in schema.unique if k in present]
+    if keys and len(keys) == len(schema.unique):
+        partition = ", ".join(keys)
+        suite.add_expectation(_unexpected_rows(
+            "duplicate_key", "+".join(keys), f"The same {' + '.join(keys)} appears on more than "
+            "one row; send one row per " + " per ".join(keys) + ".",
+            f"_row IN (SELECT _row FROM {{batch}} WHERE {keys[0]} IS NOT NULL "
+            f"QUALIFY count(*) OVER (PARTITION BY {partition}) > 1)",
+            f"concat_ws(' / ', {', '.join(k + '__text' for k in keys)})"))
+    return suite
+
+
+def run_suite(database: Path, suite: gx.ExpectationSuite):
+    """Validate the `typed` view of `database` in-database with GX.
+
+    Connections to `database` open in this process must come from `gx_duckdb.connect`.
+    """
+    with gx_duckdb.duckdb_batch(database, VIEW) as batch:
+        return batch.validate(suite, result_format=RESULT_FORMAT)
+
+
+def record_failures(con: duckdb.DuckDBPyConnection, result,
+                    quarantine: str = "quarantine") -> ValidationOutcome:
+    """Fill `quarantine` with the failing cells of a GX result, using GX's own row queries."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {quarantine} (_row BIGINT, column_name VARCHAR, "
+                "rule VARCHAR, value VARCHAR, message VARCHAR)")
+    outcomes = []
+    row_count = con.execute(f"SELECT count(*) FROM {VIEW}").fetchall()[0][0]
+    for item in result.results:
+        config = item.expectation_config
+        meta = config.meta or {}
+        details = item.result or {}
+        count = details.get("unexpected_count", details.get("observed_value", 0))
+        if not isinstance(count, int):
+            count = 0 if item.success else 1
+        outcomes.append(RuleOutcome(meta.get("rule", config.type), meta.get("column", ""),
+                                    meta.get("message", ""), config.type, count, item.success))
+        if item.success or meta.get("rule") == "no_rows":
+            continue
+        query = _failing_rows_query(config, details)
+        column = meta.get("column", "")
+        value = f"{column}__text" if column and "+" not in column else "NULL"
+        con.execute(
+            f"INSERT INTO {quarantine} SELECT t._row, $column, $rule, "
+            f"coalesce(f.value::VARCHAR, {('t.' + value) if value != 'NULL' else 'NULL'}), $message "
+            f"FROM {VIEW} t JOIN ({query}) f USING (_row)",
+            {"column": column, "rule": meta.get("rule"), "message": meta.get("message")})
+    return ValidationOutcome(result.success, row_count, outcomes,
+                             dict(result.statistics))
+
+
+def _failing_rows_query(config, details: dict) -> str:
+    if config.type == "unexpected_rows_expectation":
+        return config.kwargs["unexpected_rows_query"].replace("{batch}", VIEW)
+    native = details["unexpected_index_query"].strip().rstrip(";")
+    # GX selects (_row, <column>); expose the second column as `value` for one insert shape.
+    return f"SELECT _row, NULL::VARCHAR AS value FROM ({native})"
