@@ -108,7 +108,7 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
                                  f"{sorted(config.initiative.partners)}")
     with tempfile.TemporaryDirectory(prefix="backbone-check-") as scratch:
         staged = stage_file(file, config, partner, "check-only-salt", Path(scratch))
-        rows = bad_rows(staged.staged_db, config.record_schema.by_role("person_id")[0].name)
+        rows = bad_rows(staged.staged_db, config.schema_for(partner).role_column("person_id"))
     if staged.status == "rejected":
         console.print(f"[red]REJECTED[/] {file.name}")
         for problem in staged.problems:

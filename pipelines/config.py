@@ -32,7 +32,14 @@ ColumnType = Literal["string", "integer", "number", "date"]
 ColumnRole = Literal[
     "person_id", "period", "race_codes", "race_flag", "race_none", "household_income",
     "household_size", "state", "class_proxy", "partner_id", "measure", "attribute",
+    # aggregate templates
+    "indicator_id", "race_group", "class_group", "numerator", "denominator",
 ]
+ROLES_REQUIRED = {
+    "records": ("person_id", "period"),
+    "aggregates": ("indicator_id", "period", "race_group", "class_group", "numerator",
+                   "denominator"),
+}
 
 
 class IntakeColumn(_Strict):
@@ -66,6 +73,7 @@ class IntakeColumn(_Strict):
 
 class IntakeSchema(_Strict):
     id: str = Field(pattern=IDENTIFIER)
+    kind: Literal["records", "aggregates"] = "records"
     title: str
     grain: str
     columns: tuple[IntakeColumn, ...]
@@ -81,9 +89,9 @@ class IntakeSchema(_Strict):
         for key in self.unique:
             if key not in names:
                 raise ValueError(f"unique key {key!r} is not a column")
-        for role in ("person_id", "period"):
+        for role in ROLES_REQUIRED[self.kind]:
             if [c.role for c in self.columns].count(role) != 1:
-                raise ValueError(f"exactly one column must have role {role!r}")
+                raise ValueError(f"a {self.kind} schema needs exactly one column with role {role!r}")
         return self
 
     def column(self, name: str) -> IntakeColumn:
@@ -91,6 +99,10 @@ class IntakeSchema(_Strict):
 
     def by_role(self, role: str) -> list[IntakeColumn]:
         return [c for c in self.columns if c.role == role]
+
+    def role_column(self, role: str) -> str | None:
+        found = self.by_role(role)
+        return found[0].name if found else None
 
     @property
     def required(self) -> list[str]:
@@ -160,12 +172,21 @@ class Indicator(_Strict):
     description: str = ""
     unit: Literal["percent"] = "percent"
     direction: Literal["higher_is_better", "lower_is_better"]
-    denominator: tuple[Condition, ...] = Field(min_length=1)
-    numerator: tuple[Condition, ...] = Field(min_length=1)
+    # "aggregates": measured only from partners' aggregate submissions (no conditions needed).
+    source: Literal["records", "aggregates"] = "records"
+    denominator: tuple[Condition, ...] = ()
+    numerator: tuple[Condition, ...] = ()
     target: Milestone | None = None
     baseline: Milestone | None = None
     disaggregations: tuple[Literal["race", "class", "race_x_class", "partner"], ...] = (
         "race", "class", "race_x_class", "partner")
+
+    @model_validator(mode="after")
+    def _conditions_for_records(self) -> Indicator:
+        if self.source == "records" and not (self.numerator and self.denominator):
+            raise ValueError("an indicator measured from records needs numerator and denominator "
+                             "conditions")
+        return self
 
 
 class Partner(_Strict):
@@ -315,6 +336,9 @@ class InitiativeConfig:
             aggregate_schema = load_schema(workspace, initiative.aggregate_schema, initiative_file)
         for indicator in indicators:
             _check_conditions(indicator, record_schema, folder / f"{indicator.id}.yaml")
+        if aggregate_schema is not None and aggregate_schema.kind != "aggregates":
+            raise ConfigError(f"{initiative_file}: aggregate_schema: {aggregate_schema.id!r} is "
+                              "not an aggregates schema")
 
         crosswalks = {}
         for partner_id, partner in initiative.partners.items():
@@ -322,7 +346,8 @@ class InitiativeConfig:
             if partner.crosswalk:
                 path = workspace.path("schemas", "crosswalks", initiative_id, partner.crosswalk)
                 crosswalks[partner_id] = parse_model(Crosswalk, path)
-                _check_crosswalk(crosswalks[partner_id], record_schema, path)
+                schema = aggregate_schema if partner.submits == "aggregates" else record_schema
+                _check_crosswalk(crosswalks[partner_id], schema, path)
         return cls(workspace, initiative, tuple(indicators), record_schema, aggregate_schema,
                    crosswalks)
 
@@ -365,6 +390,14 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path) -> 
         if canonical not in names:
             raise ConfigError(f"{path}: header_aliases.{local}: {canonical!r} is not a column of "
                               f"intake schema {schema.id!r}")
+    from pipelines.equity.standards import load_race_standard
+
+    known = load_race_standard().codes
+    for local, codes in crosswalk.race_codes.items():
+        for code in () if codes == "not_reported" else codes:
+            if code not in known:
+                raise ConfigError(f"{path}: race_codes.{local}: {code!r} is not an SPD 15 code "
+                                  f"({', '.join(known)}) or not_reported")
     for column in crosswalk.values:
         if column not in names:
             raise ConfigError(f"{path}: values.{column}: not a column of intake schema "

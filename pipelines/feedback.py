@@ -32,7 +32,7 @@ def _md(text: object) -> str:
         .replace(">", "&gt;").replace("`", "'").replace("\n", " ")
 
 
-def bad_rows(staged_db: str | None, person_column: str) -> list[tuple]:
+def bad_rows(staged_db: str | None, person_column: str | None) -> list[tuple]:
     if not staged_db or not Path(staged_db).exists():
         return []
     con = duckdb.connect(staged_db, read_only=True)
@@ -43,7 +43,7 @@ def bad_rows(staged_db: str | None, person_column: str) -> list[tuple]:
         return con.execute(
             "SELECT _row, coalesce(column_name, ''), rule, CASE WHEN column_name LIKE '%' || ? || "
             "'%' THEN '(hidden)' ELSE left(value, 200) END, message FROM quarantine "
-            "ORDER BY _row, column_name", [person_column]).fetchall()
+            "ORDER BY _row, column_name", [person_column or "\x00"]).fetchall()
     finally:
         con.close()
 

@@ -9,12 +9,11 @@ touches GX internals; `tests/test_gx_duckdb.py` fails loudly if a GX upgrade mov
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -63,16 +62,16 @@ def context():
     return _context
 
 
-@contextmanager
-def duckdb_batch(database: Path, table: str) -> Iterator[gx.datasource.fluent.interfaces.Batch]:
-    """A GX batch over a whole DuckDB table or view; the connection is closed afterwards."""
+def validate(database: Path, table: str, suite: gx.ExpectationSuite, result_format: dict):
+    """Validate a whole DuckDB table or view in-database; the file is released afterwards."""
     with _lock:
         ctx = context()
         name = f"duckdb_{uuid.uuid4().hex[:12]}"
         source = ctx.data_sources.add_sql(name=name, connection_string=f"duckdb:///{database}")
         try:
             asset = source.add_table_asset(name=table, table_name=table)
-            yield asset.add_batch_definition_whole_table("whole_table").get_batch()
+            batch = asset.add_batch_definition_whole_table("whole_table").get_batch()
+            result = batch.validate(suite, result_format=result_format)
         finally:
             engine = source.get_execution_engine()
             if engine._connection is not None:  # the persisted connection the shim asked for
@@ -80,4 +79,8 @@ def duckdb_batch(database: Path, table: str) -> Iterator[gx.datasource.fluent.in
                 engine._connection = None
             engine.close()
             ctx.data_sources.delete(name)
-
+        # GX's batch and metric caches keep the engine, and so the DuckDB file, alive in
+        # reference cycles; the staged file must be free for ATTACH and deletion afterwards.
+        del batch, asset, source, engine
+        gc.collect()
+        return result

@@ -54,7 +54,7 @@ def settle(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initiat
            staged: StagedFile, run_id: str) -> Settled:
     now = dt.datetime.now()
     source = Path(staged.source_path)
-    person = config.record_schema.by_role("person_id")[0].name
+    person = config.schema_for(staged.partner_id).role_column("person_id")
     rows = feedback.bad_rows(staged.staged_db, person)
     try:
         if staged.status == "staged":

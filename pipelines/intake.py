@@ -15,7 +15,7 @@ from pipelines import gx_duckdb
 from pipelines.config import InitiativeConfig
 from pipelines.problems import FileRejected, Problem
 from pipelines.read import load_csv, map_header, sniff
-from pipelines.standardize import standardize
+from pipelines.standardize import standardize, standardize_aggregates
 from pipelines.validate import build_suite, create_typed_view, record_failures, run_suite
 
 
@@ -67,7 +67,8 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
             parse_problems = load_csv(con, sniffed, header_map)
             present = list(header_map.positions.values())
             create_typed_view(con, schema, crosswalk, present)
-            suite = build_suite(schema, crosswalk, partner_id, present)
+            aggregate_ids = tuple(i.id for i in config.indicators if i.source == "aggregates")
+            suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=aggregate_ids)
             result = run_suite(database, suite)
             outcome = record_failures(con, result)
             if parse_problems:
@@ -78,7 +79,9 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
             bad_rows = con.execute("SELECT count(DISTINCT _row) FROM quarantine").fetchall()[0][0]
             staged.rows_quarantined = bad_rows
             _reject_if_unusable(staged, schema.max_bad_row_share)
-            staged.rows_loaded = standardize(con, config, partner_id, salt)
+            staged.rows_loaded = (standardize_aggregates(con, schema, partner_id)
+                                  if schema.kind == "aggregates"
+                                  else standardize(con, config, partner_id, salt))
         finally:
             con.close()
         staged.staged_db = str(database)

@@ -96,11 +96,27 @@ def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
     """
 
 
+def aggregate_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
+    """Cells from partners' aggregate submissions; 'ALL' sums partners (no unduplication possible)."""
+    indicator = config.indicators[indicator_index]
+    return f"""
+    SELECT {sql_literal(config.id)}, indicator_id, period::VARCHAR,
+           CASE WHEN grouping(partner_id) = 1 THEN 'ALL' ELSE partner_id END,
+           CASE WHEN race = 'ALL' THEN 'total' ELSE 'alone' END, race, class,
+           sum(numerator)::BIGINT, sum(denominator)::BIGINT, 'aggregates'
+    FROM {config.id}.aggregate_counts_current
+    WHERE indicator_id = {sql_literal(indicator.id)}
+    GROUP BY GROUPING SETS ((indicator_id, period, partner_id, race, class),
+                            (indicator_id, period, race, class))
+    """
+
+
 def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
                           table: str | None = None) -> int:
     """(Re)build `<initiative>.indicator_cells` from the current records; returns cell count."""
     table = table or f"{config.id}.indicator_cells"
     con.execute(f"CREATE OR REPLACE TABLE {table} ({CELLS_COLUMNS})")
-    for index in range(len(config.indicators)):
-        con.execute(f"INSERT INTO {table} {indicator_cells_sql(config, index)}")
+    for index, indicator in enumerate(config.indicators):
+        build = aggregate_cells_sql if indicator.source == "aggregates" else indicator_cells_sql
+        con.execute(f"INSERT INTO {table} {build(config, index)}")
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]

@@ -152,3 +152,23 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
         FROM rated ORDER BY _row
     """)
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+
+
+AGGREGATE_COLUMNS = [("partner_id", "VARCHAR"), ("indicator_id", "VARCHAR"), ("period", "INTEGER"),
+                     ("race", "VARCHAR"), ("class", "VARCHAR"), ("numerator", "BIGINT"),
+                     ("denominator", "BIGINT")]
+
+
+def standardize_aggregates(con: duckdb.DuckDBPyConnection, schema: IntakeSchema, partner_id: str,
+                           quarantine: str = "quarantine", out: str = "records") -> int:
+    """Aggregate rows keep their grain; only names and types are made uniform."""
+    column = schema.role_column
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {out} AS
+        SELECT _row AS source_row, {sql_literal(partner_id)} AS partner_id,
+               {column('indicator_id')} AS indicator_id, {column('period')}::INTEGER AS period,
+               {column('race_group')} AS race, {column('class_group')} AS class,
+               {column('numerator')}::BIGINT AS numerator,
+               {column('denominator')}::BIGINT AS denominator
+        FROM {VIEW} WHERE _row NOT IN (SELECT _row FROM {quarantine}) ORDER BY _row""")
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]

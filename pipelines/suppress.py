@@ -25,6 +25,7 @@ import pyarrow as pa
 
 TOTAL, ALONE, AOIC = "total", "alone", "alone_or_in_combination"
 ALL = "ALL"
+MULTIRACIAL = "Multiracial and/or Multiethnic"  # schemas/equity/race_spd15.yaml multiracial_label
 GROUP_KEY = ("initiative_id", "indicator_id", "period", "partner_id")
 PRIMARY, COMPLEMENTARY = "primary", "complementary"
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
@@ -96,6 +97,14 @@ class _Group:
         for r in races:
             if (r, ALL) in grid:
                 self.rels.append((grid[(r, ALL)], [grid[(r, c)] for c in classes if c != ALL and (r, c) in grid]))
+        # D <= multiracial(c), so a multiracial cell showing a zero count pins that count
+        # of every D(r, c) at zero and D no longer hides anything.
+        multi_zero = {
+            c: (i := grid.get((MULTIRACIAL, c))) is None
+            or not _is_small(den[i], num[i], threshold) and 0 in (den[i], num[i], den[i] - num[i])
+            for c in classes
+        }
+        self.pinned: list[tuple[int, int | None, int]] = []  # (D, alone, AOIC) with D pinned
         for r, row in aoic.items():
             if ALL in row:
                 self.rels.append((row[ALL], [i for c, i in row.items() if c != ALL]))
@@ -108,17 +117,28 @@ class _Group:
                 self.den.append(d_den)
                 self.num.append(d_num)
                 self.virtual.append(True)
-                members = [len(self.den) - 1] if alone is None else [alone, len(self.den) - 1]
-                self.rels.append((i, members))
+                d = len(self.den) - 1
+                self.rels.append((i, [d] if alone is None else [alone, d]))
+                if multi_zero.get(c, True):
+                    self.pinned.append((d, alone, i))
         self.comp = [d - n for d, n in zip(self.den, self.num)]
         self.sensitive = [_is_small(d, n, threshold) for d, n in zip(self.den, self.num)]
         self.hidden = [s or v for s, v in zip(self.sensitive, self.virtual)]
+        for d, _, _ in self.pinned:
+            self.hidden[d] = False
 
     def protect(self, threshold: int) -> list[int]:
         """Hide cells until every relation is protected; returns the complements added."""
         den, hidden, virtual = self.den, self.hidden, self.virtual
         measures = (self.den, self.num, self.comp)
         added: list[int] = []
+        for d, alone, aoic in self.pinned:
+            # A small pinned D is alone and AOIC differenced; hiding alone makes the
+            # AOIC relation hide its partner too.
+            if self.sensitive[d] and not hidden[aoic] and (alone is None or not hidden[alone]):
+                choice = alone if alone is not None and den[alone] > 0 else aoic
+                hidden[choice] = True
+                added.append(choice)
         changed = True
         while changed:
             changed = False
@@ -133,13 +153,13 @@ class _Group:
                     # A lone hidden cell equals the published total minus the published
                     # rest; harmless only for a derived cell that is not small.
                     if not virtual[lone] or self.sensitive[lone]:
-                        pick_from = [m for m in members if not hidden[m] and den[m] > 0]
+                        pick_from = [m for m in members if not hidden[m] and not virtual[m] and den[m] > 0]
                 else:
                     # Hidden cells whose combined count is small reveal a small group, and
                     # a combined zero pins every hidden value at zero.
                     for x in measures:
                         if sum(x[m] for m in hid) <= threshold:
-                            open_ = [m for m in members if not hidden[m] and x[m] > 0]
+                            open_ = [m for m in members if not hidden[m] and not virtual[m] and x[m] > 0]
                             if open_:
                                 pick_from = open_
                                 break

@@ -57,7 +57,7 @@ def _chance(child: Child, base: float, rng: random.Random) -> bool:
     return rng.random() < base + lift
 
 
-def write_sample(folder: Path, children_per_year: int = 700,
+def write_sample(folder: Path, children_per_year: int = 1500,
                  years: tuple[int, ...] = (2022, 2023, 2024, 2025), seed: int = 7) -> list[Path]:
     """Write the sample initiative's partner files under `folder/<partner>/`; return the paths."""
     rng = random.Random(seed)
@@ -71,7 +71,43 @@ def write_sample(folder: Path, children_per_year: int = 700,
         written.append(_clinic_file(folder, year, cohort + third_graders[::2], rng))
         if year >= 2023:
             written.append(_bright_start_file(folder, year, cohort[: children_per_year // 3], rng))
+        written.append(_housing_file(folder, year, children[year_index::7], rng))
     return written
+
+
+RACE_LABELS = {"aian": "American Indian or Alaska Native", "asian": "Asian",
+               "black": "Black or African American", "hispanic": "Hispanic or Latino",
+               "mena": "Middle Eastern or North African",
+               "nhpi": "Native Hawaiian or Pacific Islander", "white": "White"}
+
+
+def _band(ratio: float) -> str:
+    return ("Below 100% FPG" if ratio < 1 else "100-199% FPG" if ratio < 2
+            else "200-399% FPG" if ratio < 4 else "400%+ FPG")
+
+
+def _housing_file(folder, year, families, rng) -> Path:
+    """An aggregate submission: counts by race x class with margins, as the template asks."""
+    from collections import Counter
+
+    counts: Counter = Counter()
+    for family in families:
+        race = ("Not reported" if not family.races else "Multiracial and/or Multiethnic"
+                if len(family.races) > 1 else RACE_LABELS[family.races[0]])
+        stable = _chance(family, 0.74, rng)
+        for key in ((race, _band(family.ratio)), (race, "ALL"), ("ALL", _band(family.ratio)),
+                    ("ALL", "ALL")):
+            counts[key + ("n",)] += 1
+            counts[key + ("k",)] += stable
+    path, handle = _open(folder, "riverbend_housing", f"rha_stability_{year}.csv")
+    with handle:
+        writer = csv.writer(handle)
+        writer.writerow(["indicator_id", "period", "race", "class", "numerator", "denominator"])
+        for race, band, kind in sorted(counts):
+            if kind == "n":
+                writer.writerow(["stable_housing", year, race, band,
+                                 counts[(race, band, "k")], counts[(race, band, "n")]])
+    return path
 
 
 def _open(folder: Path, partner: str, name: str, encoding: str = "utf-8"):

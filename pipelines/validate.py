@@ -94,7 +94,8 @@ def _unexpected_rows(rule: str, column: str, message: str, where: str, value: st
 
 
 def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
-                present: list[str], today: dt.date | None = None) -> gx.ExpectationSuite:
+                present: list[str], today: dt.date | None = None,
+                indicator_ids: tuple[str, ...] = ()) -> gx.ExpectationSuite:
     today = today or dt.date.today()
     gx_duckdb.context()  # GX requires an active context even to assemble a suite
     suite = gx.ExpectationSuite(name=f"{schema.id}.{partner_id}")
@@ -148,11 +149,18 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
                 column=name, value_set=list(crosswalk.class_proxy), meta=_meta(
                     "unknown_proxy_value", name, f"{name!r} must be one of: "
                     f"{', '.join(crosswalk.class_proxy)}.")))
+        if column.role == "indicator_id":
+            suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(
+                column=name, value_set=list(indicator_ids), meta=_meta(
+                    "unknown_indicator", name, f"{name!r} must be one of the initiative's "
+                    f"indicators reported in aggregate: {', '.join(indicator_ids) or '(none)'}.")))
         if column.role == "partner_id":
             suite.add_expectation(_unexpected_rows(
                 "other_partner", name, f"This row belongs to another partner, not {partner_id!r}; "
                 "each partner sends only its own rows.",
                 f"{name} IS NOT NULL AND lower({name}) <> {sql_literal(partner_id)}", name))
+    if schema.kind == "aggregates":
+        _add_aggregate_rules(suite, schema)
     keys = [k for k in schema.unique if k in present]
     if keys and len(keys) == len(schema.unique):
         partition = ", ".join(keys)
@@ -165,13 +173,37 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
     return suite
 
 
+def _add_aggregate_rules(suite: gx.ExpectationSuite, schema: IntakeSchema) -> None:
+    num, den = schema.role_column("numerator"), schema.role_column("denominator")
+    race, klass = schema.role_column("race_group"), schema.role_column("class_group")
+    group = f"{schema.role_column('indicator_id')}, {schema.role_column('period')}"
+    suite.add_expectation(_unexpected_rows(
+        "numerator_over_denominator", num, f"{num!r} cannot be larger than {den!r}.",
+        f"{num} > {den}", f"{num}__text || ' > ' || {den}__text"))
+    # Every margin must equal the sum of its cells, over races at each class and over classes at
+    # each race. A period whose table does not add up is set aside whole: loading part of it
+    # would publish totals that disagree with their own subgroups.
+    checks = []
+    for margin, member in ((race, klass), (klass, race)):
+        for measure in (num, den):
+            checks.append(f"""SELECT {group} FROM {{batch}} GROUP BY {group}, {member}
+                HAVING count(*) FILTER (WHERE {margin} <> 'ALL') > 0 AND
+                       sum({measure}) FILTER (WHERE {margin} <> 'ALL') IS DISTINCT FROM
+                       any_value({measure}) FILTER (WHERE {margin} = 'ALL')""")
+    sums = [f"({group}) IN ({' UNION '.join(checks)})"]
+    suite.add_expectation(_unexpected_rows(
+        "subgroups_do_not_sum", f"{num}+{den}", "The subgroup rows of this indicator and period do "
+        "not add up to its 'ALL' total row (every race group and every class group must sum to "
+        "the total, and the total row must be present).", " OR ".join(sums),
+        f"{race}__text || ' / ' || {klass}__text"))
+
+
 def run_suite(database: Path, suite: gx.ExpectationSuite):
     """Validate the `typed` view of `database` in-database with GX.
 
     Connections to `database` open in this process must come from `gx_duckdb.connect`.
     """
-    with gx_duckdb.duckdb_batch(database, VIEW) as batch:
-        return batch.validate(suite, result_format=RESULT_FORMAT)
+    return gx_duckdb.validate(database, VIEW, suite, RESULT_FORMAT)
 
 
 def record_failures(con: duckdb.DuckDBPyConnection, result,

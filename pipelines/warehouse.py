@@ -19,7 +19,7 @@ import duckdb
 
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.intake import StagedFile
-from pipelines.standardize import record_columns
+from pipelines.standardize import AGGREGATE_COLUMNS, record_columns
 from pipelines.validate import sql_literal
 
 DDL = """
@@ -78,6 +78,14 @@ def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeC
     for name, sql_type in record_columns(config.record_schema):
         if name not in existing:  # a measure added to the template later
             con.execute(f"ALTER TABLE {schema}.records ADD COLUMN {name} {sql_type}")
+    aggregate = ", ".join(f"{name} {sql_type}" for name, sql_type in AGGREGATE_COLUMNS)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.aggregate_counts (submission_id BIGINT NOT "
+                f"NULL, source_row BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, {aggregate})")
+    con.execute(f"""
+        CREATE OR REPLACE VIEW {schema}.aggregate_counts_current AS
+        SELECT * FROM {schema}.aggregate_counts
+        QUALIFY submission_id = max(submission_id) OVER (PARTITION BY partner_id, indicator_id,
+                                                                       period)""")
     con.execute(f"""
         CREATE OR REPLACE VIEW {schema}.records_current AS
         SELECT * FROM {schema}.records
@@ -132,14 +140,17 @@ def load_staged(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, staged
     """Insert the submission, its records and its quarantine in ONE transaction."""
     assert staged.staged_db is not None
     schema = config.id
-    person = config.record_schema.by_role("person_id")[0].name
-    names = [name for name, _ in record_columns(config.record_schema)]
+    intake_schema = config.schema_for(staged.partner_id)
+    person = intake_schema.role_column("person_id") or "\x00"
+    table, columns = (("aggregate_counts", AGGREGATE_COLUMNS) if intake_schema.kind == "aggregates"
+                      else ("records", record_columns(config.record_schema)))
+    names = [name for name, _ in columns]
     con.execute("ATTACH ? AS staged (READ_ONLY)", [staged.staged_db])
     try:
         con.execute("BEGIN TRANSACTION")
         try:
             submission_id = record_submission(con, staged, "loaded", run_id, stored)
-            con.execute(f"INSERT INTO {schema}.records (submission_id, source_row, loaded_at, "
+            con.execute(f"INSERT INTO {schema}.{table} (submission_id, source_row, loaded_at, "
                         f"{', '.join(names)}) SELECT ?, source_row, now(), {', '.join(names)} "
                         "FROM staged.records", [submission_id])
             con.execute(

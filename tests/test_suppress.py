@@ -37,6 +37,7 @@ CLASSES = [  # (label, weight)
     ("Not low income (proxy)", 0.05),
     ("Not reported", 0.05),
 ]
+SUMB = False
 MULTI = "Multiracial and/or Multiethnic"
 NOT_REPORTED = "Not reported"
 KEY = "initiative_id, indicator_id, period, partner_id"
@@ -113,50 +114,36 @@ def _small(value: float, t: int) -> bool:
     return 0 < value <= t
 
 
-def attack(con: duckdb.DuckDBPyConnection, threshold: int, table: str = "cells") -> list[tuple]:
-    """Bound every hidden count with LPs; return the cells the attacker pins down."""
+def attack(
+    con: duckdb.DuckDBPyConnection, threshold: int, table: str = "cells", multiracial_bounds: bool = True
+) -> list[tuple]:
+    """Bound every hidden count with LPs; return what the attacker pins down."""
     groups: dict[tuple, list[tuple]] = defaultdict(list)
     for row in _published(con, table):
         groups[row[:4]].append(row[4:])
     leaks = []
     for key, rows in groups.items():
-        leaks += _attack_group(key, rows, threshold)
+        leaks += _attack_group(key, rows, threshold, multiracial_bounds)
     return leaks
 
 
-def _attack_group(key: tuple, rows: list[tuple], t: int) -> list[tuple]:
+Form = list[tuple[tuple, float]]  # a linear form over cells: [(cell key, coefficient)]
+
+
+def _attack_group(key: tuple, rows: list[tuple], t: int, multiracial_bounds: bool) -> list[tuple]:
     cell = {(tab, race, cls): (den, num, bool(sup)) for tab, race, cls, den, num, sup, _ in rows}
     grid = {(r, c): (tab, r, c) for (tab, r, c) in cell if tab != AOIC}
     aoic = {(r, c): (AOIC, r, c) for (tab, r, c) in cell if tab == AOIC}
-    races = {r for r, _ in grid}
-    classes = {c for _, c in grid}
+    races, classes = {r for r, _ in grid}, {c for _, c in grid}
+    col = {k: j for j, k in enumerate(k for k, v in cell.items() if v[2])}
+    nv = 2 * len(col)  # hidden cell j: denominator at 2j, numerator at 2j + 1
+    if not col:
+        return []
 
-    # Unknowns: hidden published cells and every derived D(r, c) = AOIC - alone.
-    unknown: dict[tuple, tuple[int, int]] = {k: v[:2] for k, v in cell.items() if v[2]}
-    for (r, c), k in aoic.items():
-        alone = cell.get(("alone", r, c), (0, 0, False))
-        unknown[("D", r, c)] = (cell[k][0] - alone[0], cell[k][1] - alone[1])
-    col = {k: j for j, k in enumerate(unknown)}
-    nv = 2 * len(col)  # den of unknown j at 2j, num at 2j + 1
-
-    equations: list[list[tuple[tuple, float]]] = []  # each sums to zero
-    for c in classes:
-        if ("ALL", c) in grid:
-            equations.append([(grid[("ALL", c)], -1.0)] + [(grid[(r, c)], 1.0) for r in races if r != "ALL" and (r, c) in grid])
-    for r in races:
-        if (r, "ALL") in grid:
-            equations.append([(grid[(r, "ALL")], -1.0)] + [(grid[(r, c)], 1.0) for c in classes if c != "ALL" and (r, c) in grid])
-    for r in {r for r, _ in aoic}:
-        if (r, "ALL") in aoic:
-            equations.append([(aoic[(r, "ALL")], -1.0)] + [(k, 1.0) for (rr, c), k in aoic.items() if rr == r and c != "ALL"])
-    for (r, c), k in aoic.items():
-        equations.append([(k, -1.0), (("alone", r, c), 1.0), (("D", r, c), 1.0)])
-
-    def split(terms: list[tuple[tuple | None, float]]) -> tuple[np.ndarray, np.ndarray]:
-        """Rows for den, num and complement of a linear form, and their known constants."""
-        a = np.zeros((3, nv))
-        const = np.zeros(3)
-        for k, coef in terms:
+    def split(form: Form) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficient rows (den, num, complement) over the unknowns, and known constants."""
+        a, const = np.zeros((3, nv)), np.zeros(3)
+        for k, coef in form:
             if k in col:
                 j = col[k]
                 a[0, 2 * j] += coef
@@ -168,82 +155,120 @@ def _attack_group(key: tuple, rows: list[tuple], t: int) -> list[tuple]:
                 const += coef * np.array([den, num, den - num], dtype=float)
         return a, const
 
+    sums: list[Form] = []  # each form equals zero
+    for c in classes:
+        if ("ALL", c) in grid:
+            sums.append([(grid[("ALL", c)], -1.0)] + [(grid[(r, c)], 1.0) for r in races if r != "ALL" and (r, c) in grid])
+    for r in races:
+        if (r, "ALL") in grid:
+            sums.append([(grid[(r, "ALL")], -1.0)] + [(grid[(r, c)], 1.0) for c in classes if c != "ALL" and (r, c) in grid])
+    for r in {r for r, _ in aoic}:
+        if (r, "ALL") in aoic:
+            sums.append([(aoic[(r, "ALL")], -1.0)] + [(k, 1.0) for (rr, c), k in aoic.items() if rr == r and c != "ALL"])
     a_eq, b_eq = [], []
-    for terms in equations:
-        a, const = split(terms)
+    for form in sums:
+        a, const = split(form)
         for m in range(2):  # the complement equation follows from these two
             if a[m].any():
                 a_eq.append(a[m])
                 b_eq.append(-const[m])
             else:
-                assert abs(const[m]) < 1e-9, f"{key}: published cells violate {terms}"
+                assert abs(const[m]) < 1e-9, f"{key}: published cells violate {form}"
 
+    # D(r, c) = AOIC(r, c) - alone(r, c): the multiracial people who include race r.
+    derived = {(r, c): [(k, 1.0), (("alone", r, c), -1.0)] for (r, c), k in aoic.items()}
     a_ub, b_ub = [], []
 
-    def add_le(terms: list[tuple[tuple | None, float]]) -> None:
-        """terms <= 0, for den, num and complement alike."""
-        a, const = split(terms)
+    def at_most_zero(form: Form) -> None:
+        a, const = split(form)
         for m in range(3):
             if a[m].any():
                 a_ub.append(a[m])
                 b_ub.append(-const[m])
 
-    for k in col:  # numerator <= denominator
+    for j in range(len(col)):  # numerator <= denominator
         v = np.zeros(nv)
-        v[2 * col[k] + 1], v[2 * col[k]] = 1, -1
+        v[2 * j + 1], v[2 * j] = 1, -1
         a_ub.append(v)
         b_ub.append(0.0)
-    for c in classes:
-        multi = ("alone", MULTI, c)
-        ds = [("D", r, cc) for (r, cc) in aoic if cc == c]
-        for d in ds:  # D(r, c) <= multiracial(c)
-            add_le([(d, 1.0), (multi, -1.0)])
-        if ds:  # 2 * multiracial(c) <= sum_r D(r, c) <= 7 * multiracial(c)
-            add_le([(d, -1.0) for d in ds] + [(multi, 2.0)])
-            add_le([(d, 1.0) for d in ds] + [(multi, -7.0)])
+    for d in derived.values():  # D >= 0
+        at_most_zero([(k, -coef) for k, coef in d])
+    if multiracial_bounds:
+        for c in classes:
+            multi = ("alone", MULTI, c)
+            ds = [d for (_, cc), d in derived.items() if cc == c]
+            for d in ds:  # D(r, c) <= multiracial(c)
+                at_most_zero(d + [(multi, -1.0)])
+            if ds and SUMB:  # every multiracial person is in 2..7 AOIC rows
+                at_most_zero([(k, -coef) for d in ds for k, coef in d] + [(multi, 2.0)])
+                at_most_zero([term for d in ds for term in d] + [(multi, -7.0)])
 
-    def bound(obj: np.ndarray) -> tuple[float, float]:
-        lo = linprog(obj, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq or None, b_eq=b_eq or None, bounds=(0, None), method="highs")
-        hi = linprog(-obj, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq or None, b_eq=b_eq or None, bounds=(0, None), method="highs")
-        assert lo.status == 0, (key, lo.message)
-        top = math.inf if hi.status == 3 else -hi.fun
-        return math.ceil(lo.fun - 1e-6), math.floor(top + 1e-6)
+    kw = dict(
+        A_ub=np.array(a_ub), b_ub=np.array(b_ub), A_eq=np.array(a_eq) if a_eq else None,
+        b_eq=np.array(b_eq) if b_eq else None, bounds=(0, None), method="highs",
+    )
 
+    def bounds(form: Form) -> list[tuple[int, int, int]]:
+        """(min, max, true) of den, num and complement of a form."""
+        a, const = split(form)
+        true = np.zeros(3)
+        for k, coef in form:
+            if k in cell:
+                den, num = cell[k][:2]
+                true += coef * np.array([den, num, den - num])
+        out = []
+        for m in range(3):
+            if not a[m].any():
+                out.append((const[m], const[m], true[m]))
+                continue
+            lo, hi = linprog(a[m], **kw), linprog(-a[m], **kw)
+            assert lo.status == 0, (key, lo.message)
+            top = math.inf if hi.status == 3 else math.floor(-hi.fun + const[m] + 1e-6)
+            out.append((math.ceil(lo.fun + const[m] - 1e-6), top, true[m]))
+        return out
+
+    targets = [(k, [(k, 1.0)]) for k in col]
+    for (r, c), d in derived.items():
+        d_cells = [k for k, _ in d if k in cell]
+        dd, dn = (sum(coef * cell[k][m] for k, coef in d if k in cell) for m in range(2))
+        if any(cell[k][2] for k in d_cells) and (_small(dd, t) or _small(dn, t) or _small(dd - dn, t)):
+            targets.append((("D", r, c), d))  # a small derived count must stay hidden too
     leaks = []
-    for k, j in col.items():
-        true_den, true_num = unknown[k]
-        if k[0] == "D" and not (_small(true_den, t) or _small(true_num, t) or _small(true_den - true_num, t)):
-            continue  # a derived cell that is not small may be known
-        for measure, obj, true in (
-            ("den", {2 * j: 1}, true_den),
-            ("num", {2 * j + 1: 1}, true_num),
-            ("comp", {2 * j: 1, 2 * j + 1: -1}, true_den - true_num),
-        ):
-            vec = np.zeros(nv)
-            for i, v in obj.items():
-                vec[i] = v
-            lo, hi = bound(vec)
+    for k, form in targets:
+        for measure, (lo, hi, true) in zip(("den", "num", "comp"), bounds(form)):
             assert lo <= true <= hi, (key, k, measure, lo, true, hi)
             if hi - lo < 1 and true == 0 and _zero_shown(cell, k, measure):
                 continue  # a published zero above this cell already says it is zero
             if hi - lo < 1 or (lo >= 1 and hi <= t):
-                leaks.append((key, k, measure, true, lo, hi))
+                leaks.append((key, k, measure, int(true), lo, hi))
     return leaks
 
 
-def _zero_shown(cell: dict, k: tuple, measure: str) -> bool:
-    """Is some published superset of cell k showing 0 for this measure?"""
+def _zero_shown(cell: dict, k: tuple, measure: str, seen: frozenset = frozenset()) -> bool:
+    """Do published zeros already imply that cell k is zero on this measure?"""
+    if k in seen:
+        return False
+    seen = seen | {k}
     tab, r, c = k
-    supersets = [("total", "ALL", c), ("total", "ALL", "ALL")]
+    if tab != "D":
+        if k not in cell:
+            return True  # missing cells are known zeros
+        den, num, hidden = cell[k]
+        if not hidden:
+            return {"den": den, "num": num, "comp": den - num}[measure] == 0
+    zero = lambda key: _zero_shown(cell, key, measure, seen)  # noqa: E731
+    if c != "ALL" and zero(("total", "ALL", "ALL") if tab == "total" else ("total", "ALL", c)):
+        return True
+    if tab == "alone":
+        return zero(("alone", r, "ALL")) or zero((AOIC, r, c))
+    if tab == AOIC:  # AOIC(r, c) lies inside alone(r, c) plus multiracial(c)
+        return zero((AOIC, r, "ALL")) or (zero(("alone", r, c)) and zero(("alone", MULTI, c)))
     if tab == "D":
-        supersets += [(AOIC, r, c), (AOIC, r, "ALL"), ("alone", MULTI, c), ("alone", MULTI, "ALL")]
-    elif tab == AOIC:
-        supersets += [(AOIC, r, "ALL")]
-    elif tab == "alone":
-        supersets += [("alone", r, "ALL"), (AOIC, r, c), (AOIC, r, "ALL")]
-    for s in supersets:
-        if s in cell and not cell[s][2]:
-            den, num = cell[s][:2]
-            if {"den": den, "num": num, "comp": den - num}[measure] == 0:
-                return True
+        if zero((AOIC, r, c)) or zero(("alone", MULTI, c)):
+            return True
+        # D(r, ALL) is derivable when both of its cells are shown
+        pair = [cell.get((AOIC, r, "ALL")), cell.get(("alone", r, "ALL"))]
+        if c != "ALL" and all(p is not None and not p[2] for p in pair):
+            den, num = pair[0][0] - pair[1][0], pair[0][1] - pair[1][1]
+            return {"den": den, "num": num, "comp": den - num}[measure] == 0
     return False

@@ -50,11 +50,3 @@ def register_crosswalk(con: duckdb.DuckDBPyConnection, crosswalk: Crosswalk,
     con.register("_race_crosswalk_arrow", table)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _race_crosswalk_arrow")
     con.unregister("_race_crosswalk_arrow")
-
-
-def check_crosswalk_codes(crosswalk: Crosswalk) -> list[str]:
-    """Crosswalk entries that point at codes SPD 15 doesn't have."""
-    known = set(standard().codes)
-    return [f"race_codes.{local}: {code!r} is not one of {sorted(known)}"
-            for local, codes in crosswalk.race_codes.items() if codes != NOT_REPORTED
-            for code in codes if code not in known]

@@ -1,0 +1,126 @@
+"""End to end through the real Prefect flow, a real DuckDB warehouse file and real GX suites."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import synth
+from pipelines.flows import nightly
+from pipelines.read import sha256_file
+
+from conftest import drop
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+RESULT_COLUMNS = ["initiative_id", "indicator_id", "period", "partner_id", "race_tabulation",
+                  "race", "class", "numerator", "denominator", "value", "ci_lower", "ci_upper",
+                  "low_reliability", "suppressed", "suppression_reason", "source"]
+
+
+def _warehouse(workspace, sql, params=()):
+    con = duckdb.connect(str(workspace.warehouse_file), read_only=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def test_sample_initiative_end_to_end(demo_run):
+    workspace, summaries, hashes = demo_run
+
+    statuses = {f["file_name"]: f["status"] for f in summaries[0]["files"]}
+    assert statuses.pop("wcv_adhoc_extract.csv") == "rejected"
+    assert set(statuses.values()) == {"loaded"} and len(statuses) == len(hashes) - 1
+
+    # Every file ended somewhere, byte for byte: the intake folder is empty.
+    assert not any(p.is_file() for p in (workspace.intake / "riverbend").rglob("*"))
+    archived = {sha256_file(p) for p in workspace.path("data", "archive").rglob("*.csv")}
+    assert archived == {h for n, h in hashes.items() if n != "wcv_adhoc_extract.csv"}
+    rejected = list(workspace.path("data", "rejected").rglob("*wcv_adhoc_extract.csv"))
+    assert len(rejected) == 1
+    reason = Path(str(rejected[0]) + ".reason.md").read_text()
+    assert "NOT LOADED" in reason and "person_id" in reason
+
+    # Warehouse: submissions, records with lineage, quarantine naming row and column.
+    loaded = _warehouse(workspace, "SELECT sum(rows_loaded) FROM submissions WHERE status='loaded'")
+    records = _warehouse(workspace, "SELECT count(*), count(DISTINCT (submission_id, source_row)) "
+                                    "FROM riverbend.records")
+    assert records[0][0] == records[0][1] == loaded[0][0] > 10000
+    bad = _warehouse(workspace, "SELECT source_row, column_name, rule FROM quarantine ORDER BY ALL")
+    assert (3002, "race", "unknown_race_code") in bad  # the slip planted in the 2024 school file
+    assert any(rule == "out_of_range" and column == "household_income" for _, column, rule in bad)
+
+    # Published: aggregates only, the documented columns, suppressed cells blanked.
+    published = workspace.published("riverbend")
+    table = pq.read_table(published / "indicator_results.parquet")
+    assert table.column_names == RESULT_COLUMNS
+    rows = table.to_pylist()
+    assert {r["indicator_id"] for r in rows} == {"kindergarten_readiness", "third_grade_reading",
+                                                 "well_child_visits", "stable_housing"}
+    assert all(r["numerator"] is None and r["value"] is None for r in rows if r["suppressed"])
+    assert all(not (0 < r["denominator"] <= 10) for r in rows if not r["suppressed"])
+    assert "person_key" not in table.column_names
+    headline = [r for r in rows if r["partner_id"] == "ALL" and r["race"] == "ALL"
+                and r["class"] == "ALL" and r["indicator_id"] == "kindergarten_readiness"]
+    assert {r["period"] for r in headline} == {"2022", "2023", "2024", "2025"}
+    assert all(r["ci_lower"] < r["value"] < r["ci_upper"] for r in headline)
+
+    manifest = json.loads((published / "manifest.json").read_text())
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == sha256_file(published / name)
+    assert manifest["files"]["indicator_results.parquet"]["rows"] == len(rows)
+    assert {s["sha256"] for s in manifest["source_files"]} <= archived
+    assert (published / "scorecard.html").stat().st_size > 10_000
+    assert workspace.snapshot_file.exists()
+
+
+def test_redrop_is_idempotent_and_recovers_an_interrupted_move(workspace):
+    synth.write_sample(workspace.intake / "riverbend", children_per_year=60, years=(2024,))
+    nightly(home=str(workspace.root), initiative="riverbend")
+    before = _warehouse(workspace, "SELECT count(*) FROM riverbend.records")[0][0]
+    results_before = pq.read_table(workspace.published("riverbend") / "indicator_results.parquet")
+
+    # The same file dropped again adds nothing and is answered as a duplicate.
+    archived = sorted(workspace.path("data", "archive").rglob("*RUSD*"))[0]
+    again = drop(workspace, "riverbend_schools", "RUSD_again.csv", archived.read_bytes())
+    summaries = nightly(home=str(workspace.root), initiative="riverbend")
+    outcome = summaries[0]["files"][0]
+    assert outcome["status"] == "rejected" and "already received" in outcome["reasons"]
+    assert _warehouse(workspace, "SELECT count(*) FROM riverbend.records")[0][0] == before
+    assert not again.exists()
+    results_after = pq.read_table(workspace.published("riverbend") / "indicator_results.parquet")
+    assert results_after.equals(results_before)
+
+    # A crash between COMMIT and the archive move: the rerun completes the move.
+    stored = _warehouse(workspace, "SELECT stored_path FROM submissions WHERE status='loaded' "
+                                   "ORDER BY submission_id LIMIT 1")[0][0]
+    shutil.move(stored, workspace.intake / "riverbend" / "riverbend_schools" / "back.csv")
+    summaries = nightly(home=str(workspace.root), initiative="riverbend")
+    assert summaries[0]["files"][0]["status"] == "recovered"
+    assert Path(stored).exists()
+    assert _warehouse(workspace, "SELECT count(*) FROM riverbend.records")[0][0] == before
+
+
+def test_one_bad_file_does_not_block_other_partners(workspace):
+    synth.write_sample(workspace.intake / "riverbend", children_per_year=40, years=(2024,))
+    drop(workspace, "riverbend_schools", "oops.csv", b"PK\x03\x04 an xlsx file")
+    drop(workspace, "bright_start", "notes.docx", b"not a csv")
+    drop(workspace, "stranger", "theirs.csv", "person_id,period\nA,2024\n")
+    summaries = nightly(home=str(workspace.root), initiative="riverbend")
+    outcomes = {f["file_name"]: f for f in summaries[0]["files"]}
+    assert outcomes["oops.csv"]["status"] == "rejected"
+    assert "Excel workbook" in outcomes["oops.csv"]["reasons"]
+    assert outcomes["notes.docx"]["status"] == "rejected"
+    assert outcomes["theirs.csv"]["status"] == "rejected"
+    assert "not a partner" in outcomes["theirs.csv"]["reasons"]
+    loaded = [f for f in outcomes.values() if f["status"] == "loaded"]
+    assert {f["partner_id"] for f in loaded} == {"riverbend_schools", "northside_clinic",
+                                                 "bright_start"}
+    reports = list(workspace.path("data", "reports").rglob("*.report.md"))
+    assert len(reports) == len(outcomes)
