@@ -2,7 +2,8 @@
 
 Only regular files directly inside a registered partner's folder are taken. Files still being
 written (editor/upload temp names, dotfiles) are left for the next run; anything else that cannot
-be a partner CSV is still answered: it is listed with a problem and gets rejected with a reason.
+be a partner CSV (links, subfolders, other extensions, unknown partners) is still answered: it is
+listed with a problem and gets rejected with a reason.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def discover(workspace: Workspace, config: InitiativeConfig) -> list[IntakeFile]
         partner_id = folder.name
         known = partner_id in config.initiative.partners
         for path in sorted(folder.iterdir()):
-            if _in_progress(path) or path.is_dir() and not path.is_symlink():
+            if _in_progress(path):
                 continue
             found.append(IntakeFile(path, partner_id, _refusal(path, known, partner_id)))
     return found
@@ -53,6 +54,10 @@ def _refusal(path: Path, known_partner: bool, partner_id: str) -> Problem | None
     if path.is_symlink():
         return Problem("symlink", "This is a link to another file, not a file. Place the CSV file "
                        "itself in your folder.")
+    if path.is_dir():
+        # Skipping it would leave its files unanswered forever; it is moved aside whole instead.
+        return Problem("subfolder", "This is a folder inside your folder; files in subfolders are "
+                       f"not read. Put each CSV file directly in your folder ({partner_id}/).")
     if not path.is_file():
         return Problem("not_a_file", "This is not a regular file.")
     if path.suffix.lower() not in ACCEPTED_SUFFIXES:

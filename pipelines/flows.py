@@ -59,8 +59,7 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
             settled.append(ingest.reject(con, workspace, config, blank, run_id,
                                          [ingest.Problem(**problem)]))
         for item in staged:
-            earlier = ingest.check_seen(con, workspace, config, item, item.sha256) \
-                if item.sha256 else None
+            earlier = ingest.check_seen(con, config, item)
             if isinstance(earlier, ingest.Settled):
                 settled.append(earlier)
                 continue

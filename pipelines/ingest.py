@@ -18,7 +18,6 @@ import duckdb
 
 from pipelines import feedback, warehouse
 from pipelines.config import InitiativeConfig, Workspace
-from pipelines.discover import IntakeFile
 from pipelines.intake import StagedFile
 from pipelines.problems import Problem
 
@@ -34,16 +33,20 @@ class Settled:
     report: str | None
 
 
-def check_seen(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
-               item: IntakeFile, sha256: str) -> Settled | Problem | None:
+def check_seen(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+               staged: StagedFile) -> Settled | Problem | None:
     """A duplicate as a Problem, a completed interrupted move as Settled, or None for new files."""
-    earlier = warehouse.loaded_submission(con, config.id, sha256)
+    if not staged.sha256:
+        return None
+    earlier = warehouse.loaded_submission(con, config.id, staged.sha256)
     if earlier is None:
         return None
     submission_id, name, received_at, stored_path = earlier
     if stored_path and not Path(stored_path).exists():
-        warehouse.move_file(item.path, Path(stored_path))
-        return Settled(item.path.name, item.partner_id, "recovered", 0, 0,
+        warehouse.move_file(Path(staged.source_path), Path(stored_path))
+        if staged.staged_db:
+            Path(staged.staged_db).unlink(missing_ok=True)
+        return Settled(staged.file_name, staged.partner_id, "recovered", 0, 0,
                        f"completed the archive move of submission {submission_id}", None)
     return Problem("duplicate_file", f"This exact file was already received and loaded on "
                    f"{received_at:%Y-%m-%d} as {name!r} (submission {submission_id}); nothing new "

@@ -10,7 +10,9 @@ relations that an attacker can difference:
     the sum over alone races, class 'ALL' is the sum over classes;
   * 'alone_or_in_combination' rows: per race, class 'ALL' is the sum over classes;
   * per race and class, AOIC = alone + D, where D (multiracial people who include that
-    race) is never published but is derivable when both cells are shown.
+    race) is never published but is derivable when both cells are shown; D is at most
+    the multiracial cell, and summed over races it is about twice it;
+  * across partners, partner_id 'ALL' is the sum over partners for every cell.
 Relations are linear in numerator, denominator and the complement (denominator -
 numerator), so all three are protected. Missing cells are known zeros.
 """
@@ -25,14 +27,17 @@ import pyarrow as pa
 
 TOTAL, ALONE, AOIC = "total", "alone", "alone_or_in_combination"
 ALL = "ALL"
-MULTIRACIAL = "Multiracial and/or Multiethnic"  # schemas/equity/race_spd15.yaml multiracial_label
+# schemas/equity/race_spd15.yaml multiracial_label / not_reported_label
+MULTIRACIAL = "Multiracial and/or Multiethnic"
+NOT_REPORTED = "Not reported"
 GROUP_KEY = ("initiative_id", "indicator_id", "period", "partner_id")
 PRIMARY, COMPLEMENTARY = "primary", "complementary"
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
 _RESULT_VIEW = "__backbone_suppression_result"
 
-# A relation is (total cell index, member cell indexes).
-Relation = tuple[int, list[int]]
+# A relation is (cells whose sum is the published total, member cells). The total is
+# one cell except for the AOIC column, whose total is built from several.
+Relation = tuple[list[int], list[int]]
 
 
 def _check_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -75,28 +80,54 @@ class _Group:
     published cells reveals it, so a small D must be protected like a primary cell.
     """
 
-    def __init__(self, tab: list[str], race: list[str], cls: list[str],
+    def __init__(self, partner: list[str | None], tab: list[str], race: list[str], cls: list[str],
                  den: list[int], num: list[int], threshold: int) -> None:
         self.den, self.num = list(den), list(num)
         self.n_real = len(den)
         self.virtual = [False] * self.n_real
+        self.rels: list[Relation] = []
+        self.pinned: list[tuple[int, int | None, int]] = []  # (D, alone, AOIC) with D pinned
+        self.dsums: list[tuple[int, list[tuple[int, int | None, int]]]] = []
+        by_partner: dict[str | None, list[int]] = {}
+        for i, p in enumerate(partner):
+            by_partner.setdefault(p, []).append(i)
+        for rows in by_partner.values():
+            self._add_table(rows, tab, race, cls, threshold)
+        if ALL in by_partner and len(by_partner) > 1:
+            # Partner 'ALL' is the sum over partners (exactly for aggregate submissions,
+            # up to people served by two partners for records), so it differences too.
+            across: dict[tuple[str, str, str], dict[str | None, int]] = {}
+            for i, key in enumerate(zip(tab, race, cls)):
+                across.setdefault(key, {})[partner[i]] = i
+            for cells in across.values():
+                if ALL in cells:
+                    self.rels.append(([cells[ALL]], [i for p, i in cells.items() if p != ALL]))
+        self.comp = [d - n for d, n in zip(self.den, self.num)]
+        self.sensitive = [_is_small(d, n, threshold) for d, n in zip(self.den, self.num)]
+        self.hidden = [s or v for s, v in zip(self.sensitive, self.virtual)]
+        for d, _, _ in self.pinned:
+            self.hidden[d] = False
+
+    def _add_table(self, rows: list[int], tab: list[str], race: list[str], cls: list[str],
+                   threshold: int) -> None:
+        """Relations within one partner's race x class table (plus its AOIC rows)."""
+        den, num = self.den, self.num
         grid: dict[tuple[str, str], int] = {}  # (race or ALL, class or ALL), total/alone rows
         aoic: dict[str, dict[str, int]] = {}  # race -> class -> index
-        for i, (t, r, c) in enumerate(zip(tab, race, cls)):
-            if t == AOIC:
-                aoic.setdefault(r, {})[c] = i
+        for i in rows:
+            if tab[i] == AOIC:
+                aoic.setdefault(race[i], {})[cls[i]] = i
             else:
-                grid[(r, c)] = i
+                grid[(race[i], cls[i])] = i
         races = {r for r, _ in grid}
         classes = {c for _, c in grid}
-        self.rels: list[Relation] = []
         # A relation whose total row is absent publishes no sum, so it constrains nothing.
         for c in classes:
             if (ALL, c) in grid:
-                self.rels.append((grid[(ALL, c)], [grid[(r, c)] for r in races if r != ALL and (r, c) in grid]))
+                self.rels.append(([grid[(ALL, c)]], [grid[(r, c)] for r in races if r != ALL and (r, c) in grid]))
         for r in races:
             if (r, ALL) in grid:
-                self.rels.append((grid[(r, ALL)], [grid[(r, c)] for c in classes if c != ALL and (r, c) in grid]))
+                self.rels.append(([grid[(r, ALL)]], [grid[(r, c)] for c in classes if c != ALL and (r, c) in grid]))
         # D <= multiracial(c), so a multiracial cell showing a zero count pins that count
         # of every D(r, c) at zero and D no longer hides anything.
         multi_zero = {
@@ -104,33 +135,39 @@ class _Group:
             or not _is_small(den[i], num[i], threshold) and 0 in (den[i], num[i], den[i] - num[i])
             for c in classes
         }
-        self.pinned: list[tuple[int, int | None, int]] = []  # (D, alone, AOIC) with D pinned
+        # Each multiracial person is in 2..7 AOIC rows, so sum_r D(r, c) >= 2 * multiracial(c);
+        # mostly people pick exactly two, making that a near-equality relation on the Ds.
+        by_class: dict[str, list[tuple[int, int | None, int]]] = {}
         for r, row in aoic.items():
             if ALL in row:
-                self.rels.append((row[ALL], [i for c, i in row.items() if c != ALL]))
+                self.rels.append(([row[ALL]], [i for c, i in row.items() if c != ALL]))
             for c, i in row.items():
                 alone = grid.get((r, c))
-                d_den = self.den[i] - (self.den[alone] if alone is not None else 0)
-                d_num = self.num[i] - (self.num[alone] if alone is not None else 0)
+                d_den = den[i] - (den[alone] if alone is not None else 0)
+                d_num = num[i] - (num[alone] if alone is not None else 0)
                 if d_den < 0 or d_num < 0 or d_den < d_num:
                     raise ValueError(f"alone-or-in-combination cell {r!r}/{c!r} is smaller than its alone cell")
-                self.den.append(d_den)
-                self.num.append(d_num)
+                den.append(d_den)
+                num.append(d_num)
                 self.virtual.append(True)
-                d = len(self.den) - 1
-                self.rels.append((i, [d] if alone is None else [alone, d]))
+                d = len(den) - 1
+                self.rels.append(([i], [d] if alone is None else [alone, d]))
                 if multi_zero.get(c, True):
                     self.pinned.append((d, alone, i))
-        self.comp = [d - n for d, n in zip(self.den, self.num)]
-        self.sensitive = [_is_small(d, n, threshold) for d, n in zip(self.den, self.num)]
-        self.hidden = [s or v for s, v in zip(self.sensitive, self.virtual)]
-        for d, _, _ in self.pinned:
-            self.hidden[d] = False
+                by_class.setdefault(c, []).append((d, alone, i))
+        # Summing that over races: sum_r AOIC(r, c) ~ total(c) - not reported(c) + multiracial(c).
+        for c in classes:
+            if (ALL, c) in grid:
+                parts = [grid[(ALL, c)]] + [grid[(r, c)] for r in (NOT_REPORTED, MULTIRACIAL) if (r, c) in grid]
+                self.rels.append((parts, [row[c] for row in aoic.values() if c in row]))
+        self.dsums += [
+            (m, trios) for c, trios in by_class.items()
+            if (m := grid.get((MULTIRACIAL, c))) is not None and den[m] > 0
+        ]
 
     def protect(self, threshold: int) -> list[int]:
         """Hide cells until every relation is protected; returns the complements added."""
-        den, hidden, virtual = self.den, self.hidden, self.virtual
-        measures = (self.den, self.num, self.comp)
+        den, hidden = self.den, self.hidden
         added: list[int] = []
         for d, alone, aoic in self.pinned:
             # A small pinned D is alone and AOIC differenced; hiding alone makes the
@@ -142,39 +179,76 @@ class _Group:
         changed = True
         while changed:
             changed = False
-            for total, members in self.rels:
-                hid = [m for m in members if hidden[m]]
-                n_hidden = len(hid) + hidden[total]
-                if n_hidden == 0:
-                    continue
-                pick_from: list[int] | None = None
-                if n_hidden == 1:
-                    lone = hid[0] if hid else total
-                    # A lone hidden cell equals the published total minus the published
-                    # rest; harmless only for a derived cell that is not small.
-                    if not virtual[lone] or self.sensitive[lone]:
-                        pick_from = [m for m in members if not hidden[m] and not virtual[m] and den[m] > 0]
-                else:
-                    # Hidden cells whose combined count is small reveal a small group, and
-                    # a combined zero pins every hidden value at zero.
-                    for x in measures:
-                        if sum(x[m] for m in hid) <= threshold:
-                            open_ = [m for m in members if not hidden[m] and not virtual[m] and x[m] > 0]
-                            if open_:
-                                pick_from = open_
-                                break
-                if pick_from is None:
-                    continue
-                if pick_from:
-                    choice = min(pick_from, key=lambda m: (den[m], m))
-                elif not hidden[total]:
-                    choice = total
-                else:
-                    continue
-                hidden[choice] = True
-                added.append(choice)
-                changed = True
+            for totals, members in self.rels:
+                choice = self._complement(totals, members, threshold)
+                if choice is not None:
+                    hidden[choice] = True
+                    added.append(choice)
+                    changed = True
+            for multi, trios in self.dsums:
+                choice = self._complement_d(multi, trios, threshold)
+                if choice is not None:
+                    hidden[choice] = True
+                    added.append(choice)
+                    changed = True
         return added
+
+    def _complement(self, totals: list[int], members: list[int], threshold: int) -> int | None:
+        """The cell to hide next in an additive relation, or None if it is protected."""
+        den, hidden, virtual = self.den, self.hidden, self.virtual
+        hid = [m for m in members if hidden[m]]
+        total_hidden = any(hidden[t] for t in totals)
+        n_hidden = len(hid) + total_hidden
+        if n_hidden == 0:
+            return None
+        pick_from: list[int] | None = None
+        if n_hidden == 1:
+            # A lone hidden cell equals the published total minus the published rest;
+            # harmless only for a derived cell that is not small.
+            if not hid or not virtual[hid[0]] or self.sensitive[hid[0]]:
+                pick_from = [m for m in members if not hidden[m] and not virtual[m] and den[m] > 0]
+        else:
+            # Hidden cells whose combined count is small reveal a small group, and a
+            # combined zero pins every hidden value at zero.
+            for x in (self.den, self.num, self.comp):
+                if sum(x[m] for m in hid) <= threshold:
+                    open_ = [m for m in members if not hidden[m] and not virtual[m] and x[m] > 0]
+                    if open_:
+                        pick_from = open_
+                        break
+        if pick_from is None:
+            return None
+        if not pick_from:
+            if total_hidden:
+                return None
+            pick_from = [t for t in totals if den[t] > 0] or totals[:1]
+        return min(pick_from, key=lambda m: (den[m], m))
+
+    def _complement_d(self, multi: int, trios: list[tuple[int, int | None, int]], threshold: int) -> int | None:
+        """Same rules for sum_r D(r, c) ~ 2 * multiracial(c); a D is hidden when either of its cells is."""
+        den, hidden = self.den, self.hidden
+        if hidden[multi]:
+            return None
+        covered = [d for d, a, o in trios if hidden[o] or (a is not None and hidden[a])]
+        if not covered:
+            return None
+        exposed = [(d, a, o) for d, a, o in trios if d not in covered]
+        pick_from: list[tuple[int, int | None, int]] | None = None
+        if len(covered) == 1:
+            pick_from = [t for t in exposed if den[t[0]] > 0]
+        else:
+            for x in (self.den, self.num, self.comp):
+                if sum(x[d] for d in covered) <= threshold:
+                    open_ = [t for t in exposed if x[t[0]] > 0]
+                    if open_:
+                        pick_from = open_
+                        break
+        if pick_from is None:
+            return None
+        if not pick_from:
+            return multi
+        _, alone, aoic = min(pick_from, key=lambda t: (den[t[0]], t[0]))
+        return alone if alone is not None and den[alone] > 0 else aoic
 
 
 def _is_small(den: int, num: int, t: int) -> bool:
@@ -197,8 +271,8 @@ def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 
     cells = con.sql(
         f"""
         SELECT rowid AS rid,
-               dense_rank() OVER (ORDER BY {", ".join(GROUP_KEY)}) AS gid,
-               race_tabulation AS tab, race, class AS cls,
+               dense_rank() OVER (ORDER BY {", ".join(GROUP_KEY[:3])}) AS gid,
+               partner_id AS partner, race_tabulation AS tab, race, class AS cls,
                coalesce(denominator, 0)::BIGINT AS den,
                coalesce(numerator, 0)::BIGINT AS num
         FROM {table}
@@ -223,12 +297,13 @@ def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 
         bounds = np.flatnonzero(np.diff(gid)) + 1
         starts = np.concatenate(([0], bounds)).tolist()
         ends = np.concatenate((bounds, [len(gid)])).tolist()
-        cols = {k: cells[k].to_pylist() for k in ("tab", "race", "cls", "den", "num")}
+        names = ("partner", "tab", "race", "cls", "den", "num")
+        cols = {k: cells[k].to_pylist() for k in names}
         gid_list = gid.tolist()
         for lo, hi in zip(starts, ends):
             if gid_list[lo] not in todo:
                 continue
-            group = _Group(*(cols[k][lo:hi] for k in ("tab", "race", "cls", "den", "num")), threshold=t)
+            group = _Group(*(cols[k][lo:hi] for k in names), threshold=t)
             for local in group.protect(t):
                 if local < group.n_real:
                     supp[lo + local] = True

@@ -48,7 +48,11 @@ def test_sample_initiative_end_to_end(demo_run):
     assert "NOT LOADED" in reason and "person_id" in reason
 
     # Warehouse: submissions, records with lineage, quarantine naming row and column.
-    loaded = _warehouse(workspace, "SELECT sum(rows_loaded) FROM submissions WHERE status='loaded'")
+    loaded = _warehouse(workspace, "SELECT sum(rows_loaded) FROM submissions WHERE status='loaded' "
+                                   "AND partner_id <> 'riverbend_housing'")
+    aggregates = _warehouse(workspace, "SELECT sum(rows_loaded) FROM submissions WHERE "
+                                       "partner_id = 'riverbend_housing'")
+    assert _warehouse(workspace, "SELECT count(*) FROM riverbend.aggregate_counts") == aggregates
     records = _warehouse(workspace, "SELECT count(*), count(DISTINCT (submission_id, source_row)) "
                                     "FROM riverbend.records")
     assert records[0][0] == records[0][1] == loaded[0][0] > 10000
@@ -115,12 +119,12 @@ def test_one_bad_file_does_not_block_other_partners(workspace):
     summaries = nightly(home=str(workspace.root), initiative="riverbend")
     outcomes = {f["file_name"]: f for f in summaries[0]["files"]}
     assert outcomes["oops.csv"]["status"] == "rejected"
-    assert "Excel workbook" in outcomes["oops.csv"]["reasons"]
+    assert outcomes["oops.csv"]["reasons"].startswith("[not_a_csv]")
     assert outcomes["notes.docx"]["status"] == "rejected"
     assert outcomes["theirs.csv"]["status"] == "rejected"
     assert "not a partner" in outcomes["theirs.csv"]["reasons"]
     loaded = [f for f in outcomes.values() if f["status"] == "loaded"]
     assert {f["partner_id"] for f in loaded} == {"riverbend_schools", "northside_clinic",
-                                                 "bright_start"}
+                                                 "bright_start", "riverbend_housing"}
     reports = list(workspace.path("data", "reports").rglob("*.report.md"))
     assert len(reports) == len(outcomes)

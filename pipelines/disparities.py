@@ -1,0 +1,114 @@
+"""Disparity measures (NCI HD*Calc) over suppressed cell tables.
+
+Per (initiative, indicator, period, partner) and dimension:
+  * race: 'alone' rows at class 'ALL' (the multiracial group included);
+  * class: race 'ALL' rows at each class label.
+Each non-reference group gets its rate, pair ratio and pair difference against the
+reference group; the index of disparity (IDisp) summarises the dimension:
+mean |r_i - r_ref| over the compared groups, / r_ref, x 100.
+
+Suppressed cells never appear or contribute: a rate that is not published cannot be
+published through a ratio either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import duckdb
+
+DIMENSIONS = ("race", "class")
+# Missing data is not a population group; comparing against it, or letting it move
+# IDisp, would make disparities depend on data quality.
+DEFAULT_EXCLUDED_GROUPS = ("Not reported",)
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+
+
+def _check_name(name: str) -> str:
+    if not _TABLE_NAME.match(name):
+        raise ValueError(f"not a plain table name: {name!r}")
+    return name
+
+
+def compute_disparities(
+    con: duckdb.DuckDBPyConnection,
+    cells_table: str,
+    out_table: str,
+    reference_groups: dict[str, str],
+    *,
+    exclude_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS,
+) -> None:
+    """Create or replace `out_table` with one row per compared group.
+
+    reference_groups: {"race": "White", "class": "400%+ FPG"}; a dimension left out is
+    not computed. `cells_table` must already carry `suppressed` (run suppress_cells).
+    """
+    _check_name(cells_table)
+    _check_name(out_table)
+    unknown = set(reference_groups) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"reference_groups: unknown dimensions {sorted(unknown)}; expected {DIMENSIONS}")
+    for dim, ref in reference_groups.items():
+        if not isinstance(ref, str) or not ref:
+            raise ValueError(f"reference_groups.{dim}: must be a group label, got {ref!r}")
+        if ref in exclude_groups:
+            raise ValueError(f"reference_groups.{dim}: {ref!r} is excluded from comparisons")
+    columns = {r[0] for r in con.execute(f"DESCRIBE {cells_table}").fetchall()}
+    if "suppressed" not in columns:
+        raise ValueError(f"{cells_table}: no 'suppressed' column; run suppress_cells first")
+
+    refs = [(d, reference_groups[d]) for d in DIMENSIONS if d in reference_groups]
+    ref_values = ", ".join("(?, ?)" for _ in refs) or "(NULL, NULL)"
+    params: list[object] = [v for pair in refs for v in pair]
+    excluded = list(exclude_groups)
+
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {out_table} AS
+        WITH refs(dimension, reference_group) AS (VALUES {ref_values}),
+        groups AS (
+            SELECT initiative_id, indicator_id, period, partner_id,
+                   'race' AS dimension, race AS group_label, numerator, denominator
+            FROM {cells_table}
+            WHERE race_tabulation = 'alone' AND class = 'ALL' AND race <> 'ALL'
+              AND suppressed IS NOT TRUE AND denominator > 0
+            UNION ALL
+            SELECT initiative_id, indicator_id, period, partner_id,
+                   'class', class, numerator, denominator
+            FROM {cells_table}
+            WHERE race_tabulation = 'total' AND race = 'ALL' AND class <> 'ALL'
+              AND suppressed IS NOT TRUE AND denominator > 0
+        ),
+        rated AS (
+            SELECT g.*, r.reference_group,
+                   g.numerator::DOUBLE / g.denominator AS rate,
+                   -- a window, not a join, so NULL partner_id (initiative-level rows) pair up
+                   max(g.numerator::DOUBLE / g.denominator)
+                       FILTER (WHERE g.group_label = r.reference_group)
+                       OVER (PARTITION BY g.initiative_id, g.indicator_id, g.period,
+                                          g.partner_id, g.dimension) AS reference_rate
+            FROM groups AS g
+            JOIN refs AS r USING (dimension)
+            WHERE NOT list_contains(?::VARCHAR[], g.group_label)
+        ),
+        compared AS (
+            SELECT * FROM rated
+            WHERE group_label <> reference_group AND reference_rate IS NOT NULL
+        )
+        SELECT initiative_id, indicator_id, period, partner_id, dimension, group_label,
+               reference_group,
+               rate AS group_rate,
+               reference_rate,
+               CASE WHEN reference_rate = 0 THEN NULL ELSE rate / reference_rate END AS rate_ratio,
+               rate - reference_rate AS rate_difference,
+               CASE WHEN reference_rate = 0 THEN NULL
+                    ELSE avg(abs(rate - reference_rate)) OVER w / reference_rate * 100 END
+                   AS index_of_disparity,
+               count(*) OVER w AS groups_compared
+        FROM compared
+        WINDOW w AS (PARTITION BY initiative_id, indicator_id, period, partner_id, dimension)
+        ORDER BY ALL
+        """,
+        [*params, excluded],
+    )
