@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipelines.config import REPO_ROOT, ConfigError, Workspace
 
 app = typer.Typer(help="backbone: shared measurement for collective impact initiatives.",
                   no_args_is_help=True, add_completion=False)
-console = Console()
+# Logs and CI are not terminals; a wider table keeps partner-facing reasons readable there.
+console = Console() if sys.stdout.isatty() else Console(width=200)
 HOME = typer.Option(None, "--home", envvar="BACKBONE_HOME",
                     help="Workspace root holding indicators/, schemas/ and data/ (default: the repo).")
 SAMPLE_INITIATIVE = "riverbend"
@@ -28,12 +31,13 @@ def _print_summaries(summaries: list[dict]) -> None:
     for summary in summaries:
         if "error" in summary:
             table.add_row(summary["initiative"], "", "", "[red]definitions invalid", "", "",
-                          summary["error"])
+                          escape(summary["error"]))
         for item in summary.get("files", []):
             color = {"loaded": "green", "rejected": "red"}.get(item["status"], "yellow")
-            table.add_row(summary["initiative"], item["partner_id"], item["file_name"],
-                          f"[{color}]{item['status']}", str(item["rows_loaded"]),
-                          str(item["rows_quarantined"]), item["reasons"][:300])
+            table.add_row(summary["initiative"], escape(item["partner_id"]),
+                          escape(item["file_name"]), f"[{color}]{item['status']}",
+                          str(item["rows_loaded"]), str(item["rows_quarantined"]),
+                          escape(item["reasons"][:300]))
     console.print(table)
     for summary in summaries:
         if "published" in summary:
@@ -110,14 +114,16 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
         staged = stage_file(file, config, partner, "check-only-salt", Path(scratch))
         rows = bad_rows(staged.staged_db, config.schema_for(partner).role_column("person_id"))
     if staged.status == "rejected":
-        console.print(f"[red]REJECTED[/] {file.name}")
+        console.print(f"[red]REJECTED[/] {escape(file.name)}")
         for problem in staged.problems:
-            console.print(f"  - {problem['message']}")
+            console.print(f"  - {escape(problem['message'])}")
     else:
-        console.print(f"[green]OK[/] {file.name}: {staged.rows_loaded} of {staged.rows_read} rows "
-                      f"would load ({staged.encoding}, delimiter {staged.delimiter!r})")
+        console.print(f"[green]OK[/] {escape(file.name)}: {staged.rows_loaded} of "
+                      f"{staged.rows_read} rows would load ({staged.encoding}, delimiter "
+                      f"{staged.delimiter!r})")
     for row, column, rule, value, message in rows[:50]:
-        console.print(f"  row {row}, column {column or '-'}: [{rule}] {message} (value: {value!r})")
+        console.print(escape(f"  row {row}, column {column or '-'}: [{rule}] {message} "
+                             f"(value: {value!r})"))
     if staged.status == "rejected" or rows:
         raise typer.Exit(1)
 

@@ -20,6 +20,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import duckdb  # noqa: E402
 import duckdb_engine  # noqa: E402
 import great_expectations as gx  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 import sqlalchemy  # noqa: E402
 from great_expectations.execution_engine import sqlalchemy_execution_engine as _engine  # noqa: E402
 
@@ -59,6 +60,9 @@ def context():
     if _context is None:
         install_persisted_connection_shim()
         _context = gx.get_context(mode="ephemeral")
+        # Per-metric progress bars flood run logs; Prefect already reports progress per file.
+        _context.variables.progress_bars = ProgressBarsConfig(globally=False,
+                                                              metric_calculations=False)
     return _context
 
 
