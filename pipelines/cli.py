@@ -132,10 +132,11 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
 def schedule(cron: str = typer.Option("0 2 * * *", help="When to run (cron, server time zone)."),
              home: Optional[Path] = HOME) -> None:
     """Serve the nightly flow on a schedule (needs `prefect server start` and PREFECT_API_URL)."""
-    from pipelines.flows import nightly
+    from prefect import serve
 
-    nightly.serve(name="nightly", cron=cron,
-                  parameters={"home": str(Workspace.resolve(home).root)})
+    from pipelines.flows import nightly_deployment
+
+    serve(nightly_deployment(cron, Workspace.resolve(home).root))
 
 
 if __name__ == "__main__":

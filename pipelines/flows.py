@@ -116,6 +116,12 @@ def nightly(home: str | None = None, initiative: str | None = None) -> list[dict
     return summaries
 
 
+def nightly_deployment(cron: str, home: Path):
+    """The scheduled form of `nightly`, for `prefect.serve` (runs appear in the Prefect UI)."""
+    return nightly.to_deployment(name="nightly", cron=cron, parameters={"home": str(home)},
+                                 description="Ingest partner files, measure and publish.")
+
+
 def _report(summaries: list[dict], run_id: str) -> None:
     lines = [f"# backbone nightly run {run_id}", "", "| initiative | partner | file | status | rows "
              "loaded | rows quarantined | reasons |", "|---|---|---|---|---:|---:|---|"]

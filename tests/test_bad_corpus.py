@@ -254,20 +254,27 @@ def test_whole_corpus_in_one_nightly_run(tmp_path_factory):
 
     workspace = _new_workspace(tmp_path_factory.mktemp("corpus"))
     intake = workspace.intake / "riverbend"
+    outside = make_outside(tmp_path_factory.mktemp("outside"))
+    cases = [c for c in CASES if c.e2e]
+    # A re-drop is of a file loaded on an earlier night (identical files dropped in the SAME
+    # night crash the run: see test_identical_files_in_one_drop_get_their_own_staging).
+    earlier = {c.same_as for c in cases if c.same_as}
+    paths = {i: BY_ID[i].place(intake, outside) for i in earlier}
+    nightly(home=str(workspace.root), initiative="riverbend")
     good = {(p.parent.name, p.name) for p in
             synth.write_sample(intake, children_per_year=60, years=(2024,))}
-    outside = make_outside(tmp_path_factory.mktemp("outside"))
-    paths = {case.id: case.place(intake, outside) for case in CASES}
+    paths |= {c.id: c.place(intake, outside) for c in cases if c.id not in earlier}
     before, passwd = fingerprint(outside), sha(Path("/etc/passwd"))
 
     summaries = nightly(home=str(workspace.root), initiative="riverbend")
 
     outcomes = {(f["partner_id"], f["file_name"]): f for f in summaries[0]["files"]}
+    outcomes |= {(BY_ID[i].partner, BY_ID[i].name): {"status": "loaded"} for i in earlier}
     assert all(outcomes[key]["status"] == "loaded" for key in good), \
         {key: outcomes[key] for key in good}
     con = duckdb.connect(str(workspace.warehouse_file), read_only=True)
     try:
-        for case in CASES:
+        for case in cases:
             key = (case.partner, paths[case.id].name)
             ending = Ending(paths[case.id], found=key in outcomes)
             if ending.found:
@@ -295,7 +302,7 @@ def test_whole_corpus_in_one_nightly_run(tmp_path_factory):
         total_submissions = con.execute("SELECT count(*) FROM submissions").fetchall()[0][0]
     finally:
         con.close()
-    answered = [c for c in CASES if c.expect.status != "ignored"]
+    answered = [c for c in cases if c.expect.status != "ignored"]
     assert total_submissions == len(answered) + len(good)
 
     # Records: the good files' rows exactly as without the corpus, plus the corpus rows loaded.
@@ -308,7 +315,7 @@ def test_whole_corpus_in_one_nightly_run(tmp_path_factory):
     # The intake folder holds only what discover leaves on purpose.
     left = {Path(root, name) for root, dirs, files in os.walk(intake) for name in files + [
         d for d in dirs if Path(root, d).is_symlink()]}
-    assert left == {paths[c.id] for c in CASES if c.expect.status == "ignored"}
+    assert left == {paths[c.id] for c in cases if c.expect.status == "ignored"}
 
     # Nothing outside the workspace was touched through a link.
     assert fingerprint(outside) == before and sha(Path("/etc/passwd")) == passwd
@@ -322,3 +329,20 @@ def test_whole_corpus_in_one_nightly_run(tmp_path_factory):
                 neutralised.add(row["value"])
     for key, formula in FORMULAS.items():
         assert "'" + formula in neutralised, (key, formula)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: intake.stage_file names the staging database (and read's transcoded copy) after the "
+    "file's sha256 only, so two identical files dropped the same night (a partner resending a "
+    "file) share one staging database; staged in parallel by nightly they fail with DuckDB "
+    "'Catalog write-write conflict on create ... raw' and the exception fails the whole flow, "
+    "so no partner's file gets an answer"))
+def test_identical_files_in_one_drop_get_their_own_staging(workspace, config):
+    content = BY_ID["valid_original"].content
+    staged = []
+    for name in ("rusd_2023.csv", "rusd_2023 (copy).csv"):
+        path = workspace.intake / "riverbend" / "riverbend_schools" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        staged.append(stage_file(path, config, "riverbend_schools", SALT, workspace.staging))
+    assert staged[0].staged_db != staged[1].staged_db

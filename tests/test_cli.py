@@ -41,3 +41,12 @@ def test_check_unknown_partner_is_a_usage_error(workspace, tmp_path):
     result = runner.invoke(app, ["check", str(bad), "--partner", "nobody",
                                  "--home", str(workspace.root)])
     assert result.exit_code == 2
+
+
+def test_schedule_builds_a_cron_deployment_of_the_nightly_flow(tmp_path):
+    from pipelines.flows import nightly_deployment
+
+    deployment = nightly_deployment("0 2 * * *", tmp_path)
+    assert deployment.name == "nightly"
+    assert deployment.parameters == {"home": str(tmp_path)}
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 2 * * *"]

@@ -57,11 +57,13 @@ def _pick(seed: int, k: int, weights: list[float], values: list[str]) -> str:
 
 
 def make_people(con: duckdb.DuckDBPyConnection, seed: int, n: int, *, partners: int = 1,
-                periods: int = 1, outcome_p: float = 0.3, multi_p: float = 0.12) -> None:
+                periods: int = 1, outcome_p: float = 0.3, multi_p: float = 0.12,
+                n_races: int = len(RACES), n_classes: int = len(CLASSES)) -> None:
     """Random person-level table `people` (races is the list of selected labels)."""
-    idx = [str(j) for j in range(len(RACES))]
-    first, second = (_pick(seed, k, [w for _, w in RACES], idx) for k in (1, 2))
-    labels = "[" + ", ".join(f"'{label}'" for label, _ in RACES) + "]"
+    races, classes = RACES[:n_races], CLASSES[:n_classes]
+    idx = [str(j) for j in range(len(races))]
+    first, second = (_pick(seed, k, [w for _, w in races], idx) for k in (1, 2))
+    labels = "[" + ", ".join(f"'{label}'" for label, _ in races) + "]"
     con.execute(
         f"""
         CREATE OR REPLACE TABLE people AS
@@ -72,7 +74,7 @@ def make_people(con: duckdb.DuckDBPyConnection, seed: int, n: int, *, partners: 
                     WHEN {_u(seed, 3)} < {multi_p} AND {first} <> {second}
                         THEN [{labels}[{first} + 1], {labels}[{second} + 1]]
                     ELSE [{labels}[{first} + 1]] END AS races,
-               {_pick(seed, 4, [w for _, w in CLASSES], [f"'{c}'" for c, _ in CLASSES])} AS class,
+               {_pick(seed, 4, [w for _, w in classes], [f"'{c}'" for c, _ in classes])} AS class,
                {_u(seed, 6)} < {outcome_p} AS outcome
         FROM range({n}) AS t(i)
         """

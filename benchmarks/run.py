@@ -1,0 +1,340 @@
+"""The nightly run against a bare DuckDB baseline and a pandas + GX-pandas path, on the same files.
+
+    python -m benchmarks.run --megabytes 1000          # ~1 GB; see benchmarks/README.md
+
+One script, one machine, one set of generated files, so the ratios hold even on a busy machine:
+
+a. baseline: DuckDB `COPY (FROM read_csv(file)) TO 'x.parquet'` per file (cp1252 files, which
+   DuckDB cannot read without a download, are transcoded to UTF-8 in Python first, timed);
+b. the full nightly run: `python -m pipelines.cli run` (the real Prefect flow) in a subprocess,
+   peak RSS sampled every 0.1 s over its whole process tree (Prefect's temporary server too);
+c. pandas + GX-pandas (benchmarks/pandas_path.py) in a subprocess, on one file per person-level
+   partner by default and scaled linearly by bytes per partner (`--pandas-all` for every file);
+d. the nightly run again with no new files (measure, suppress, publish on the full warehouse);
+e. one new ~20 MB file dropped onto that warehouse, and the baseline on that file alone.
+
+Before (b) the flow runs once on an empty workspace so Prefect's database exists (start-up cost
+reported separately). Results are printed as a Markdown table and appended to
+benchmarks/RESULTS.md with the machine, versions and raw numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import duckdb
+import psutil
+
+from benchmarks import generate
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PYTHON = sys.executable
+NEW_FILE = ("riverbend_schools", 2021)  # a late file for a year not loaded yet
+
+
+@dataclass
+class Measured:
+    name: str
+    megabytes: float
+    seconds: float
+    peak_rss_mb: float | None = None  # whole process tree
+    peak_process_mb: float | None = None  # largest single process
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.megabytes / self.seconds if self.seconds else 0.0
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of a process and all its descendants (sum), sampled every 0.1 s."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval = psutil.Process(pid), interval
+        self.peak_total = self.peak_single = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                break
+            sizes = []
+            for proc in procs:
+                try:
+                    sizes.append(proc.memory_info().rss)
+                except psutil.Error:
+                    pass
+            if sizes:
+                self.peak_total = max(self.peak_total, sum(sizes))
+                self.peak_single = max(self.peak_single, max(sizes))
+            self.done.wait(self.interval)
+
+
+def run_sampled(command: list[str], log: Path, env: dict | None = None) -> tuple[float, float, float, int]:
+    """(seconds, peak tree RSS MB, peak single-process RSS MB, return code); output to `log`."""
+    started = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                                env={**os.environ, **(env or {})})
+        sampler = RssSampler(proc.pid)
+        sampler.start()
+        code = proc.wait()
+    seconds = time.perf_counter() - started
+    sampler.done.set()
+    sampler.join()
+    return seconds, sampler.peak_total / 1e6, sampler.peak_single / 1e6, code
+
+
+def files_in(intake: Path) -> list[tuple[Path, str]]:
+    return sorted((p, p.parent.name) for p in intake.glob("*/*") if p.is_file()
+                  and not p.name.startswith("."))
+
+
+def baseline(files: list[tuple[Path, str]], out: Path) -> Measured:
+    """DuckDB's floor: read each CSV and write it as Parquet, nothing else."""
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    started = time.perf_counter()
+    transcode = 0.0
+    for index, (path, _) in enumerate(files):
+        source = path
+        try:
+            con.execute(f"COPY (FROM read_csv(?)) TO '{out / f'{index}.parquet'}' (FORMAT parquet)",
+                        [str(path)])
+        except duckdb.Error:  # cp1252: DuckDB reads UTF-8/UTF-16/latin-1 only without extensions
+            mark = time.perf_counter()
+            source = out / f"{index}.utf8.csv"
+            with path.open("r", encoding="cp1252", newline="") as src, \
+                    source.open("w", encoding="utf-8", newline="") as dst:
+                while chunk := src.read(16 * 1024 * 1024):
+                    dst.write(chunk)
+            transcode += time.perf_counter() - mark
+            con.execute(f"COPY (FROM read_csv(?)) TO '{out / f'{index}.parquet'}' (FORMAT parquet)",
+                        [str(source)])
+            source.unlink()
+    seconds = time.perf_counter() - started
+    con.close()
+    size = sum(p.stat().st_size for p, _ in files) / 1e6
+    return Measured("baseline: DuckDB COPY read_csv -> parquet", size, seconds,
+                    note=f"includes {transcode:.1f} s transcoding cp1252 files",
+                    extra={"transcode_seconds": transcode})
+
+
+def nightly(name: str, home: Path, log: Path, megabytes: float, env: dict) -> Measured:
+    seconds, tree, single, code = run_sampled(
+        [PYTHON, "-m", "pipelines.cli", "run", "--home", str(home), "--initiative", "riverbend"],
+        log, env)
+    if code != 0:
+        raise SystemExit(f"{name}: the nightly run failed ({code}); see {log}")
+    return Measured(name, megabytes, seconds, tree, single, extra=outcome(home, log))
+
+
+def outcome(home: Path, log: Path) -> dict:
+    """What the run did, from the snapshot it leaves, and task end times from Prefect's log."""
+    facts: dict = {}
+    snapshot = home / "data" / "warehouse" / "snapshot.duckdb"
+    if snapshot.exists():
+        con = duckdb.connect(str(snapshot), read_only=True)
+        facts["submissions"] = dict(con.execute(
+            "SELECT status, count(*) FROM submissions GROUP BY ALL").fetchall())
+        facts["records"] = con.execute("SELECT count(*) FROM riverbend.records").fetchall()[0][0]
+        facts["quarantine_cells"] = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
+        facts["indicator_cells"] = con.execute(
+            "SELECT count(*) FROM riverbend.indicator_cells").fetchall()[0][0]
+        con.close()
+    # Prefect logs "HH:MM:SS.mmm | INFO | Task run 'stage x/y' - Finished in state Completed()".
+    pattern = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) \| \w+\s*\| (?:Task|Flow) run '([^']+)' - "
+                         r"Finished in state (\w+)")
+    ends = []
+    for line in log.read_text(errors="replace").splitlines():
+        match = pattern.match(line.strip())
+        if match:
+            ends.append((match.group(1), match.group(2), match.group(3)))
+    facts["task_ends"] = ends
+    return facts
+
+
+def pandas_path(home: Path, files: list[tuple[Path, str]], run_all: bool, log: Path) -> Measured:
+    person = [(p, partner) for p, partner in files if partner != "riverbend_housing"]
+    chosen = person if run_all else [next(f for f in person if f[1] == partner)
+                                     for partner in dict.fromkeys(p for _, p in person)]
+    seconds, tree, single, code = run_sampled(
+        [PYTHON, "-m", "benchmarks.pandas_path", "--home", str(home),
+         *[f"{path}:{partner}" for path, partner in chosen]], log)
+    if code != 0:
+        raise SystemExit(f"pandas path failed ({code}); see {log}")
+    per_file = [json.loads(line) for line in log.read_text().splitlines()
+                if line.startswith("{") and '"summary"' not in line]
+    startup = seconds - sum(f["seconds"] for f in per_file)  # imports, GX context
+    # Scale per partner by bytes: the partners' formats cost differently per byte.
+    estimate = startup
+    for partner in dict.fromkeys(p for _, p in person):
+        done = [f for f in per_file if f["partner"] == partner]
+        total = sum(p.stat().st_size for p, who in person if who == partner)
+        estimate += sum(f["seconds"] for f in done) * total / sum(f["bytes"] for f in done)
+    measured_mb = sum(f["bytes"] for f in per_file) / 1e6
+    all_mb = sum(p.stat().st_size for p, _ in files) / 1e6
+    note = ("all files" if run_all else
+            f"measured on {len(per_file)} files ({measured_mb:.0f} MB, {seconds:.0f} s), scaled "
+            "linearly by bytes per partner")
+    stages: dict[str, float] = {}
+    for f in per_file:
+        for key, value in f["stages"].items():
+            stages[key] = stages.get(key, 0.0) + value
+    return Measured("pandas + GX-pandas path", all_mb, estimate, tree, single, note,
+                    {"measured_seconds": seconds, "measured_mb": measured_mb,
+                     "startup_seconds": startup, "stages_measured": stages, "files": per_file})
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in
+                   Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {name: metadata.version(name) for name in
+                ("duckdb", "great_expectations", "prefect", "pandas", "pyarrow", "numpy")}
+    return {"nproc": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "cpu": cpu, "python": platform.python_version(), "platform": platform.platform(),
+            "versions": versions}
+
+
+def table(rows: list[Measured], base: Measured, ours: Measured) -> str:
+    lines = ["| run | MB | wall s | MB/s | x baseline | peak RSS tree MB | largest process MB | note |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for row in rows:
+        ratio = row.seconds / (base.seconds * row.megabytes / base.megabytes) \
+            if row.megabytes and base.megabytes else float("nan")
+        if not row.megabytes:
+            ratio_text = "-"
+        elif row.extra.get("baseline_seconds"):
+            ratio_text = f"{row.seconds / row.extra['baseline_seconds']:.1f}"
+        else:
+            ratio_text = f"{ratio:.1f}"
+        size = f"{row.megabytes:.0f}" if row.megabytes else "-"
+        speed = f"{row.mb_per_s:.1f}" if row.megabytes else "-"
+        lines.append(f"| {row.name} | {size} | {row.seconds:.1f} | {speed} | {ratio_text} | "
+                     f"{row.peak_rss_mb or 0:.0f} | {row.peak_process_mb or 0:.0f} | {row.note} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=float, default=1000)
+    parser.add_argument("--new-file-megabytes", type=float, default=20)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--pandas-all", action="store_true", help="pandas path on every file")
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args(argv)
+
+    work = args.work.resolve()
+    run_dir = work / f"run-{int(args.megabytes)}mb"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    home, logs = run_dir / "ws", run_dir / "logs"
+    logs.mkdir(parents=True)
+    env = {"PREFECT_HOME": str(work / "prefect-home"), "PREFECT_LOGGING_LEVEL": "INFO",
+           "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "COLUMNS": "200"}
+    load_before = os.getloadavg()
+    started_at = dt.datetime.now()
+
+    mark = time.perf_counter()
+    written = generate.generate(home, args.megabytes, verbose=False)
+    generated_s = time.perf_counter() - mark
+    files = files_in(home / "data" / "intake" / "riverbend")
+    total_mb = sum(p.stat().st_size for p, _ in files) / 1e6
+    print(f"generated {len(written)} files, {total_mb:.0f} MB in {generated_s:.0f} s", flush=True)
+
+    base = baseline(files, run_dir / "baseline")
+    print(f"baseline: {base.seconds:.1f} s ({base.mb_per_s:.0f} MB/s)", flush=True)
+
+    rows: list[Measured] = []
+    pandas = None
+    if not args.skip_pandas:
+        pandas = pandas_path(home, files, args.pandas_all, logs / "pandas.log")
+        print(f"pandas: {pandas.seconds:.0f} s ({pandas.note})", flush=True)
+
+    empty = run_dir / "empty"
+    for folder in ("indicators", "schemas"):
+        shutil.copytree(home / folder, empty / folder)
+    cold = nightly("nightly, empty workspace (Prefect start-up, no data)", empty,
+                   logs / "nightly-empty.log", 0, env)
+    print(f"empty workspace: {cold.seconds:.1f} s", flush=True)
+
+    full = nightly("nightly, all files (full run)", home, logs / "nightly-full.log", total_mb, env)
+    print(f"nightly: {full.seconds:.1f} s, peak {full.peak_rss_mb:.0f} MB", flush=True)
+    again = nightly("nightly, no new files (large warehouse)", home, logs / "nightly-again.log",
+                    0, env)
+    again.note = "remeasure + publish only"
+    print(f"no new files: {again.seconds:.1f} s", flush=True)
+
+    partner, year = NEW_FILE
+    new_rows = generate.rows_for(partner, args.new_file_megabytes, duckdb.connect())
+    new_path = generate.write_partner_file(home / "data" / "intake" / "riverbend", partner, year,
+                                           new_rows)
+    new_mb = new_path.stat().st_size / 1e6
+    new_base = baseline([(new_path, partner)], run_dir / "baseline-new")
+    one = nightly("nightly, one new file on the large warehouse", home, logs / "nightly-one.log",
+                  new_mb, env)
+    one.note = f"{new_path.name}; baseline on it {new_base.seconds:.2f} s"
+    one.extra["baseline_seconds"] = new_base.seconds
+    print(f"one new file: {one.seconds:.1f} s", flush=True)
+
+    rows = [base, full] + ([pandas] if pandas else []) + [cold, again, one]
+    cold.note = "fixed cost in every run"
+    full.note = f"{full.seconds / base.seconds:.1f}x baseline (target <= 3x)"
+    if pandas:
+        pandas.note += f"; {pandas.seconds / full.seconds:.1f}x the nightly run (target >= 5x)"
+    markdown = table(rows, base, full)
+    load_after = os.getloadavg()
+    facts = machine()
+    header = (f"## {started_at:%Y-%m-%d %H:%M} — {total_mb:.0f} MB, {len(files)} files\n\n"
+              f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['ram_gb']} GB RAM, "
+              f"Python {facts['python']}; load average {load_before[0]:.1f} before, "
+              f"{load_after[0]:.1f} after (shared machine: expect noise).\n"
+              f"Versions: {', '.join(f'{k} {v}' for k, v in facts['versions'].items())}.\n")
+    targets = [f"- nightly / baseline: {full.seconds / base.seconds:.1f}x (target <= 3x): "
+               f"{'met' if full.seconds <= 3 * base.seconds else 'NOT met'}",
+               f"- peak RSS of the nightly run (process tree): {full.peak_rss_mb:.0f} MB "
+               f"(target <= 1536 MB): {'met' if full.peak_rss_mb <= 1536 else 'NOT met'}"]
+    if pandas:
+        targets.insert(1, f"- pandas path / nightly: {pandas.seconds / full.seconds:.1f}x "
+                       f"(target >= 5x): {'met' if pandas.seconds >= 5 * full.seconds else 'NOT met'}")
+    raw = {"machine": facts, "generated_seconds": generated_s, "load_before": load_before,
+           "load_after": load_after, "runs": [asdict(r) for r in rows]}
+    report = (header + "\n" + markdown + "\n\n" + "\n".join(targets) + "\n\n<details><summary>raw "
+              "numbers</summary>\n\n```json\n" + json.dumps(raw, indent=1, default=str) +
+              "\n```\n</details>\n")
+    print("\n" + report)
+    (run_dir / "result.json").write_text(json.dumps(raw, indent=1, default=str))
+    if not args.no_results:
+        if not args.results.exists():
+            args.results.write_text("# Benchmark results\n\nAppended by `python -m benchmarks.run` "
+                                    "(see README.md). Newest last.\n\n")
+        with args.results.open("a") as handle:
+            handle.write("\n" + report)
+
+
+if __name__ == "__main__":
+    main()
