@@ -179,6 +179,7 @@ def write_partner_file(folder: Path, partner: str, year: int, rows: int,
     target.parent.mkdir(parents=True, exist_ok=True)
     own = con is None
     con = con or duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gen-") as scratch:
         body = Path(scratch) / "body.csv"
         con.execute(f"COPY ({_body_sql(partner, rows, year, _first_person(year))}) TO '{body}' "

@@ -81,8 +81,9 @@ def stage(path: Path, config, partner_id: str, salt: str, staging: Path) -> Stag
             with timed("load_csv", line):
                 parse_problems = read.load_csv(con, sniffed, header_map)
             present = list(header_map.positions.values())
-            with timed("build_suite", line):
+            with timed("typed_table", line):
                 create_typed_view(con, schema, crosswalk, present)
+            with timed("build_suite", line):
                 ids = tuple(i.id for i in config.indicators if i.source == "aggregates")
                 suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=ids)
             with timed("gx_validate", line):

@@ -5,10 +5,13 @@ Order of effects, chosen so a crash at any point loses nothing and a rerun finis
    run died between COMMIT and the move, so the move is completed instead;
 2. a staged file is loaded in one transaction that also records where the file will be archived;
 3. only then is the file moved (never overwriting), and the partner report written.
+A rejected file gets its reason written next to where it is going before it moves, and the staging
+database (raw ids included) is deleted before its file leaves intake, where a rerun still finds it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 from dataclasses import dataclass
@@ -43,9 +46,8 @@ def check_seen(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
         return None
     submission_id, name, received_at, stored_path = earlier
     if stored_path and not Path(stored_path).exists():
+        drop_staging(staged)
         warehouse.move_file(Path(staged.source_path), Path(stored_path))
-        if staged.staged_db:
-            Path(staged.staged_db).unlink(missing_ok=True)
         return Settled(staged.file_name, staged.partner_id, "recovered", 0, 0,
                        f"completed the archive move of submission {submission_id}", None)
     return Problem("duplicate_file", f"This exact file was already received and loaded on "
@@ -63,18 +65,28 @@ def settle(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initiat
         if staged.status == "staged":
             stored = warehouse.destination(workspace, staged, "loaded", now)
             submission_id = warehouse.load_staged(con, config, staged, run_id, stored)
-            warehouse.move_file(source, stored)
-            report = feedback.write_report(workspace.reports(config.id, staged.partner_id),
-                                           staged, "loaded", rows, stored)
-            warehouse.set_report_path(con, submission_id, report)
-            return Settled(staged.file_name, staged.partner_id, "loaded", staged.rows_loaded,
-                           staged.rows_quarantined, "", str(report))
+    finally:
+        drop_staging(staged)
+    if staged.status != "staged":
         return reject(con, workspace, config, staged, run_id,
                       [Problem(**p) for p in staged.problems], rows)
-    finally:
-        if staged.staged_db:
-            Path(staged.staged_db).unlink(missing_ok=True)
-            Path(staged.staged_db + ".wal").unlink(missing_ok=True)
+    warehouse.move_file(source, stored)
+    report = feedback.write_report(workspace.reports(config.id, staged.partner_id),
+                                   staged, "loaded", rows, stored)
+    warehouse.set_report_path(con, submission_id, report)
+    return Settled(staged.file_name, staged.partner_id, "loaded", staged.rows_loaded,
+                   staged.rows_quarantined, "", str(report))
+
+
+def drop_staging(staged: StagedFile) -> None:
+    """Delete the file's staging database, and its folder once empty."""
+    if not staged.staged_db:
+        return
+    database = Path(staged.staged_db)
+    database.unlink(missing_ok=True)
+    Path(staged.staged_db + ".wal").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        database.parent.rmdir()
 
 
 def reject(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
@@ -84,11 +96,14 @@ def reject(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initiat
     staged.status = "rejected"
     stored = warehouse.destination(workspace, staged, "rejected", dt.datetime.now())
     source = Path(staged.source_path)
-    if source.exists() or source.is_symlink():
-        warehouse.move_file(source, stored)
     report = feedback.write_report(workspace.reports(config.id, warehouse.safe_name(
         staged.partner_id)), staged, "rejected", list(rows), stored, problems)
+    # A crash after the move but before this would leave the file rejected without a word, and out
+    # of intake where no rerun looks; a reason written first at worst waits for its file.
+    stored.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(report, stored.with_name(stored.name + ".reason.md"))
+    if source.exists() or source.is_symlink():
+        warehouse.move_file(source, stored)
     reasons = "; ".join(str(p) for p in problems)
     submission_id = warehouse.record_submission(con, staged, "rejected", run_id, stored,
                                                 problems[0].rule if problems else None, reasons)

@@ -7,6 +7,7 @@ processes (Dask); the warehouse step then loads each staged file in one transact
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +51,9 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
                staging_dir: Path) -> StagedFile:
     """Never raises for a bad file: problems come back in the StagedFile, status 'rejected'."""
     staged = StagedFile(config.id, partner_id, str(path), path.name)
+    # A folder per source path: identical files dropped the same night (a resend) are staged in
+    # parallel and must not share a database or a transcoded copy.
+    staging_dir = staging_dir / hashlib.sha256(str(path).encode()).hexdigest()[:16]
     staging_dir.mkdir(parents=True, exist_ok=True)
     try:
         sniffed = sniff(path, staging_dir)
@@ -78,7 +82,7 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
             staged.rows_read = outcome.row_count + len(parse_problems)
             bad_rows = con.execute("SELECT count(DISTINCT _row) FROM quarantine").fetchall()[0][0]
             staged.rows_quarantined = bad_rows
-            _reject_if_unusable(staged, schema.max_bad_row_share)
+            _reject_if_unusable(staged, schema.max_bad_row_share, parse_problems)
             staged.rows_loaded = (standardize_aggregates(con, schema, partner_id)
                                   if schema.kind == "aggregates"
                                   else standardize(con, config, partner_id, salt))
@@ -98,13 +102,17 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
     return staged
 
 
-def _reject_if_unusable(staged: StagedFile, max_bad_share: float) -> None:
+def _reject_if_unusable(staged: StagedFile, max_bad_share: float,
+                        malformed: list[Problem]) -> None:
     if staged.rows_read == 0:
         raise FileRejected(Problem("no_rows", "The file has a header row but no data rows."))
     share = staged.rows_quarantined / staged.rows_read
     if share > max_bad_share:
-        worst = sorted((r for r in staged.rules if not r["success"]),
-                       key=lambda r: -r["unexpected_count"])[:3]
+        failed = [r for r in staged.rules if not r["success"] and r["unexpected_count"] > 0]
+        if malformed:
+            failed.append({"message": f"{malformed[0].message} (and similar)",
+                           "unexpected_count": len(malformed)})
+        worst = sorted(failed, key=lambda r: -r["unexpected_count"])[:3]
         detail = "; ".join(f"{r['message']} ({r['unexpected_count']} rows)" for r in worst)
         raise FileRejected(Problem(
             "too_many_bad_rows", f"{staged.rows_quarantined} of {staged.rows_read} rows have "

@@ -139,6 +139,8 @@ def _prune(versions: Path) -> None:
 def snapshot_warehouse(warehouse_file: Path, snapshot_file: Path) -> None:
     """Copy the closed warehouse to a read-only snapshot analysts can open during the next run."""
     temporary = snapshot_file.with_name(f".{snapshot_file.name}.tmp")
+    # Left read-only by a crash just before the rename; copyfile cannot open it again (non-root).
+    temporary.unlink(missing_ok=True)
     shutil.copyfile(warehouse_file, temporary)
     os.chmod(temporary, 0o444)
     os.replace(temporary, snapshot_file)

@@ -76,8 +76,9 @@ class _Group:
     """One group's cells plus the virtual cells an attacker can derive, on local indexes.
 
     Virtual cell D(r, c) = AOIC(r, c) - alone(r, c): the multiracial people who include
-    race r. It is never published, so it always counts as hidden, but subtracting two
-    published cells reveals it, so a small D must be protected like a primary cell.
+    race r. It is never published, so it counts as hidden (unless its bounds pin it), but
+    subtracting two published cells reveals it, so a small D is protected like a primary
+    cell. Virtual cells are never chosen as complements: hiding one hides nothing.
     """
 
     def __init__(self, partner: list[str | None], tab: list[str], race: list[str], cls: list[str],
@@ -87,7 +88,8 @@ class _Group:
         self.virtual = [False] * self.n_real
         self.rels: list[Relation] = []
         self.pinned: list[tuple[int, int | None, int]] = []  # (D, alone, AOIC) with D pinned
-        self.dsums: list[tuple[int, list[tuple[int, int | None, int]]]] = []
+        # Relations among derived cells: (real cells whose values give the total, Ds).
+        self.dsums: list[tuple[list[int], list[tuple[int, int | None, int]]]] = []
         by_partner: dict[str | None, list[int]] = {}
         for i, p in enumerate(partner):
             by_partner.setdefault(p, []).append(i)
@@ -128,11 +130,11 @@ class _Group:
         for r in races:
             if (r, ALL) in grid:
                 self.rels.append(([grid[(r, ALL)]], [grid[(r, c)] for c in classes if c != ALL and (r, c) in grid]))
-        # D <= multiracial(c), so a multiracial cell showing a zero count pins that count
-        # of every D(r, c) at zero and D no longer hides anything.
-        multi_zero = {
-            c: (i := grid.get((MULTIRACIAL, c))) is None
-            or not _is_small(den[i], num[i], threshold) and 0 in (den[i], num[i], den[i] - num[i])
+        # 0 <= D(r, c) <= multiracial(c) and D(r, ALL) = sum_c D(r, c): a multiracial cell
+        # showing a zero, or a derivable D(r, ALL) at either bound, pins the Ds it bounds,
+        # and a pinned D no longer hides anything.
+        zero_bound = {
+            c: (i := grid.get((MULTIRACIAL, c))) is None or _shows_zero(den[i], num[i], threshold)
             for c in classes
         }
         # Each multiracial person is in 2..7 AOIC rows, so sum_r D(r, c) >= 2 * multiracial(c);
@@ -141,6 +143,7 @@ class _Group:
         for r, row in aoic.items():
             if ALL in row:
                 self.rels.append(([row[ALL]], [i for c, i in row.items() if c != ALL]))
+            trios: dict[str, tuple[int, int | None, int]] = {}
             for c, i in row.items():
                 alone = grid.get((r, c))
                 d_den = den[i] - (den[alone] if alone is not None else 0)
@@ -150,20 +153,37 @@ class _Group:
                 den.append(d_den)
                 num.append(d_num)
                 self.virtual.append(True)
-                d = len(den) - 1
-                self.rels.append(([i], [d] if alone is None else [alone, d]))
-                if multi_zero.get(c, True):
-                    self.pinned.append((d, alone, i))
-                by_class.setdefault(c, []).append((d, alone, i))
+                trios[c] = (len(den) - 1, alone, i)
+                self.rels.append(([i], [len(den) - 1] if alone is None else [alone, len(den) - 1]))
+                by_class.setdefault(c, []).append(trios[c])
+            row_pinned = ALL in trios and self._row_pinned(trios[ALL][0], grid.get((MULTIRACIAL, ALL)), threshold)
+            for c, trio in trios.items():
+                if row_pinned or zero_bound.get(c, True):
+                    self.pinned.append(trio)
+            if ALL in trios:
+                self.dsums.append(([x for x in trios[ALL][1:] if x is not None],
+                                   [t for c, t in trios.items() if c != ALL]))
         # Summing that over races: sum_r AOIC(r, c) ~ total(c) - not reported(c) + multiracial(c).
         for c in classes:
             if (ALL, c) in grid:
                 parts = [grid[(ALL, c)]] + [grid[(r, c)] for r in (NOT_REPORTED, MULTIRACIAL) if (r, c) in grid]
                 self.rels.append((parts, [row[c] for row in aoic.values() if c in row]))
         self.dsums += [
-            (m, trios) for c, trios in by_class.items()
+            ([m], trios) for c, trios in by_class.items()
             if (m := grid.get((MULTIRACIAL, c))) is not None and den[m] > 0
         ]
+
+    def _row_pinned(self, d_all: int, multi_all: int | None, threshold: int) -> bool:
+        den, num = self.den, self.num
+        if _is_small(den[d_all], num[d_all], threshold):
+            return False  # a small D(r, ALL) gets hidden, so it is not derivable
+        if 0 in (den[d_all], num[d_all], den[d_all] - num[d_all]):
+            return True
+        if multi_all is None:
+            return True  # no multiracial people at all, so every D is zero
+        m = (den[multi_all], num[multi_all], den[multi_all] - num[multi_all])
+        return not _is_small(*m[:2], threshold) and any(
+            a == b for a, b in zip((den[d_all], num[d_all], den[d_all] - num[d_all]), m))
 
     def protect(self, threshold: int) -> list[int]:
         """Hide cells until every relation is protected; returns the complements added."""
@@ -185,8 +205,8 @@ class _Group:
                     hidden[choice] = True
                     added.append(choice)
                     changed = True
-            for multi, trios in self.dsums:
-                choice = self._complement_d(multi, trios, threshold)
+            for totals, trios in self.dsums:
+                choice = self._complement_d(totals, trios, threshold)
                 if choice is not None:
                     hidden[choice] = True
                     added.append(choice)
@@ -224,10 +244,11 @@ class _Group:
             pick_from = [t for t in totals if den[t] > 0] or totals[:1]
         return min(pick_from, key=lambda m: (den[m], m))
 
-    def _complement_d(self, multi: int, trios: list[tuple[int, int | None, int]], threshold: int) -> int | None:
-        """Same rules for sum_r D(r, c) ~ 2 * multiracial(c); a D is hidden when either of its cells is."""
+    def _complement_d(self, totals: list[int], trios: list[tuple[int, int | None, int]],
+                       threshold: int) -> int | None:
+        """The same rules for a relation among Ds; a D is hidden when either of its cells is."""
         den, hidden = self.den, self.hidden
-        if hidden[multi]:
+        if any(hidden[t] for t in totals):
             return None
         covered = [d for d, a, o in trios if hidden[o] or (a is not None and hidden[a])]
         if not covered:
@@ -246,9 +267,14 @@ class _Group:
         if pick_from is None:
             return None
         if not pick_from:
-            return multi
+            return min((t for t in totals if den[t] > 0), key=lambda t: (den[t], t), default=None)
         _, alone, aoic = min(pick_from, key=lambda t: (den[t[0]], t[0]))
         return alone if alone is not None and den[alone] > 0 else aoic
+
+
+def _shows_zero(den: int, num: int, t: int) -> bool:
+    """A publishable count set with a zero in it (zeros are shown)."""
+    return not _is_small(den, num, t) and 0 in (den, num, den - num)
 
 
 def _is_small(den: int, num: int, t: int) -> bool:
@@ -259,7 +285,9 @@ def _is_small(den: int, num: int, t: int) -> bool:
 def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 10) -> dict[str, int]:
     """Fill `suppressed` / `suppression_reason` on `table`; returns {'primary', 'complementary'} counts.
 
-    Recomputed from the counts on every call, so re-running is idempotent.
+    Complements are searched per (initiative_id, indicator_id, period), so partner 'ALL'
+    rows and the partners they sum are protected together. Recomputed from the counts
+    on every call, so re-running is idempotent.
     """
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
         raise ValueError(f"threshold must be a non-negative int, got {threshold!r}")
@@ -272,11 +300,14 @@ def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 
         f"""
         SELECT rowid AS rid,
                dense_rank() OVER (ORDER BY {", ".join(GROUP_KEY[:3])}) AS gid,
+               {", ".join(GROUP_KEY[:3])},
                partner_id AS partner, race_tabulation AS tab, race, class AS cls,
                coalesce(denominator, 0)::BIGINT AS den,
                coalesce(numerator, 0)::BIGINT AS num
         FROM {table}
-        ORDER BY gid
+        -- a total order: ties between equal candidates break by position, and the
+        -- same table must always get the same suppression pattern
+        ORDER BY gid, partner_id, race_tabulation, race, class
         """
     ).to_arrow_table()
 
@@ -290,20 +321,21 @@ def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 
     supp: list[bool] = primary.tolist()
     reason: list[str | None] = [PRIMARY if p else None for p in supp]
 
+    # Every group is searched, not only those with a primary cell: a small derived count
+    # (AOIC minus alone) can need protecting where no published cell is small.
     gid = cells["gid"].to_numpy()
-    # Only groups with a primary suppression can need complements.
-    todo = set(np.unique(gid[primary]).tolist())
-    if todo:
+    if len(gid):
         bounds = np.flatnonzero(np.diff(gid)) + 1
         starts = np.concatenate(([0], bounds)).tolist()
         ends = np.concatenate((bounds, [len(gid)])).tolist()
         names = ("partner", "tab", "race", "cls", "den", "num")
         cols = {k: cells[k].to_pylist() for k in names}
-        gid_list = gid.tolist()
         for lo, hi in zip(starts, ends):
-            if gid_list[lo] not in todo:
-                continue
-            group = _Group(*(cols[k][lo:hi] for k in names), threshold=t)
+            try:
+                group = _Group(*(cols[k][lo:hi] for k in names), threshold=t)
+            except ValueError as exc:
+                key = tuple(cells[k][lo].as_py() for k in GROUP_KEY[:3])
+                raise ValueError(f"{table}: {key}: {exc}") from None
             for local in group.protect(t):
                 if local < group.n_real:
                     supp[lo + local] = True

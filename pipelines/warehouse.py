@@ -118,7 +118,8 @@ def move_file(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         raise FileExistsError(target)
-    os.replace(source, target) if source.stat().st_dev == target.parent.stat().st_dev \
+    # lstat: a symlink is moved as the link itself, even when what it points to is gone.
+    os.replace(source, target) if source.lstat().st_dev == target.parent.stat().st_dev \
         else shutil.move(str(source), str(target))
 
 
