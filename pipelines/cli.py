@@ -45,11 +45,16 @@ def _print_summaries(summaries: list[dict]) -> None:
                           f"suppressed {summary['suppressed']}; published to {summary['published']}")
 
 
-def _run(home: Optional[Path], initiative: Optional[str], dask: bool) -> list[dict]:
+def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
+         dask_address: Optional[str] = None) -> list[dict]:
     from pipelines.flows import nightly
 
     flow = nightly
-    if dask:
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        flow = nightly.with_options(task_runner=DaskTaskRunner(address=dask_address))
+    elif dask:
         from prefect_dask import DaskTaskRunner
 
         flow = nightly.with_options(task_runner=DaskTaskRunner(
@@ -63,9 +68,12 @@ def _run(home: Optional[Path], initiative: Optional[str], dask: bool) -> list[di
 @app.command()
 def run(initiative: Optional[str] = typer.Option(None, help="Only this initiative."),
         dask: bool = typer.Option(False, help="Run per-file tasks on a local Dask cluster."),
+        dask_address: Optional[str] = typer.Option(
+            None, help="Run per-file tasks on an existing Dask scheduler (tcp://host:8786); "
+            "workers need this package and the workspace at the same path."),
         home: Optional[Path] = HOME) -> None:
     """Ingest waiting partner files, then measure, suppress and publish."""
-    summaries = _run(home, initiative, dask)
+    summaries = _run(home, initiative, dask, dask_address)
     if any("error" in s for s in summaries):
         raise typer.Exit(1)
 

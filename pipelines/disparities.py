@@ -8,7 +8,8 @@ reference group; the index of disparity (IDisp) summarises the dimension:
 mean |r_i - r_ref| over the compared groups, / r_ref, x 100.
 
 Suppressed cells never appear or contribute: a rate that is not published cannot be
-published through a ratio either.
+published through a ratio either. A NULL `suppressed` (a row suppression never saw)
+counts as suppressed.
 """
 
 from __future__ import annotations
@@ -72,13 +73,13 @@ def compute_disparities(
                    'race' AS dimension, race AS group_label, numerator, denominator
             FROM {cells_table}
             WHERE race_tabulation = 'alone' AND class = 'ALL' AND race <> 'ALL'
-              AND suppressed IS NOT TRUE AND denominator > 0
+              AND suppressed IS FALSE AND denominator > 0
             UNION ALL
             SELECT initiative_id, indicator_id, period, partner_id,
                    'class', class, numerator, denominator
             FROM {cells_table}
             WHERE race_tabulation = 'total' AND race = 'ALL' AND class <> 'ALL'
-              AND suppressed IS NOT TRUE AND denominator > 0
+              AND suppressed IS FALSE AND denominator > 0
         ),
         rated AS (
             SELECT g.*, r.reference_group,

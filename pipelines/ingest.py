@@ -70,9 +70,11 @@ def settle(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initiat
     if staged.status != "staged":
         return reject(con, workspace, config, staged, run_id,
                       [Problem(**p) for p in staged.problems], rows)
-    warehouse.move_file(source, stored)
+    # The report first: a crash before the move then leaves a report for a file that a rerun
+    # archives (check_seen), never an archived file without one.
     report = feedback.write_report(workspace.reports(config.id, staged.partner_id),
                                    staged, "loaded", rows, stored)
+    warehouse.move_file(source, stored)
     warehouse.set_report_path(con, submission_id, report)
     return Settled(staged.file_name, staged.partner_id, "loaded", staged.rows_loaded,
                    staged.rows_quarantined, "", str(report))

@@ -7,8 +7,11 @@ processes (Dask); the warehouse step then loads each staged file in one transact
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -47,6 +50,21 @@ class StagedFile:
         return json.dumps(asdict(self), default=str)
 
 
+# Files staged at once in one process. The flow's thread pool starts every file's task together;
+# past one per core they only compete for CPU, and each holds its parsed file in memory.
+STAGING_SLOTS = threading.BoundedSemaphore(
+    int(os.environ.get("BACKBONE_STAGING_CONCURRENCY") or 0) or os.cpu_count() or 2)
+
+
+def _bounded(stage):
+    @functools.wraps(stage)
+    def wrapper(*args, **kwargs):
+        with STAGING_SLOTS:
+            return stage(*args, **kwargs)
+    return wrapper
+
+
+@_bounded
 def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
                staging_dir: Path) -> StagedFile:
     """Never raises for a bad file: problems come back in the StagedFile, status 'rejected'."""
@@ -68,9 +86,13 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         database.unlink(missing_ok=True)
         con = gx_duckdb.connect(database)
         try:
-            parse_problems = load_csv(con, sniffed, header_map)
+            parse_problems = load_csv(con, sniffed, header_map, materialize=False)
             present = list(header_map.positions.values())
+            # The `typed` table keeps every cell as written next to its typed value, so the
+            # parsed file is written to the staging database once, not also as `raw`.
             create_typed_view(con, schema, crosswalk, present)
+            con.execute("DROP VIEW raw")
+            con.execute("DROP TABLE _csv")
             aggregate_ids = tuple(i.id for i in config.indicators if i.source == "aggregates")
             suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=aggregate_ids)
             result = run_suite(database, suite)

@@ -42,9 +42,15 @@ def ensure_salt(workspace: Workspace, initiative_id: str) -> None:
     path = salt_file(workspace, initiative_id)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole, then renamed: a crash must never leave an empty salt behind, which would
+        # then hash every id unsalted from that night on.
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
 
 
 def read_salt(workspace: Workspace, initiative_id: str) -> str:
@@ -54,7 +60,11 @@ def read_salt(workspace: Workspace, initiative_id: str) -> str:
     path = salt_file(workspace, initiative_id)
     if not path.exists():
         raise RuntimeError(f"{path}: the initiative's salt is missing; run ensure_salt first")
-    return path.read_text().strip()
+    salt = path.read_text().strip()
+    if len(salt) < 32:
+        raise RuntimeError(f"{path}: the initiative's salt is empty or too short; restore it from "
+                           "backup (a new one would make new ids unlinkable to earlier ones)")
+    return salt
 
 
 def record_columns(schema: IntakeSchema) -> list[tuple[str, str]]:
@@ -130,9 +140,13 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
             WHERE t._row NOT IN (SELECT _row FROM {quarantine})
         ),
         guideline_year AS (
-            SELECT b.period, b.region, coalesce(max(g.year) FILTER (WHERE g.year <= b.period),
+            -- Every period in the file x every region: a superset of the (period, region) pairs
+            -- of `base`, taken from `typed` so that `base` is read once and streams instead of
+            -- being materialized (about 9x the file's size in memory).
+            SELECT p.period, b.region, coalesce(max(g.year) FILTER (WHERE g.year <= p.period),
                                                 min(g.year)) AS year
-            FROM (SELECT DISTINCT period, region FROM base) b
+            FROM (SELECT DISTINCT {period}::INTEGER AS period FROM {VIEW}) p,
+                 (SELECT DISTINCT region FROM poverty_guidelines) b
             JOIN poverty_guidelines g USING (region) GROUP BY ALL
         ),
         rated AS (

@@ -15,6 +15,12 @@ relations that an attacker can difference:
   * across partners, partner_id 'ALL' is the sum over partners for every cell.
 Relations are linear in numerator, denominator and the complement (denominator -
 numerator), so all three are protected. Missing cells are known zeros.
+
+Complements are chosen greedily (smallest denominator first) until every relation is
+protected; tests/test_suppress.py audits the result with an LP attacker. Known limit:
+the multiracial inequalities (D <= multiracial, sum of Ds ~ twice it) are only handled
+where they are tight, so with several partners an attacker using them can, rarely,
+bound a derived multiracial count to 1..threshold or pin a zero numerator.
 """
 
 from __future__ import annotations

@@ -94,10 +94,10 @@ def test_stage_tasks_run_on_dask_workers_and_publish_the_same_numbers(tmp_path: 
     on_threads = time.monotonic() - started
 
     # Same files loaded, same rows, same hashed person keys, same published numbers.
-    outcomes = sorted((f["file_name"], f["status"], f["rows_loaded"]) for f in summaries[0]["files"])
-    assert outcomes == sorted((f["file_name"], f["status"], f["rows_loaded"])
-                              for f in baseline[0]["files"])
-    assert [status for _, status, _ in outcomes] == ["loaded"] * len(files)
+    def outcomes(run: list[dict]) -> list[tuple]:
+        return sorted((f["file_name"], f["status"], f["rows_loaded"]) for f in run[0]["files"])
+    assert outcomes(summaries) == outcomes(baseline)
+    assert [status for _, status, _ in outcomes(summaries)] == ["loaded"] * len(files)
     assert _records(dask) == _records(default)
     results = "indicator_results.parquet"
     assert pq.read_table(dask.published("riverbend") / results).equals(

@@ -105,6 +105,12 @@ def test_suppressed_group_is_excluded_everywhere() -> None:
     # Asian (0.1, suppressed) would have moved IDisp from 66.7 to 62.5 had it counted
     assert got[("p1", "race", "Hispanic or Latino")][3] == pytest.approx(200 / 3)
     assert got[("p1", "race", "Hispanic or Latino")][4] == 3
+    # a row suppression never looked at (NULL flag) is treated as hidden
+    con.execute("UPDATE cells SET suppressed = NULL WHERE race = 'Hispanic or Latino'")
+    compute_disparities(con, "cells", "out", REFS)
+    got = _result(con)
+    assert ("p1", "race", "Hispanic or Latino") not in got
+    assert got[("p1", "race", "Black or African American")][4] == 2
     # a suppressed reference removes the whole dimension for that group key
     con.execute("UPDATE cells SET suppressed = true WHERE race = 'White' AND class = 'ALL'")
     compute_disparities(con, "cells", "out", REFS)

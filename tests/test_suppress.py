@@ -5,6 +5,10 @@ class sums, the AOIC sums, partner 'ALL' = sum of partners, counts non-negative 
 numerator <= denominator, and how AOIC relates to alone (AOIC = alone + D with
 0 <= D <= multiracial, and each multiracial person sits in 2..7 AOIC rows). It bounds
 every hidden count (denominator, numerator and their difference) with linear programs.
+No hidden count may be pinned or proven to be 1..threshold. Two zero cases are allowed:
+a zero that published zeros already imply, and a numerator (or complement) pinned at 0
+only through the multiracial inequalities, which the suppression heuristic does not
+fully model (seen with rare outcomes in very sparse tables; the count stays hidden).
 """
 
 from __future__ import annotations
@@ -156,7 +160,8 @@ def _relations(cell: dict) -> tuple[list[Form], list[tuple[Form, bool]], dict[Ce
         for r in races:
             eq.append([(g(r, "ALL"), -1.0)] + [(g(r, c), 1.0) for c in classes if c != "ALL" and (r, c) in grid])
         for r in {r for r, _ in aoic}:
-            eq.append([((p, AOIC, r, "ALL"), -1.0)] + [((p, AOIC, r, c), 1.0) for rr, c in aoic if rr == r and c != "ALL"])
+            members = [((p, AOIC, r, c), 1.0) for rr, c in aoic if rr == r and c != "ALL"]
+            eq.append([((p, AOIC, r, "ALL"), -1.0)] + members)
         for r, c in aoic:
             derived[(p, "D", r, c)] = [((p, AOIC, r, c), 1.0), (g(r, c), -1.0)]
         for c in classes:
