@@ -25,7 +25,7 @@ from pipelines.discover import discover  # noqa: E402
 from pipelines.disparities import compute_disparities  # noqa: E402
 from pipelines.intake import StagedFile, stage_file  # noqa: E402
 from pipelines.measure import build_indicator_cells  # noqa: E402
-from pipelines.publish import publish, snapshot_warehouse  # noqa: E402
+from pipelines.publish import is_current, publish, snapshot_warehouse  # noqa: E402
 from pipelines.standardize import ensure_salt, read_salt  # noqa: E402
 from pipelines.suppress import suppress_cells  # noqa: E402
 
@@ -71,14 +71,20 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
             log("%s/%s: %s %s", outcome.partner_id, outcome.file_name, outcome.status,
                 outcome.reasons)
 
-        cells = build_indicator_cells(con, config)
-        counts = suppress_cells(con, f"{config.id}.indicator_cells",
-                                config.initiative.suppression.threshold)
-        compute_disparities(con, f"{config.id}.indicator_cells", f"{config.id}.disparities",
-                            dict(config.initiative.reference_groups))
-        published = publish(con, workspace, config, run_id)
-        logger.info("%s: %d cells, suppressed %s, published %s", initiative_id, cells, counts,
-                    published)
+        if is_current(con, workspace, config):
+            published = workspace.published(initiative_id)
+            cells, counts = 0, {"unchanged": True}
+            logger.info("%s: no new data or definitions; %s stays as published", initiative_id,
+                        published)
+        else:
+            cells = build_indicator_cells(con, config)
+            counts = suppress_cells(con, f"{config.id}.indicator_cells",
+                                    config.initiative.suppression.threshold)
+            compute_disparities(con, f"{config.id}.indicator_cells", f"{config.id}.disparities",
+                                dict(config.initiative.reference_groups))
+            published = publish(con, workspace, config, run_id)
+            logger.info("%s: %d cells, suppressed %s, published %s", initiative_id, cells, counts,
+                        published)
     finally:
         con.close()
     return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],

@@ -81,6 +81,27 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
     return workspace.published(config.id)
 
 
+def data_version(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> int:
+    """The newest loaded submission: published outputs are current iff they were built from it."""
+    return con.execute("SELECT coalesce(max(submission_id), 0) FROM submissions WHERE "
+                       "initiative_id = ? AND status = 'loaded'", [config.id]).fetchall()[0][0]
+
+
+def is_current(con: duckdb.DuckDBPyConnection, workspace: Workspace,
+               config: InitiativeConfig) -> bool:
+    """True when the published version was built from today's data and definitions.
+
+    Lets a night with no new files skip re-measuring a large warehouse. A run killed after
+    loading but before publishing leaves a stale data_version, so its rerun still publishes.
+    """
+    manifest = workspace.published(config.id) / "manifest.json"
+    if not manifest.is_file():
+        return False
+    published = json.loads(manifest.read_text())
+    return (published.get("definitions_fingerprint") == config.fingerprint
+            and published.get("data_version") == data_version(con, config))
+
+
 def _initiative_view(config: InitiativeConfig) -> dict:
     initiative = config.initiative
     return {"id": initiative.id, "name": initiative.name, "description": initiative.description,
@@ -110,6 +131,7 @@ def _write_manifest(con, config: InitiativeConfig, run_id: str, folder: Path) ->
         "initiative_id": config.id, "run_id": run_id,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "definitions_fingerprint": config.fingerprint,
+        "data_version": data_version(con, config),
         "suppression_threshold": config.initiative.suppression.threshold,
         "files": files,
         "source_files": [dict(zip(("submission_id", "partner_id", "file_name", "sha256",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -89,6 +90,7 @@ def test_redrop_is_idempotent_and_recovers_an_interrupted_move(workspace):
     nightly(home=str(workspace.root), initiative="riverbend")
     before = _warehouse(workspace, "SELECT count(*) FROM riverbend.records")[0][0]
     results_before = pq.read_table(workspace.published("riverbend") / "indicator_results.parquet")
+    version_before = os.readlink(workspace.published("riverbend"))
 
     # The same file dropped again adds nothing and is answered as a duplicate.
     archived = sorted(workspace.path("data", "archive").rglob("*RUSD*"))[0]
@@ -100,6 +102,8 @@ def test_redrop_is_idempotent_and_recovers_an_interrupted_move(workspace):
     assert not again.exists()
     results_after = pq.read_table(workspace.published("riverbend") / "indicator_results.parquet")
     assert results_after.equals(results_before)
+    # Nothing new was loaded, so the published version was kept rather than rebuilt.
+    assert os.readlink(workspace.published("riverbend")) == version_before
 
     # A crash between COMMIT and the archive move: the rerun completes the move.
     stored = _warehouse(workspace, "SELECT stored_path FROM submissions WHERE status='loaded' "
