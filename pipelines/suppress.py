@@ -202,21 +202,17 @@ class _Group:
                 choice = alone if alone is not None and den[alone] > 0 else aoic
                 hidden[choice] = True
                 added.append(choice)
+        checks = ((self._complement, self.rels), (self._complement_d, self.dsums))
         changed = True
         while changed:
             changed = False
-            for totals, members in self.rels:
-                choice = self._complement(totals, members, threshold)
-                if choice is not None:
-                    hidden[choice] = True
-                    added.append(choice)
-                    changed = True
-            for totals, trios in self.dsums:
-                choice = self._complement_d(totals, trios, threshold)
-                if choice is not None:
-                    hidden[choice] = True
-                    added.append(choice)
-                    changed = True
+            for complement, relations in checks:
+                for totals, members in relations:
+                    choice = complement(totals, members, threshold)
+                    if choice is not None:
+                        hidden[choice] = True
+                        added.append(choice)
+                        changed = True
         return added
 
     def _complement(self, totals: list[int], members: list[int], threshold: int) -> int | None:
