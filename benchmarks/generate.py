@@ -137,7 +137,8 @@ def _body_sql(partner: str, rows: int, year: int, first_person: int) -> str:
                CASE WHEN i % 2 = 0 THEN CASE WHEN {_slip(52)} THEN 'maybe'
                     WHEN {_chance(0.58, 53)} THEN 'Y' ELSE 'N' END END,
                CASE WHEN i % 2 = 1 THEN CASE WHEN {_chance(0.50, 54)} THEN 'Y' ELSE 'N' END END,
-               ['Riverside Elementary', 'Oak Park', 'Hillcrest'][1 + floor({_u('i', 55)} * 3)::INTEGER]
+               ['Riverside Elementary', 'Oak Park', 'Hillcrest'][
+                   1 + floor({_u('i', 55)} * 3)::INTEGER]
         FROM rated ORDER BY i"""
     if partner == "northside_clinic":
         flags = ", ".join(f"list_contains(races, '{r}')::INTEGER" for r in synth.RACES)
@@ -172,7 +173,8 @@ def _first_person(year: int) -> int:
 
 
 def write_partner_file(folder: Path, partner: str, year: int, rows: int,
-                       con: duckdb.DuckDBPyConnection | None = None, name: str | None = None) -> Path:
+                       con: duckdb.DuckDBPyConnection | None = None,
+                       name: str | None = None) -> Path:
     """Write one partner file of `rows` data rows into `folder/<partner>/`; return its path."""
     fmt = FORMATS[partner]
     target = folder / partner / (name or fmt.file_name.format(year=year))
@@ -231,8 +233,9 @@ def generate(home: Path, megabytes: float = 1000, verbose: bool = True) -> list[
             path = write_partner_file(intake, partner, year, rows, con)
             written.append(path)
             if verbose:
-                print(f"{path.relative_to(home)}: {rows:,} rows, {path.stat().st_size / 1e6:.1f} MB "
-                      f"in {time.perf_counter() - started:.1f} s", flush=True)
+                print(f"{path.relative_to(home)}: {rows:,} rows, "
+                      f"{path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s",
+                      flush=True)
     con.close()
     # The housing authority's aggregate files are tiny: the sample generator's are realistic.
     with tempfile.TemporaryDirectory() as scratch:

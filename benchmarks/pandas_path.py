@@ -6,7 +6,7 @@ For each person-level file (the housing authority's aggregate files are a few KB
 2. `pandas.read_csv` (C engine, all columns as text) in the file's encoding and delimiter
    (UTF-8 first, cp1252 when that fails; the delimiter from the header line);
 3. header aliases mapped with `pipelines.read.map_header`, cells trimmed, blanks to missing,
-   crosswalk value maps applied and typed columns derived (as `validate.create_typed_view`);
+   crosswalk value maps applied and typed columns derived (as `validate.typed_columns`);
 4. the SAME generated suite (`validate.build_suite`) validated with GX's pandas datasource
    (`add_pandas().add_dataframe_asset()`, whole-dataframe batch). GX runs an
    `UnexpectedRowsExpectation` only on SQL, so each of those is replaced by its pandas
@@ -79,7 +79,7 @@ def load(path: Path, schema, crosswalk) -> pd.DataFrame:
 
 
 def typed(frame: pd.DataFrame, schema, crosswalk) -> pd.DataFrame:
-    """validate.create_typed_view, in pandas: `<name>` typed and `<name>__text` as written."""
+    """validate.typed_columns, in pandas: `<name>` typed and `<name>__text` as written."""
     out = {"_row": frame["_row"]}
     for column in schema.columns:
         name = column.name
@@ -115,7 +115,8 @@ def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str)
         rule, name = meta.get("rule"), meta.get("column", "")
         column = schema.column(name) if "+" not in name else None
         if rule == "wrong_type":
-            frame[f"{name}__ok"] = (~(frame[f"{name}__text"].notna() & frame[name].isna())).astype(int)
+            wrong = frame[f"{name}__text"].notna() & frame[name].isna()
+            frame[f"{name}__ok"] = (~wrong).astype(int)
             new = gx.expectations.ExpectColumnValuesToBeInSet(column=f"{name}__ok", value_set=[1])
         elif rule == "bad_format":
             new = gx.expectations.ExpectColumnValuesToMatchRegex(

@@ -48,8 +48,7 @@ def timed(name: str, line: list):
 
 
 # What intake.stage_file calls, by the name it calls it under; read.sniff's passes inside it.
-WRAPPED = [(intake, "sniff", "sniff"), (intake, "load_csv", "load_csv"),
-           (intake, "create_typed_view", "typed_table"),
+WRAPPED = [(intake, "sniff", "sniff"), (intake, "load_csv", "load_csv (parse and type)"),
            (intake, "build_suite", "build_suite"), (intake, "run_suite", "gx_validate"),
            (intake, "record_failures", "record_failures"), (intake, "standardize", "standardize"),
            (intake, "standardize_aggregates", "standardize"),

@@ -390,8 +390,13 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path) -> 
         if canonical not in names:
             raise ConfigError(f"{path}: header_aliases.{local}: {canonical!r} is not a column of "
                               f"intake schema {schema.id!r}")
-    from pipelines.equity.standards import load_race_standard
+    from pipelines.equity.standards import load_class_bands, load_race_standard
 
+    proxies = load_class_bands().proxy_labels
+    for local, label in crosswalk.class_proxy.items():
+        if label not in (proxies.low_income, proxies.not_low_income):
+            raise ConfigError(f"{path}: class_proxy.{local}: {label!r} is not a proxy class label "
+                              f"({proxies.low_income!r} or {proxies.not_low_income!r})")
     known = load_race_standard().codes
     for local, codes in crosswalk.race_codes.items():
         for code in () if codes == "not_reported" else codes:

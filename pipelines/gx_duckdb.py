@@ -39,11 +39,12 @@ def install_persisted_connection_shim() -> None:
         _engine._PERSISTED_CONNECTION_DIALECTS = (*current, _DialectName("duckdb"))
 
 
-def connect(database: Path) -> duckdb.DuckDBPyConnection:
+def connect(database: Path | str) -> duckdb.DuckDBPyConnection:
     """Open `database` so that GX (through duckdb_engine) can open the same file in this process.
 
     DuckDB shares one database instance per file inside a process, but only between connections
-    with the same configuration, and duckdb_engine always sets a custom user agent.
+    with the same configuration, and duckdb_engine always sets a custom user agent. The same holds
+    for a named in-memory database (`:memory:<name>`).
     """
     agent = f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sqlalchemy.__version__})"
     return duckdb.connect(str(database), config={"custom_user_agent": agent})
@@ -66,7 +67,7 @@ def context():
     return _context
 
 
-def validate(database: Path, table: str, suite: gx.ExpectationSuite, result_format: dict):
+def validate(database: Path | str, table: str, suite: gx.ExpectationSuite, result_format: dict):
     """Validate a whole DuckDB table or view in-database; the file is released afterwards."""
     with _lock:
         ctx = context()

@@ -54,27 +54,53 @@ def _class_rank_sql() -> str:
                                     for rank, label in enumerate(labels)) + f" ELSE {len(labels)} END"
 
 
+def _race_bits_sql() -> str:
+    return " | ".join(f"(race_{c}::INTEGER << {bit})" for bit, c in enumerate(RACE_CODES))
+
+
+def _person_columns_sql() -> str:
+    """Decode the people CTE's integers back into race flags and the class label."""
+    flags = ", ".join(f"(race_bits & {1 << bit}) <> 0 AS race_{c}"
+                      for bit, c in enumerate(RACE_CODES))
+    labels = ", ".join(sql_literal(label) for label in class_bands().labels)
+    return f"{flags}, [{labels}][class_rank + 1] AS class"
+
+
 def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
     indicator = config.indicators[indicator_index]
-    flags = ", ".join(f"bool_or(race_{c}) AS race_{c}" for c in RACE_CODES)
-    person = (f"{flags}, bool_or(in_numerator) AS in_numerator, "
-              f"arg_min(class, {_class_rank_sql()}) AS class")
+    # A person's race is the union of their flags and their class the lowest-ranked label; as a
+    # bit mask and a rank, that is bit_or and min over integers, several times faster on tens of
+    # millions of rows than eight bool_or and an arg_min over text.
+    person = "bit_or(race_bits) AS race_bits, min(class_rank) AS class_rank, " \
+             "bool_or(in_numerator) AS in_numerator"
     race = standard()
     aoic_labels = " ".join(f"WHEN 'race_{c}' THEN {sql_literal(race.label(c))}" for c in RACE_CODES)
+    # The intake rule `duplicate_key` quarantines every row of a repeated (person, period), and
+    # records_current keeps one file per partner and period, so a partner's rows are already one
+    # per person and period: only the all-partner level needs regrouping.
+    schema = config.record_schema
+    if set(schema.unique) == {schema.role_column("person_id"), schema.role_column("period")}:
+        by_partner, group_by_partner = "race_bits, class_rank, in_numerator", ""
+    else:
+        by_partner, group_by_partner = person, " GROUP BY partner_id, person_key, period"
     head = (f"{sql_literal(config.id)} AS initiative_id, {sql_literal(indicator.id)} AS indicator_id, "
             "period::VARCHAR AS period, partner_id")
     return f"""
     WITH eligible AS (
-        SELECT partner_id, person_key, period, {', '.join('race_' + c for c in RACE_CODES)}, class,
+        SELECT partner_id, person_key, period, {_race_bits_sql()} AS race_bits,
+               {_class_rank_sql()} AS class_rank,
                {conditions_sql(indicator.numerator)} AS in_numerator
         FROM {config.id}.records_current
         WHERE {conditions_sql(indicator.denominator)}
     ),
-    people AS (
-        SELECT partner_id, person_key, period, {person} FROM eligible GROUP BY ALL
+    people_coded AS MATERIALIZED (
+        SELECT partner_id, person_key, period, {by_partner} FROM eligible{group_by_partner}
         UNION ALL
         SELECT 'ALL' AS partner_id, person_key, period, {person} FROM eligible
         GROUP BY person_key, period
+    ),
+    people AS NOT MATERIALIZED (
+        SELECT partner_id, period, in_numerator, {_person_columns_sql()} FROM people_coded
     ),
     labelled AS (SELECT *, {_race_alone_sql()} AS race_alone FROM people)
     SELECT {head},

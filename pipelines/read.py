@@ -250,12 +250,13 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk) ->
 
 
 def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: HeaderMap,
-             table: str = "raw", materialize: bool = True) -> list[Problem]:
-    """Create `table` (_row, canonical text columns...) and return rows the CSV parser refused.
+             table: str = "raw", materialize: bool = True, select: str | None = None) -> list[Problem]:
+    """Create `table` (_row, then `select`) and return the rows the CSV parser refused.
 
-    With `materialize=False`, `table` is a temporary view over the parsed cells (the temporary
-    table `_csv`, which the caller drops when done): a caller that copies the rows once into
-    another table then writes the file into the database once instead of twice.
+    `select` is a SELECT list over the template's columns as trimmed text (NULL when blank),
+    computed as the file is parsed; by default, those texts. With `materialize=False`, `table`
+    is a view over the parsed table `_csv` when row numbers follow from the position alone (no
+    refused or blank lines), so the file is held once; otherwise, and by default, it is a table.
     """
     width = len(sniffed.header)
     columns = {f"c{i}": "VARCHAR" for i in range(width)}
@@ -263,9 +264,16 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
                    escape='"', columns=columns, store_rejects=True, ignore_errors=True,
                    strict_mode=True, max_line_size=MAX_FIELD_BYTES, encoding="utf-8")
     arguments = ", ".join(f"{key} := ${key}" for key in options)
+    # Only the template's columns are kept: an ignored column (a campus name, a free-text note)
+    # would otherwise be held in memory for nothing. Every column is still parsed, so a row with
+    # too many or too few cells is refused all the same.
+    texts = ", ".join(f"NULLIF(trim(c{pos}), '') AS {name}"
+                      for pos, name in sorted(header_map.positions.items())) or "c0"
+    select = select or ", ".join(name for _, name in sorted(header_map.positions.items()))
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _csv AS "
-                    f"SELECT * FROM read_csv($path, {arguments})",
+        # Not TEMP: when it stays, other connections (GX's) read through the view over it.
+        con.execute(f"CREATE OR REPLACE TABLE _csv AS SELECT {select} FROM "
+                    f"(SELECT {texts} FROM read_csv($path, {arguments}))",
                     {"path": str(sniffed.readable_path), **options})
     except duckdb.Error as exc:
         raise FileRejected(Problem("unreadable_csv", "The file could not be read as CSV: "
@@ -294,18 +302,14 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     row_expr = ("rowid + 2 + (SELECT count(*) FROM (SELECT line - row_number() OVER (ORDER BY line)"
                 " - 1 AS loaded_before FROM _rejected_lines) r WHERE r.loaded_before <= _csv.rowid)"
                 if gaps else "rowid + 2")
-    select = ", ".join(f"NULLIF(trim(c{pos}), '') AS {name}"
-                       for pos, name in sorted(header_map.positions.items()))
-    if materialize:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT ({row_expr})::BIGINT AS _row, "
-                    f"{select} FROM _csv ORDER BY rowid")
+    if materialize or gaps:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT ({row_expr})::BIGINT AS _row, * "
+                    "FROM _csv ORDER BY rowid")
         con.execute("DROP TABLE _csv")
     else:
-        # A plain projection of one scan keeps the file's order (preserve_insertion_order); the
-        # subquery for gaps may not, so only then is the order spelled out.
-        order = " ORDER BY rowid" if gaps else ""
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT ({row_expr})::BIGINT AS _row, "
-                    f"{select} FROM _csv{order}")
+        # CREATE TABLE AS keeps the file's order (preserve_insertion_order): rowid is the position.
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT (rowid + 2)::BIGINT AS _row, * "
+                    "FROM _csv")
     return [_parse_problem(line, error_type, width) for line, error_type, _, _ in rejects]
 
 

@@ -94,24 +94,25 @@ def _typed(column: IntakeColumn, text: str) -> str:
     return f"TRY_CAST({text} AS DATE)"
 
 
-def create_typed_view(con: duckdb.DuckDBPyConnection, schema: IntakeSchema, crosswalk: Crosswalk,
-                      present: list[str], source: str = "raw", materialize: bool = True) -> None:
-    """`typed` shows every template column: `<name>` typed and `<name>__text` as the partner wrote it.
+def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk, present: list[str]) -> str:
+    """The SELECT list of `typed`: every template column, `<name>` typed and `<name>__text` as the
+    partner wrote it (NULL for columns the file lacks), over the file's text columns.
 
-    Materialized as a table by default: GX runs one to two hundred queries against it, and as a
-    view each of them would redo the casts and regular expressions of every row (5x slower).
+    `read.load_csv` computes it while parsing, so the file is typed in the same pass and held in
+    memory once; GX then runs its dozens of queries on stored values, not on casts and regular
+    expressions redone per query.
     """
-    parts = ["_row"]
+    parts = []
     for column in schema.columns:
         if column.name in present:
             text = _mapped_text(column.name, crosswalk)
-            parts += [f"{_typed(column, text)} AS {column.name}", f"{column.name} AS {column.name}__text"]
+            parts += [f"{_typed(column, text)} AS {column.name}",
+                      f"{column.name} AS {column.name}__text"]
         else:
             sql_type = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE",
                         "date": "DATE"}[column.type]
             parts += [f"NULL::{sql_type} AS {column.name}", f"NULL::VARCHAR AS {column.name}__text"]
-    kind = "TABLE" if materialize else "VIEW"
-    con.execute(f"CREATE OR REPLACE {kind} {VIEW} AS SELECT {', '.join(parts)} FROM {source}")
+    return ", ".join(parts)
 
 
 def gx_literal(value: object) -> str:
@@ -236,7 +237,7 @@ def _add_aggregate_rules(suite: gx.ExpectationSuite, schema: IntakeSchema) -> No
         f"{race}__text || ' / ' || {klass}__text"))
 
 
-def run_suite(database: Path, suite: gx.ExpectationSuite):
+def run_suite(database: Path | str, suite: gx.ExpectationSuite):
     """Validate the `typed` view of `database` in-database with GX.
 
     Connections to `database` open in this process must come from `gx_duckdb.connect`.

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.config import InitiativeConfig, Workspace
+from pipelines.duckdb_settings import limit_memory
 from pipelines.intake import StagedFile
 from pipelines.standardize import AGGREGATE_COLUMNS, record_columns
 from pipelines.validate import sql_literal
@@ -62,6 +63,7 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
                 from None
         raise
     if not read_only:
+        limit_memory(con)
         con.execute(DDL)
     return con
 
@@ -72,24 +74,35 @@ def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeC
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in record_columns(config.record_schema))
     con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.records (submission_id BIGINT NOT NULL, "
                 f"source_row BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, {columns})")
-    existing = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-        "AND table_name = 'records'", [schema]).fetchall()}
+    existing = dict(con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = 'records'", [schema]).fetchall())
     for name, sql_type in record_columns(config.record_schema):
         if name not in existing:  # a measure added to the template later
             con.execute(f"ALTER TABLE {schema}.records ADD COLUMN {name} {sql_type}")
+        elif name == "person_key" and existing[name] != sql_type:
+            # Keys of the two formats never match, so counts would silently stop unduplicating.
+            raise RuntimeError(
+                f"{schema}.records.person_key is {existing[name]}, written by an older backbone; "
+                f"this version stores {sql_type}. Rebuild the warehouse: move the files in "
+                f"data/archive/{schema}/ back into intake and run again on a new warehouse.")
     aggregate = ", ".join(f"{name} {sql_type}" for name, sql_type in AGGREGATE_COLUMNS)
     con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.aggregate_counts (submission_id BIGINT NOT "
                 f"NULL, source_row BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, {aggregate})")
     con.execute(f"""
         CREATE OR REPLACE VIEW {schema}.aggregate_counts_current AS
         SELECT * FROM {schema}.aggregate_counts
-        QUALIFY submission_id = max(submission_id) OVER (PARTITION BY partner_id, indicator_id,
-                                                                       period)""")
+        WHERE (partner_id, indicator_id, period, submission_id) IN (
+            SELECT (partner_id, indicator_id, period, max(submission_id))
+            FROM {schema}.aggregate_counts GROUP BY partner_id, indicator_id, period)""")
     con.execute(f"""
         CREATE OR REPLACE VIEW {schema}.records_current AS
         SELECT * FROM {schema}.records
-        QUALIFY submission_id = max(submission_id) OVER (PARTITION BY partner_id, period)""")
+        -- a semi-join on the few (partner, period) latest files, not a window over every row:
+        -- the window sorted the whole table on each read and spilled under the memory limit
+        WHERE (partner_id, period, submission_id) IN (
+            SELECT (partner_id, period, max(submission_id))
+            FROM {schema}.records GROUP BY partner_id, period)""")
 
 
 def loaded_submission(con: duckdb.DuckDBPyConnection, initiative_id: str, sha256: str):

@@ -78,16 +78,16 @@ def test_standardized_records_hash_ids_and_map_race_and_class(workspace, config)
     assert staged.status == "staged" and staged.rows_loaded == 4, staged.problems
     rows = _query(staged, "SELECT person_key, race_black, race_hispanic, race_white, "
                   "race_reported, poverty_ratio, class FROM records ORDER BY source_row")
-    assert all(len(r[0]) == 64 and not r[0].startswith("P") for r in rows)
     import hashlib
-    assert rows[0][0] == hashlib.sha256(f"{SALT}:P1".encode()).hexdigest()
+    keys = [int(hashlib.sha256(f"{SALT}:P{n}".encode()).hexdigest()[:32], 16) for n in (1, 2, 3, 4)]
+    assert [r[0] for r in rows] == keys  # salted sha256, first 128 bits
     assert rows[0][1:5] == (True, True, False, True)
     assert rows[0][5] == pytest.approx(1.0) and rows[0][6] == "100-199% FPG"
     assert rows[1][4] is False and rows[1][6] == "Not reported"
     assert rows[2][5] == pytest.approx(1.0) and rows[2][6] == "100-199% FPG"
     assert rows[3][5] == pytest.approx(86080 / (15060 + 3 * 5380)) and rows[3][6] == "200-399% FPG"
-    raw_ids = _query(staged, "SELECT count(*) FROM records WHERE person_key IN ('P1','P2')")
-    assert raw_ids == [(0,)]
+    unsalted = int(hashlib.sha256(b"P1").hexdigest()[:32], 16)
+    assert _query(staged, f"SELECT count(*) FROM records WHERE person_key = {unsalted}") == [(0,)]
 
 
 def test_local_codes_detailed_names_and_proxies(workspace, config):

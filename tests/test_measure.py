@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 import pytest
 
@@ -21,7 +23,12 @@ def _insert(con, submission, partner, person, period, races=(), klass="Not repor
         "person_key, period, " + ", ".join(f"race_{c}" for c in RACE_CODES) +
         ", race_reported, class, kinder_ready, well_child_visit) VALUES (?, 2, now(), ?, ?, ?, "
         + ", ".join("?" for _ in RACE_CODES) + ", ?, ?, ?, ?)",
-        [submission, partner, person, period, *flags, any(flags), klass, ready, wcv])
+        [submission, partner, _key(person), period, *flags, any(flags), klass, ready, wcv])
+
+
+def _key(person: str) -> int:
+    """A stand-in person_key (UHUGEINT): the same person gets the same key."""
+    return int(hashlib.sha256(person.encode()).hexdigest()[:32], 16)
 
 
 @pytest.fixture
@@ -93,3 +100,14 @@ def test_latest_file_for_a_partner_and_period_replaces_the_older_one(con, config
     cells = _cells(con, config, indicator_id="kindergarten_readiness", period="2024",
                    partner_id="ALL")
     assert cells[("total", "ALL", "ALL")] == (1, 1)
+
+
+def test_a_warehouse_with_text_person_keys_is_refused_not_mixed(config):
+    # Keys from an older version (64 hex characters) never equal the new 128-bit integers, so
+    # loading into such a warehouse would silently stop unduplicating people.
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA riverbend")
+    connection.execute("CREATE TABLE riverbend.records (submission_id BIGINT, person_key VARCHAR)")
+    with pytest.raises(RuntimeError, match="person_key is VARCHAR.*Rebuild the warehouse"):
+        warehouse.ensure_initiative_tables(connection, config)
+    connection.close()

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import duckdb
-import pyarrow as pa
-
 from pipelines.config import Crosswalk
 from pipelines.equity.standards import RaceStandard, load_race_standard
 
@@ -38,15 +35,3 @@ def code_lookup(crosswalk: Crosswalk) -> dict[str, tuple[str, ...]]:
     return lookup
 
 
-def register_crosswalk(con: duckdb.DuckDBPyConnection, crosswalk: Crosswalk,
-                       name: str = "race_crosswalk") -> None:
-    """A (local_code, code) table: one row per SPD 15 code a local code stands for."""
-    local, codes = [], []
-    for key, mapped in code_lookup(crosswalk).items():
-        for code in mapped or (NOT_REPORTED,):
-            local.append(key)
-            codes.append(code)
-    table = pa.table({"local_code": local, "code": codes})
-    con.register("_race_crosswalk_arrow", table)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _race_crosswalk_arrow")
-    con.unregister("_race_crosswalk_arrow")
