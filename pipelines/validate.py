@@ -90,7 +90,10 @@ def _typed(column: IntakeColumn, text: str) -> str:
     if column.type == "number":
         return number
     if column.type == "integer":
-        return f"(CASE WHEN {number} = floor({number}) THEN {number}::BIGINT END)"
+        # Plain digits, the usual case, cast directly; the general path parses the text thrice.
+        # Past BIGINT's range a whole number is no integer we can hold: NULL, so `wrong_type`.
+        return (f"(CASE WHEN regexp_full_match({text}, '-?[0-9]{{1,18}}') THEN {text}::BIGINT "
+                f"WHEN {number} = floor({number}) THEN TRY_CAST({number} AS BIGINT) END)")
     return f"TRY_CAST({text} AS DATE)"
 
 

@@ -46,6 +46,7 @@ def test_row_errors_are_quarantined_with_row_column_and_rule(workspace, config):
                "S6,20x4,400,F,Y\n"         # row 7 period not a number
                "S7,2024,400,F,maybe\n"     # row 8 kinder_ready not mapped / not an integer
                "S1,2024,700,F,N\n"         # row 9 duplicate of row 2
+               "S9,99999999999999999999,400,F,Y\n"  # row 10 a whole number past BIGINT
                + "".join(f"T{i},2024,200,R,N\n" for i in range(12)))
     staged = _stage(workspace, config, "riverbend_schools", "f.csv", content)
     assert staged.status == "staged", staged.problems
@@ -57,7 +58,8 @@ def test_row_errors_are_quarantined_with_row_column_and_rule(workspace, config):
     assert (7, "period", "wrong_type", "20x4") in bad
     assert (8, "kinder_ready", "wrong_type", "maybe") in bad
     assert {r[0] for r in bad if r[2] == "duplicate_key"} == {2, 9}
-    assert staged.rows_read == 20 and staged.rows_quarantined == 8
+    assert (10, "period", "wrong_type", "99999999999999999999") in bad
+    assert staged.rows_read == 21 and staged.rows_quarantined == 9
     assert staged.rows_loaded == 12
     # The quarantine holds exactly what GX counted, rule by rule.
     for rule in staged.rules:
