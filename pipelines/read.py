@@ -275,6 +275,8 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
         con.execute(f"CREATE OR REPLACE TABLE _csv AS SELECT {select} FROM "
                     f"(SELECT {texts} FROM read_csv($path, {arguments}))",
                     {"path": str(sniffed.readable_path), **options})
+    except duckdb.OutOfMemoryException:
+        raise  # the machine's limit, not the partner's file: it stays in intake for a rerun
     except duckdb.Error as exc:
         raise FileRejected(Problem("unreadable_csv", "The file could not be read as CSV: "
                                    f"{str(exc).splitlines()[0]}")) from None

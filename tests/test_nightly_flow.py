@@ -132,3 +132,33 @@ def test_one_bad_file_does_not_block_other_partners(workspace):
                                                  "bright_start", "riverbend_housing"}
     reports = list(workspace.path("data", "reports").rglob("*.report.md"))
     assert len(reports) == len(outcomes)
+
+
+def test_a_file_the_machine_cannot_process_stays_in_intake_and_the_rest_loads(workspace,
+                                                                            monkeypatch):
+    # Running out of memory is not the partner's fault: the file must not be rejected, and
+    # it must not stop the other files; the run reports it and ends as failed.
+    import duckdb as _duckdb
+
+    from pipelines import flows
+
+    synth.write_sample(workspace.intake / "riverbend", children_per_year=40, years=(2024,))
+    victim = drop(workspace, "riverbend_schools", "huge.csv",
+                  "Student Number,School Year\nS1,2024\n")
+    real_stage = flows.stage_file
+
+    def stage(path, *args, **kwargs):
+        if path.name == victim.name:
+            raise _duckdb.OutOfMemoryException("could not allocate block (simulated)")
+        return real_stage(path, *args, **kwargs)
+
+    monkeypatch.setattr(flows, "stage_file", stage)
+    with pytest.raises(RuntimeError, match="1 file.*left in intake: huge.csv"):
+        nightly(home=str(workspace.root), initiative="riverbend")
+    assert victim.read_text() == "Student Number,School Year\nS1,2024\n"  # untouched
+    loaded = _warehouse(workspace, "SELECT DISTINCT partner_id FROM submissions "
+                                   "WHERE status = 'loaded'")
+    assert {r[0] for r in loaded} == {"riverbend_schools", "northside_clinic", "bright_start",
+                                      "riverbend_housing"}
+    assert not _warehouse(workspace, "SELECT * FROM submissions WHERE file_name = 'huge.csv'")
+    assert (workspace.published("riverbend") / "manifest.json").exists()
