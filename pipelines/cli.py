@@ -50,15 +50,12 @@ def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
     from pipelines.flows import nightly
 
     flow = nightly
-    if dask_address:
+    if dask or dask_address:
         from prefect_dask import DaskTaskRunner
 
-        flow = nightly.with_options(task_runner=DaskTaskRunner(address=dask_address))
-    elif dask:
-        from prefect_dask import DaskTaskRunner
-
-        flow = nightly.with_options(task_runner=DaskTaskRunner(
-            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True}))
+        runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner(
+            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
+        flow = nightly.with_options(task_runner=runner)
     with console.status("Running the nightly flow (Prefect)..."):
         summaries = flow(home=str(Workspace.resolve(home).root), initiative=initiative)
     _print_summaries(summaries)

@@ -120,13 +120,12 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
 def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFile, sniffed,
                               header_map, config: InitiativeConfig, salt: str) -> None:
     partner_id = staged.partner_id
-    schema = config.schema_for(partner_id)
+    schema, crosswalk = config.schema_for(partner_id), config.crosswalks[partner_id]
     present = list(header_map.positions.values())
-    parse_problems = load_csv(con, sniffed, header_map, table=VIEW, materialize=False, select=(
-        typed_columns(schema, config.crosswalks[partner_id], present)))
+    parse_problems = load_csv(con, sniffed, header_map, table=VIEW, materialize=False,
+                              select=typed_columns(schema, crosswalk, present))
     aggregate_ids = tuple(i.id for i in config.indicators if i.source == "aggregates")
-    suite = build_suite(schema, config.crosswalks[partner_id], partner_id, present,
-                        indicator_ids=aggregate_ids)
+    suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=aggregate_ids)
     outcome = record_failures(con, run_suite(memory, suite))
     if parse_problems:
         con.executemany("INSERT INTO quarantine VALUES (?, NULL, ?, NULL, ?)",

@@ -23,7 +23,7 @@ from pipelines.config import Crosswalk, InitiativeConfig, IntakeSchema, Workspac
 from pipelines.equity.race import code_lookup
 from pipelines.equity.standards import (STATE_REGIONS, ClassBands, class_band_sql,
                                         load_class_bands, register_poverty_guidelines)
-from pipelines.validate import VIEW, sql_literal
+from pipelines.validate import SQL_TYPES, VIEW, sql_literal
 
 RACE_CODES = ("aian", "asian", "black", "hispanic", "mena", "nhpi", "white")
 
@@ -71,13 +71,12 @@ def read_salt(workspace: Workspace, initiative_id: str) -> str:
 
 def record_columns(schema: IntakeSchema) -> list[tuple[str, str]]:
     """(name, type) of the standardized record table, lineage columns excluded."""
-    measure_type = {"integer": "BIGINT", "number": "DOUBLE", "string": "VARCHAR", "date": "DATE"}
     columns = [("partner_id", "VARCHAR"), ("person_key", "UHUGEINT"), ("period", "INTEGER")]
     columns += [(f"race_{code}", "BOOLEAN") for code in RACE_CODES]
     columns += [("race_reported", "BOOLEAN"), ("household_income", "DOUBLE"),
                 ("household_size", "INTEGER"), ("state", "VARCHAR"), ("poverty_ratio", "DOUBLE"),
                 ("class", "VARCHAR")]
-    columns += [(c.name, measure_type[c.type]) for c in schema.by_role("measure")]
+    columns += [(c.name, SQL_TYPES[c.type]) for c in schema.by_role("measure")]
     return columns
 
 

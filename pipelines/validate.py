@@ -20,6 +20,8 @@ from pipelines.config import Crosswalk, IntakeColumn, IntakeSchema
 from pipelines.equity.race import code_lookup
 
 VIEW = "typed"
+# The SQL type each intake-schema column type is typed to (and stored as, for measures).
+SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "date": "DATE"}
 # BASIC still gives every rule's unexpected_count and GX's own failing-row query (all that
 # record_failures reads); SUMMARY would add one more query per rule for sample row numbers.
 RESULT_FORMAT = {"result_format": "BASIC", "unexpected_index_column_names": ["_row"],
@@ -112,9 +114,8 @@ def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk, present: list[str]
             parts += [f"{_typed(column, text)} AS {column.name}",
                       f"{column.name} AS {column.name}__text"]
         else:
-            sql_type = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE",
-                        "date": "DATE"}[column.type]
-            parts += [f"NULL::{sql_type} AS {column.name}", f"NULL::VARCHAR AS {column.name}__text"]
+            parts += [f"NULL::{SQL_TYPES[column.type]} AS {column.name}",
+                      f"NULL::VARCHAR AS {column.name}__text"]
     return ", ".join(parts)
 
 

@@ -98,8 +98,8 @@ def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeC
     con.execute(f"""
         CREATE OR REPLACE VIEW {schema}.records_current AS
         SELECT * FROM {schema}.records
-        -- a semi-join on the few (partner, period) latest files, not a window over every row:
-        -- the window sorted the whole table on each read and spilled under the memory limit
+        -- a semi-join on the few (partner, period) latest files, not a window over every row,
+        -- which partitions the whole table on each read
         WHERE (partner_id, period, submission_id) IN (
             SELECT (partner_id, period, max(submission_id))
             FROM {schema}.records GROUP BY partner_id, period)""")
