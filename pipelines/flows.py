@@ -16,6 +16,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
+from pipelines.process_memory import freeze_imports, limit_malloc_arenas  # noqa: E402
+
+limit_malloc_arenas()  # before Prefect starts any thread (see pipelines/process_memory.py)
+
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
@@ -28,6 +32,8 @@ from pipelines.measure import build_indicator_cells  # noqa: E402
 from pipelines.publish import is_current, publish, snapshot_warehouse  # noqa: E402
 from pipelines.standardize import ensure_salt, read_salt  # noqa: E402
 from pipelines.suppress import suppress_cells  # noqa: E402
+
+freeze_imports()
 
 
 def new_run_id() -> str:

@@ -122,8 +122,9 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     partner_id = staged.partner_id
     schema, crosswalk = config.schema_for(partner_id), config.crosswalks[partner_id]
     present = list(header_map.positions.values())
+    stored, exposed = typed_columns(schema, crosswalk, present)
     parse_problems = load_csv(con, sniffed, header_map, table=VIEW, materialize=False,
-                              select=typed_columns(schema, crosswalk, present))
+                              select=stored, expose=exposed)
     aggregate_ids = tuple(i.id for i in config.indicators if i.source == "aggregates")
     suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=aggregate_ids)
     outcome = record_failures(con, run_suite(memory, suite))

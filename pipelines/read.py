@@ -250,13 +250,15 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk) ->
 
 
 def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: HeaderMap,
-             table: str = "raw", materialize: bool = True, select: str | None = None) -> list[Problem]:
-    """Create `table` (_row, then `select`) and return the rows the CSV parser refused.
+             table: str = "raw", materialize: bool = True, select: str | None = None,
+             expose: str | None = None) -> list[Problem]:
+    """Create `table` (_row, then `expose`) and return the rows the CSV parser refused.
 
     `select` is a SELECT list over the template's columns as trimmed text (NULL when blank),
-    computed as the file is parsed; by default, those texts. With `materialize=False`, `table`
-    is a view over the parsed table `_csv` when row numbers follow from the position alone (no
-    refused or blank lines), so the file is held once; otherwise, and by default, it is a table.
+    computed as the file is parsed and stored; by default, those texts. `expose` is a SELECT list
+    over the stored columns: names that cost nothing to compute (aliases, constants) belong there,
+    not in `select`, so they are not held in memory. With `materialize=False`, `table` is a view;
+    the stored table keeps row numbers implicitly (position) when no line was refused or blank.
     """
     width = len(sniffed.header)
     columns = {f"c{i}": "VARCHAR" for i in range(width)}
@@ -271,7 +273,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
                       for pos, name in sorted(header_map.positions.items())) or "c0"
     select = select or ", ".join(name for _, name in sorted(header_map.positions.items()))
     try:
-        # Not TEMP: when it stays, other connections (GX's) read through the view over it.
+        # Not TEMP: other connections (GX's) read it through the view.
         con.execute(f"CREATE OR REPLACE TABLE _csv AS SELECT {select} FROM "
                     f"(SELECT {texts} FROM read_csv($path, {arguments}))",
                     {"path": str(sniffed.readable_path), **options})
@@ -301,17 +303,23 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
                 "SELECT DISTINCT line::BIGINT AS line FROM reject_errors "
                 "UNION SELECT unnest($blank)::BIGINT", {"blank": _blank_rows(sniffed.readable_path)})
     gaps = con.execute("SELECT count(*) FROM _rejected_lines").fetchall()[0][0]
-    row_expr = ("rowid + 2 + (SELECT count(*) FROM (SELECT line - row_number() OVER (ORDER BY line)"
-                " - 1 AS loaded_before FROM _rejected_lines) r WHERE r.loaded_before <= _csv.rowid)"
-                if gaps else "rowid + 2")
-    if materialize or gaps:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT ({row_expr})::BIGINT AS _row, * "
-                    "FROM _csv ORDER BY rowid")
+    expose = expose or "* EXCLUDE (_row)"
+    source = "(SELECT (rowid + 2)::BIGINT AS _row, * FROM _csv)"
+    if gaps:
+        con.execute(
+            "CREATE OR REPLACE TABLE _csv_rows AS SELECT (rowid + 2 + (SELECT count(*) FROM "
+            "(SELECT line - row_number() OVER (ORDER BY line) - 1 AS loaded_before FROM "
+            "_rejected_lines) r WHERE r.loaded_before <= _csv.rowid))::BIGINT AS _row, * "
+            "FROM _csv ORDER BY rowid")
         con.execute("DROP TABLE _csv")
+        source = "_csv_rows"
+    if materialize:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT _row, {expose} "
+                    f"FROM {source} ORDER BY _row")
+        con.execute(f"DROP TABLE {'_csv_rows' if gaps else '_csv'}")
     else:
         # CREATE TABLE AS keeps the file's order (preserve_insertion_order): rowid is the position.
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT (rowid + 2)::BIGINT AS _row, * "
-                    "FROM _csv")
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT _row, {expose} FROM {source}")
     return [_parse_problem(line, error_type, width) for line, error_type, _, _ in rejects]
 
 

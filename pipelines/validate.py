@@ -99,24 +99,30 @@ def _typed(column: IntakeColumn, text: str) -> str:
     return f"TRY_CAST({text} AS DATE)"
 
 
-def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk, present: list[str]) -> str:
-    """The SELECT list of `typed`: every template column, `<name>` typed and `<name>__text` as the
-    partner wrote it (NULL for columns the file lacks), over the file's text columns.
+def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk,
+                  present: list[str]) -> tuple[str, str]:
+    """The columns of `typed`: every template column, `<name>` typed and `<name>__text` as the
+    partner wrote it (NULL for columns the file lacks), as two SELECT lists for `read.load_csv`:
+    what is computed while parsing and stored, and what the view adds over the stored columns.
 
-    `read.load_csv` computes it while parsing, so the file is typed in the same pass and held in
-    memory once; GX then runs its dozens of queries on stored values, not on casts and regular
-    expressions redone per query.
+    Typing while parsing holds the file in memory once, and GX then runs its dozens of queries on
+    stored values, not on casts and regular expressions redone per query. Only what differs is
+    stored: a text column the crosswalk does not recode is its own `__text`, and a column the
+    file lacks is a NULL constant. Stored, those took more memory than the file's real columns.
     """
-    parts = []
+    stored, exposed = [], []
     for column in schema.columns:
-        if column.name in present:
-            text = _mapped_text(column.name, crosswalk)
-            parts += [f"{_typed(column, text)} AS {column.name}",
-                      f"{column.name} AS {column.name}__text"]
+        name = column.name
+        text = _mapped_text(name, crosswalk)
+        if name not in present:
+            exposed += [f"NULL::{SQL_TYPES[column.type]} AS {name}", f"NULL::VARCHAR AS {name}__text"]
+        elif column.type == "string" and text == name:
+            stored.append(name)
+            exposed += [name, f"{name} AS {name}__text"]
         else:
-            parts += [f"NULL::{SQL_TYPES[column.type]} AS {column.name}",
-                      f"NULL::VARCHAR AS {column.name}__text"]
-    return ", ".join(parts)
+            stored += [f"{_typed(column, text)} AS {name}", f"{name} AS {name}__text"]
+            exposed += [name, f"{name}__text"]
+    return ", ".join(stored) or "NULL AS _no_template_column", ", ".join(exposed)
 
 
 def gx_literal(value: object) -> str:

@@ -10,6 +10,7 @@ import pytest
 from pipelines.config import Crosswalk
 from pipelines.problems import FileRejected
 from pipelines.read import load_csv, map_header, normalize_name, sniff
+from pipelines.validate import typed_columns
 
 HEADER = "person_id,period,kinder_ready\n"
 
@@ -102,3 +103,27 @@ def test_header_text_never_reaches_sql(tmp_path, config):
 
 def test_normalize_name():
     assert normalize_name("\ufeff Student-ID #") == "student_id"
+
+
+def test_typed_view_has_every_template_column_but_stores_only_what_differs(tmp_path, config):
+    """Absent columns and unrecoded text columns are view-only: stored, they took more memory
+    than the file's own columns."""
+    path = tmp_path / "in.csv"
+    path.write_text("Person ID,Year,Kinder Ready,Note\nA1,2024,1,x\nA2,20x4,,y\n")
+    schema, crosswalk = config.record_schema, Crosswalk()
+    sniffed = sniff(path, tmp_path / "staging")
+    header_map = map_header(sniffed.header, schema, crosswalk)
+    stored, exposed = typed_columns(schema, crosswalk, list(header_map.positions.values()))
+    con = duckdb.connect()
+    load_csv(con, sniffed, header_map, table="typed", materialize=False, select=stored,
+             expose=exposed)
+    view = [name for name, *_ in con.execute("DESCRIBE typed").fetchall()]
+    assert view == ["_row"] + [f"{c.name}{suffix}" for c in schema.columns
+                               for suffix in ("", "__text")]
+    kept = {name for name, *_ in con.execute("DESCRIBE _csv").fetchall()}
+    assert kept == {"person_id", "period", "period__text", "kinder_ready", "kinder_ready__text"}
+    rows = con.execute("SELECT _row, person_id, person_id__text, period, period__text, "
+                       "kinder_ready, household_income, household_income__text FROM typed "
+                       "ORDER BY _row").fetchall()
+    assert rows == [(2, "A1", "A1", 2024, "2024", 1, None, None),
+                    (3, "A2", "A2", None, "20x4", None, None, None)]
