@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.config import Crosswalk
 from pipelines.problems import FileRejected
-from pipelines.read import load_csv, map_header, normalize_name, sniff
+from pipelines.read import _line_count, load_csv, map_header, normalize_name, sniff
 from pipelines.validate import typed_columns
 
 HEADER = "person_id,period,kinder_ready\n"
@@ -127,3 +127,11 @@ def test_typed_view_has_every_template_column_but_stores_only_what_differs(tmp_p
                        "ORDER BY _row").fetchall()
     assert rows == [(2, "A1", "A1", 2024, "2024", 1, None, None),
                     (3, "A2", "A2", None, "20x4", None, None, None)]
+
+
+@pytest.mark.parametrize("content, lines", [(b"", 0), (b"h\n", 1), (b"h", 1), (b"h\r\na\r\n", 2),
+                                            (b"h\n\na", 3), (b'h\n"a\nb"\n', 3)])
+def test_line_count_counts_an_unterminated_last_line(tmp_path, content, lines):
+    path = tmp_path / "f.csv"
+    path.write_bytes(content)
+    assert _line_count(path) == lines
