@@ -93,21 +93,29 @@ def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
         FROM {config.id}.records_current
         WHERE {conditions_sql(indicator.denominator)}
     ),
-    people_coded AS MATERIALIZED (
+    people_coded AS (
         SELECT partner_id, person_key, period, {by_partner} FROM eligible{group_by_partner}
         UNION ALL
         SELECT 'ALL' AS partner_id, person_key, period, {person} FROM eligible
         GROUP BY person_key, period
     ),
+    -- Every cell is a sum over people of the same partner, period, races and class: counted
+    -- per such profile (a few thousand rows), the tabulations below no longer touch each person.
+    profiles AS MATERIALIZED (
+        SELECT partner_id, period, race_bits, class_rank,
+               count_if(in_numerator) AS numerator, count(*) AS denominator
+        FROM people_coded GROUP BY partner_id, period, race_bits, class_rank
+    ),
     people AS NOT MATERIALIZED (
-        SELECT partner_id, period, in_numerator, {_person_columns_sql()} FROM people_coded
+        SELECT partner_id, period, numerator, denominator, {_person_columns_sql()} FROM profiles
     ),
     labelled AS (SELECT *, {_race_alone_sql()} AS race_alone FROM people)
     SELECT {head},
            CASE WHEN grouping(race_alone) = 1 THEN 'total' ELSE 'alone' END AS race_tabulation,
            CASE WHEN grouping(race_alone) = 1 THEN 'ALL' ELSE race_alone END AS race,
            CASE WHEN grouping(class) = 1 THEN 'ALL' ELSE class END AS class,
-           count_if(in_numerator) AS numerator, count(*) AS denominator, 'records' AS source
+           sum(numerator)::BIGINT AS numerator, sum(denominator)::BIGINT AS denominator,
+           'records' AS source
     FROM labelled
     GROUP BY GROUPING SETS ((partner_id, period, race_alone, class), (partner_id, period, race_alone),
                             (partner_id, period, class), (partner_id, period))
@@ -115,7 +123,7 @@ def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
     SELECT {head}, 'alone_or_in_combination' AS race_tabulation,
            CASE code {aoic_labels} END AS race,
            CASE WHEN grouping(class) = 1 THEN 'ALL' ELSE class END AS class,
-           count_if(in_numerator), count(*), 'records'
+           sum(numerator)::BIGINT, sum(denominator)::BIGINT, 'records'
     FROM (UNPIVOT people ON {', '.join('race_' + c for c in RACE_CODES)} INTO NAME code VALUE selected)
     WHERE selected
     GROUP BY GROUPING SETS ((partner_id, period, code, class), (partner_id, period, code))
