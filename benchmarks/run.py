@@ -11,7 +11,9 @@ b. the full nightly run: `python -m pipelines.cli run` (the real Prefect flow) i
 c. pandas + GX-pandas (benchmarks/pandas_path.py) in a subprocess, on one file per person-level
    partner by default and scaled linearly by bytes per partner (`--pandas-all` for every file);
 d. the nightly run again with no new files (measure, suppress, publish on the full warehouse);
-e. one new ~20 MB file dropped onto that warehouse, and the baseline on that file alone.
+e. one new ~20 MB file dropped onto that warehouse, and the baseline on that file alone;
+f. (a fresh copy of the same files) the empty and the full run against a running Prefect server,
+   as a scheduled deployment runs, without the temporary server's start-up.
 
 Before (b) the flow runs once on an empty workspace so Prefect's database exists (start-up cost
 reported separately). Results are printed as a Markdown table and appended to
@@ -376,18 +378,25 @@ def main(argv: list[str] | None = None) -> None:
              f"{full.extra.get('peak_rss_staging_mb', 0):.0f} MB, during the warehouse step "
              f"{full.extra.get('peak_rss_warehouse_step_mb', 0):.0f} MB"]
     served_peak = served.peak_rss_mb + served.extra["prefect_server_peak_rss_mb"]
+
+    def verdict(temporary: bool, running: bool) -> str:
+        return {(True, True): "met", (False, True): "met with a running server only",
+                (True, False): "met with the temporary server only"}.get((temporary, running),
+                                                                         "NOT met")
+
     targets = split + [
-        f"- nightly / baseline: {full.seconds / base.seconds:.1f}x, with a running Prefect server "
-        f"{served.seconds / base.seconds:.1f}x (target <= 3x): "
-        f"{'met' if min(full.seconds, served.seconds) <= 3 * base.seconds else 'NOT met'}",
-        f"- peak RSS of the nightly run (process tree, temporary server included): "
-        f"{full.peak_rss_mb:.0f} MB; with a running server, flow tree + server {served_peak:.0f} MB "
-        f"(target <= 1536 MB): {'met' if max(full.peak_rss_mb, served_peak) <= 1536 else 'NOT met'}"]
+        f"- nightly / baseline: {full.seconds / base.seconds:.1f}x with the temporary Prefect "
+        f"server, {served.seconds / base.seconds:.1f}x with a running one (target <= 3x): "
+        + verdict(full.seconds <= 3 * base.seconds, served.seconds <= 3 * base.seconds),
+        f"- peak RSS of the nightly run: {full.peak_rss_mb:.0f} MB for the process tree with the "
+        f"temporary server; {served_peak:.0f} MB for the flow's tree plus the running server "
+        f"(target <= 1536 MB): " + verdict(full.peak_rss_mb <= 1536, served_peak <= 1536)]
     if pandas:
-        met = "met" if pandas.seconds >= 5 * min(full.seconds, served.seconds) else "NOT met"
-        targets.insert(2, f"- pandas path / nightly: {pandas.seconds / full.seconds:.1f}x, with a "
-                       f"running Prefect server {pandas.seconds / served.seconds:.1f}x "
-                       f"(target >= 5x): {met}")
+        targets.insert(2, f"- pandas path / nightly: {pandas.seconds / full.seconds:.1f}x with the "
+                       f"temporary Prefect server, {pandas.seconds / served.seconds:.1f}x with a "
+                       "running one (target >= 5x): "
+                       + verdict(pandas.seconds >= 5 * full.seconds,
+                                 pandas.seconds >= 5 * served.seconds))
     raw = {"machine": facts, "generated_seconds": generated_s, "load_before": load_before,
            "load_after": load_after, "runs": [asdict(r) for r in rows]}
     report = (header + "\n" + markdown + "\n\n" + "\n".join(targets) + "\n\n<details><summary>raw "
