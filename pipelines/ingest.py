@@ -21,7 +21,7 @@ import duckdb
 
 from pipelines import feedback, warehouse
 from pipelines.config import InitiativeConfig, Workspace
-from pipelines.intake import StagedFile, records_file
+from pipelines.intake import StagedFile
 from pipelines.problems import Problem
 
 
@@ -85,8 +85,8 @@ def drop_staging(staged: StagedFile) -> None:
     if not staged.staged_db:
         return
     database = Path(staged.staged_db)
-    for path in (database, Path(f"{database}.wal"), records_file(database)):
-        path.unlink(missing_ok=True)
+    database.unlink(missing_ok=True)
+    Path(staged.staged_db + ".wal").unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         database.parent.rmdir()
 

@@ -1,15 +1,13 @@
 """Per-file work: read, validate and standardize one partner file into its own staging database.
 
 This is the unit the nightly flow maps over (one task per file). It writes only to
-`data/staging/<folder>/` (`<sha256>.duckdb` and `<sha256>.records.parquet`), never to the
-warehouse, so it can run in parallel and on other processes (Dask); the warehouse step then loads
-each staged file in one transaction.
+`data/staging/<folder>/<sha256>.duckdb`, never to the warehouse, so it can run in parallel and on
+other processes (Dask); the warehouse step then loads each staged file in one transaction.
 
-The heavy middle (parsed cells, the typed table GX queries) lives in a private in-memory DuckDB
-database that spills to disk only under memory pressure; the staging folder receives just the two
-results the warehouse step reads: `quarantine`, a table, and `records`, a view on the Parquet
-file the standardized rows stream into. Writing the typed table to disk and checkpointing it cost
-more than reading, typing and validating it.
+The heavy middle (parsed cells, the typed table GX queries, the standardized rows) lives in a
+private in-memory DuckDB database that spills to disk only under memory pressure; the staging
+file receives just the two results the warehouse step reads, `records` and `quarantine`. Writing
+the typed table to disk and checkpointing it cost more than reading, typing and validating it.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from pipelines.config import InitiativeConfig
 from pipelines.duckdb_settings import limit_memory
 from pipelines.problems import FileRejected, Problem
 from pipelines.read import load_csv, map_header, sniff
-from pipelines.standardize import parquet_records_sql, standardize, standardize_aggregates
+from pipelines.standardize import standardize, standardize_aggregates
 from pipelines.validate import VIEW, build_suite, record_failures, run_suite, typed_columns
 
 
@@ -94,8 +92,8 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         staged.ignored_columns = header_map.ignored
 
         database = staging_dir / f"{sniffed.sha256}.duckdb"
-        for leftover in (database, Path(f"{database}.wal"), records_file(database)):
-            leftover.unlink(missing_ok=True)  # a rerun after a crash starts the file over
+        database.unlink(missing_ok=True)  # a rerun after a crash starts the file over
+        Path(f"{database}.wal").unlink(missing_ok=True)
         memory = f":memory:stage_{uuid.uuid4().hex}"
         con = gx_duckdb.connect(memory)
         limit_memory(con, spill=staging_dir / "spill")
@@ -138,25 +136,17 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     staged.rows_quarantined = con.execute(
         "SELECT count(DISTINCT _row) FROM quarantine").fetchall()[0][0]
     # The staging file gets the quarantine even when the file is then rejected (the partner
-    # report lists its bad rows). The standardized rows go to a Parquet file beside it, and the
-    # staging file's `records` is a view on that file.
+    # report lists its bad rows), and the standardized rows are written straight into it.
     con.execute("ATTACH $path AS kept", {"path": str(database)})
     try:
         con.execute("CREATE TABLE kept.quarantine AS FROM quarantine")
         _reject_if_unusable(staged, schema.max_bad_row_share, parse_problems)
-        records = records_file(database).resolve()
         staged.rows_loaded = (
-            standardize_aggregates(con, schema, partner_id, out=records)
+            standardize_aggregates(con, schema, partner_id, out="kept.records")
             if schema.kind == "aggregates"
-            else standardize(con, config, partner_id, salt, out=records))
-        con.execute(f"CREATE VIEW kept.records AS {parquet_records_sql(con, records)}")
+            else standardize(con, config, partner_id, salt, out="kept.records"))
     finally:
         con.execute("DETACH kept")
-
-
-def records_file(database: Path) -> Path:
-    """The Parquet file of a staging database's standardized records."""
-    return database.with_name(f"{database.stem}.records.parquet")
 
 
 def _reject_if_unusable(staged: StagedFile, max_bad_share: float,

@@ -114,47 +114,9 @@ def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk,
     return with_mask, flags
 
 
-LOW_64_BITS = (1 << 64) - 1
-
-
-def write_query(con: duckdb.DuckDBPyConnection, query: str, out: str | Path) -> int:
-    """Write `query` to the table `out`, or to a Parquet file when `out` is a Path; rows written.
-
-    A staged file's records are written once here and read once by the warehouse load: `COPY` to
-    Parquet costs 30% less than creating the same table in an attached database file. Parquet
-    has no 128-bit integer (DuckDB would write a lossy DOUBLE), so a UHUGEINT column (the person
-    key) crosses as two UBIGINT halves, `<name>__hi` and `<name>__lo`: see `parquet_records_sql`.
-    """
-    if not isinstance(out, Path):
-        con.execute(f"CREATE OR REPLACE TABLE {out} AS {query}")
-        return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
-    wide = [name for name, kind, *_ in
-            con.execute(f"DESCRIBE SELECT * FROM ({query})").fetchall() if kind == "UHUGEINT"]
-    if wide:
-        halves = ", ".join(f"({c} >> 64)::UBIGINT AS {c}__hi, ({c} & {LOW_64_BITS})::UBIGINT "
-                           f"AS {c}__lo" for c in wide)
-        query = f"SELECT * EXCLUDE ({', '.join(wide)}), {halves} FROM ({query})"
-    return con.execute(f"COPY ({query}) TO {sql_literal(str(out))} (FORMAT parquet)"
-                       ).fetchall()[0][0]
-
-
-def parquet_records_sql(con: duckdb.DuckDBPyConnection, path: Path) -> str:
-    """A query over a Parquet file from `write_query` that puts split UHUGEINT columns back."""
-    source = f"read_parquet({sql_literal(str(path))})"
-    names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-    wide = [n.removesuffix("__hi") for n in names if n.endswith("__hi") and
-            n.removesuffix("__hi") + "__lo" in names]
-    if not wide:
-        return f"SELECT * FROM {source}"
-    split = ", ".join(f"{c}__hi, {c}__lo" for c in wide)
-    joined = ", ".join(f"({c}__hi::UHUGEINT << 64) | {c}__lo::UHUGEINT AS {c}" for c in wide)
-    return f"SELECT * EXCLUDE ({split}), {joined} FROM {source}"
-
-
 def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id: str,
-                salt: str, quarantine: str = "quarantine", out: str | Path = "records") -> int:
-    """Write `out` (a table, or a Parquet file) from the `typed` view minus quarantined rows;
-    returns rows written."""
+                salt: str, quarantine: str = "quarantine", out: str = "records") -> int:
+    """Create `out` from the `typed` view minus quarantined rows; returns rows written."""
     schema = config.record_schema
     crosswalk = config.crosswalks[partner_id]
     register_poverty_guidelines(con)
@@ -176,7 +138,8 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
     measures = [c.name for c in schema.by_role("measure")]
     flag_names = [f"race_{c}" for c in RACE_CODES]
 
-    return write_query(con, f"""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {out} AS
         WITH base AS (
             SELECT t._row, t.{period}::INTEGER AS period, {state} AS state, {region} AS region,
                    {role('household_income')}::DOUBLE AS household_income,
@@ -213,7 +176,8 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
                         {sql_literal(bands.not_reported_label)}) AS class
                {''.join(', ' + m for m in measures)}
         FROM rated
-    """, out)
+    """)
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
 
 
 AGGREGATE_COLUMNS = [("partner_id", "VARCHAR"), ("indicator_id", "VARCHAR"), ("period", "INTEGER"),
@@ -222,13 +186,15 @@ AGGREGATE_COLUMNS = [("partner_id", "VARCHAR"), ("indicator_id", "VARCHAR"), ("p
 
 
 def standardize_aggregates(con: duckdb.DuckDBPyConnection, schema: IntakeSchema, partner_id: str,
-                           quarantine: str = "quarantine", out: str | Path = "records") -> int:
+                           quarantine: str = "quarantine", out: str = "records") -> int:
     """Aggregate rows keep their grain; only names and types are made uniform."""
     column = schema.role_column
-    return write_query(con, f"""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {out} AS
         SELECT _row AS source_row, {sql_literal(partner_id)} AS partner_id,
                {column('indicator_id')} AS indicator_id, {column('period')}::INTEGER AS period,
                {column('race_group')} AS race, {column('class_group')} AS class,
                {column('numerator')}::BIGINT AS numerator,
                {column('denominator')}::BIGINT AS denominator
-        FROM {VIEW} WHERE _row NOT IN (SELECT _row FROM {quarantine}) ORDER BY _row""", out)
+        FROM {VIEW} WHERE _row NOT IN (SELECT _row FROM {quarantine}) ORDER BY _row""")
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]

@@ -6,7 +6,6 @@ import duckdb
 import pytest
 
 from pipelines.intake import stage_file
-from pipelines.standardize import parquet_records_sql, write_query
 from pipelines.validate import build_suite
 
 from conftest import drop
@@ -156,18 +155,3 @@ def test_aggregate_rules_quarantine_what_does_not_add_up(workspace, config):
     assert (7, "numerator_over_denominator") in bad
     assert (8, "unknown_indicator") in bad
     assert staged.rows_loaded == 2 + 6
-
-
-def test_person_keys_survive_the_parquet_hand_off(tmp_path):
-    """Parquet has no 128-bit integer; written naively DuckDB stores a DOUBLE and keys collide."""
-    con = duckdb.connect()
-    keys = [0, 1, 2**64 - 1, 2**64, 2**127 + 12345, 2**128 - 1]
-    query = ("SELECT k::UHUGEINT AS person_key, i AS source_row FROM "
-             f"(SELECT unnest({[str(k) for k in keys]}) AS k, unnest(range({len(keys)})) AS i)")
-    path = tmp_path / "records.parquet"
-    assert write_query(con, query, path) == len(keys)
-    back = con.execute(f"SELECT person_key FROM ({parquet_records_sql(con, path)}) "
-                       "ORDER BY source_row").fetchall()
-    assert [k for (k,) in back] == keys
-    assert con.execute(f"SELECT typeof(person_key) FROM ({parquet_records_sql(con, path)}) "
-                       "LIMIT 1").fetchall() == [("UHUGEINT",)]
