@@ -59,7 +59,7 @@ def _race_bits_sql() -> str:
 
 
 def _person_columns_sql() -> str:
-    """Decode the people CTE's integers back into race flags and the class label."""
+    """Decode a profile's integers (`race_bits`, `class_rank`) into race flags and class label."""
     flags = ", ".join(f"(race_bits & {1 << bit}) <> 0 AS race_{c}"
                       for bit, c in enumerate(RACE_CODES))
     labels = ", ".join(sql_literal(label) for label in class_bands().labels)

@@ -80,10 +80,9 @@ def record_columns(schema: IntakeSchema) -> list[tuple[str, str]]:
     return columns
 
 
-def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk,
-                    source: str = "t") -> tuple[str, list[str]]:
+def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk) -> tuple[str, list[str]]:
     """`typed` with each row's race codes as a bit mask (`_race_mask`), and SELECT expressions
-    for the seven race flags from that mask (`{source}._race_mask`) and/or HMIS 0/1 columns.
+    for the seven race flags from that mask (`t._race_mask`) and/or HMIS 0/1 columns.
 
     Each local code maps to its SPD 15 codes' bits through one MAP lookup, and a row's codes
     (select all that apply) are OR-ed together: no unnest, regroup or join back per row. A file
@@ -107,9 +106,9 @@ def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk,
                      f"{code_col} FROM {VIEW} WHERE {code_col} IS NOT NULL)) m USING ({code_col}))")
     flags = []
     for bit, code in enumerate(RACE_CODES):
-        sources = [f"({source}._race_mask & {1 << bit}) <> 0"]
+        sources = [f"(t._race_mask & {1 << bit}) <> 0"]
         if code in flag_cols:
-            sources.append(f"coalesce({source}.{flag_cols[code]} = 1, false)")
+            sources.append(f"coalesce(t.{flag_cols[code]} = 1, false)")
         flags.append(f"({' OR '.join(sources)}) AS race_{code}")
     return with_mask, flags
 
