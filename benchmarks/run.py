@@ -29,9 +29,7 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -42,9 +40,9 @@ import psutil
 
 from benchmarks import generate
 from benchmarks.prefect_server import running_server
+from benchmarks.sampling import RssSampler, run_sampled
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 PYTHON = sys.executable
 NEW_FILE = ("riverbend_schools", 2021)  # a late file for a year not loaded yet
 
@@ -62,55 +60,6 @@ class Measured:
     @property
     def mb_per_s(self) -> float:
         return self.megabytes / self.seconds if self.seconds else 0.0
-
-
-class RssSampler(threading.Thread):
-    """Peak resident memory of a process and all its descendants (sum), sampled every 0.1 s."""
-
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        super().__init__(daemon=True)
-        self.root, self.interval = psutil.Process(pid), interval
-        self.peak_total = self.peak_single = 0
-        self.samples: list[tuple[float, int]] = []  # (unix time, tree RSS) to split peaks by phase
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.Error:
-                break
-            sizes = []
-            for proc in procs:
-                try:
-                    sizes.append(proc.memory_info().rss)
-                except psutil.Error:
-                    pass
-            if sizes:
-                self.samples.append((time.time(), sum(sizes)))
-                self.peak_total = max(self.peak_total, sum(sizes))
-                self.peak_single = max(self.peak_single, max(sizes))
-            self.done.wait(self.interval)
-
-
-def run_sampled(command: list[str], log: Path, env: dict | None = None,
-                samples: list | None = None) -> tuple[float, float, float, int]:
-    """(seconds, peak tree RSS MB, peak single-process RSS MB, return code); output to `log`.
-
-    `samples`, if given, receives the (unix time, tree RSS bytes) samples."""
-    started = time.perf_counter()
-    with log.open("w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
-                                env={**os.environ, **(env or {})})
-        sampler = RssSampler(proc.pid)
-        sampler.start()
-        code = proc.wait()
-    seconds = time.perf_counter() - started
-    sampler.done.set()
-    sampler.join()
-    if samples is not None:
-        samples.extend(sampler.samples)
-    return seconds, sampler.peak_total / 1e6, sampler.peak_single / 1e6, code
 
 
 def files_in(intake: Path) -> list[tuple[Path, str]]:

@@ -1,0 +1,44 @@
+"""The benchmark scripts still run, on a few MB: they are run by hand, so nothing else notices
+when a pipeline change breaks them or makes their generated files fail validation."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+from benchmarks import generate, profile_stages
+from pipelines import intake, read
+from pipelines.config import Workspace
+
+
+def test_generated_files_are_staged_and_profiled_against_the_baseline(tmp_path, capsys,
+                                                                       monkeypatch):
+    source = tmp_path / "ws"
+    written = generate.generate(source, megabytes=3, verbose=False)
+    # profile_stages wraps these in timers for good; monkeypatch puts the originals back after.
+    for module, attribute, _ in profile_stages.WRAPPED:
+        monkeypatch.setattr(module, attribute, getattr(module, attribute))
+    assert {intake, read} == {module for module, _, _ in profile_stages.WRAPPED}
+
+    profile_stages.main(["--source", str(source), "--work", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+
+    file_lines = [line for line in out.splitlines() if re.match(r"^\w+/[^:]+\.csv: ", line)]
+    assert len(file_lines) == len(written)
+    # Generated files are meant to load (with a few quarantined slips), not to be rejected.
+    assert all(", staged |" in line for line in file_lines), file_lines
+    baseline = re.search(r"baseline \(DuckDB COPY to Parquet.*\): ([\d.]+) s wall", out)
+    assert baseline and float(baseline.group(1)) > 0
+    header = next(line for line in out.splitlines() if line.startswith("| stage |"))
+    gx_row = next(line for line in out.splitlines() if line.startswith("| gx_validate |"))
+    assert "x baseline wall" in header and "x baseline CPU" in header
+    assert gx_row.count("|") == header.count("|")
+    assert re.search(r"checked by GX, before anything is written: [\d.]+x the baseline", out)
+
+    warehouse = Workspace.resolve(tmp_path / "work").warehouse_file
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = con.execute("SELECT count(*) FROM submissions WHERE status = 'loaded'").fetchall()
+        records = con.execute("SELECT count(*) FROM riverbend.records").fetchall()
+    assert loaded[0][0] == len(written)
+    assert records[0][0] > 1000
