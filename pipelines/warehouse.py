@@ -89,20 +89,21 @@ def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeC
     aggregate = ", ".join(f"{name} {sql_type}" for name, sql_type in AGGREGATE_COLUMNS)
     con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.aggregate_counts (submission_id BIGINT NOT "
                 f"NULL, source_row BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, {aggregate})")
+    _create_latest_file_view(con, f"{schema}.aggregate_counts", "partner_id, indicator_id, period")
+    _create_latest_file_view(con, f"{schema}.records", "partner_id, period")
+
+
+def _create_latest_file_view(con: duckdb.DuckDBPyConnection, table: str, grain: str) -> None:
+    """`<table>_current`: the rows of the latest file (highest submission) for each `grain`.
+
+    A semi-join on the few latest files, not a window over every row, which would partition the
+    whole table on each read.
+    """
     con.execute(f"""
-        CREATE OR REPLACE VIEW {schema}.aggregate_counts_current AS
-        SELECT * FROM {schema}.aggregate_counts
-        WHERE (partner_id, indicator_id, period, submission_id) IN (
-            SELECT (partner_id, indicator_id, period, max(submission_id))
-            FROM {schema}.aggregate_counts GROUP BY partner_id, indicator_id, period)""")
-    con.execute(f"""
-        CREATE OR REPLACE VIEW {schema}.records_current AS
-        SELECT * FROM {schema}.records
-        -- a semi-join on the few (partner, period) latest files, not a window over every row,
-        -- which partitions the whole table on each read
-        WHERE (partner_id, period, submission_id) IN (
-            SELECT (partner_id, period, max(submission_id))
-            FROM {schema}.records GROUP BY partner_id, period)""")
+        CREATE OR REPLACE VIEW {table}_current AS
+        SELECT * FROM {table}
+        WHERE ({grain}, submission_id) IN (
+            SELECT ({grain}, max(submission_id)) FROM {table} GROUP BY {grain})""")
 
 
 def loaded_submission(con: duckdb.DuckDBPyConnection, initiative_id: str, sha256: str):
