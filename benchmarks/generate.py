@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines import synth
-from pipelines.config import REPO_ROOT
+from pipelines.config import Workspace
 
 INITIATIVE = "riverbend"
 CHUNK = 16 * 1024 * 1024
@@ -218,9 +218,7 @@ def rows_for(partner: str, megabytes: float, con: duckdb.DuckDBPyConnection) -> 
 def generate(home: Path, megabytes: float = 1000, verbose: bool = True) -> list[Path]:
     """Create a workspace at `home` (definitions copied from the repo) with ~`megabytes` MB of
     partner files waiting in its intake; returns the files written."""
-    for folder in ("indicators", "schemas"):
-        if not (home / folder).exists():
-            shutil.copytree(REPO_ROOT / folder, home / folder)
+    Workspace(home).add_definitions()
     intake = home / "data" / "intake" / INITIATIVE
     intake.mkdir(parents=True, exist_ok=True)
     written = []

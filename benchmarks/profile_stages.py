@@ -105,10 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="only this partner's files")
     args = parser.parse_args(argv)
     shutil.rmtree(args.work, ignore_errors=True)
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(args.source / folder, args.work / folder)
-    shutil.copytree(args.source / "data" / "intake", args.work / "data" / "intake")
-    workspace = Workspace.resolve(args.work)
+    workspace = Workspace.resolve(args.work).add_definitions(args.source)
+    shutil.copytree(args.source / "data" / "intake", workspace.intake)
     config = workspace.load("riverbend")
     ensure_salt(workspace, config.id)
     salt = read_salt(workspace, config.id)

@@ -41,6 +41,7 @@ import psutil
 from benchmarks import generate
 from benchmarks.prefect_server import running_server
 from benchmarks.sampling import RssSampler, run_sampled
+from pipelines.config import Workspace
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -258,16 +259,13 @@ def main(argv: list[str] | None = None) -> None:
         pandas = pandas_path(home, files, args.pandas_all, logs / "pandas.log")
         print(f"pandas: {pandas.seconds:.0f} s ({pandas.note})", flush=True)
 
-    empty = run_dir / "empty"
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(home / folder, empty / folder)
+    empty = Workspace(run_dir / "empty").add_definitions(home).root
     cold = nightly("nightly, empty workspace (Prefect start-up, no data)", empty,
                    logs / "nightly-empty.log", 0, env)
     print(f"empty workspace: {cold.seconds:.1f} s", flush=True)
 
-    served_home = run_dir / "ws-served"  # the same files, for the run against a running server
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(home / folder, served_home / folder)
+    # The same files, for the run against a running server.
+    served_home = Workspace(run_dir / "ws-served").add_definitions(home).root
     shutil.copytree(home / "data" / "intake", served_home / "data" / "intake",
                     copy_function=os.link)  # files are moved, never changed: links suffice
 

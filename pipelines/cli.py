@@ -78,12 +78,7 @@ def run(initiative: Optional[str] = typer.Option(None, help="Only this initiativ
 @app.command()
 def demo(home: Optional[Path] = HOME) -> None:
     """Copy the bundled sample initiative's partner files into intake and run it."""
-    workspace = Workspace.resolve(home)
-    if workspace.root != REPO_ROOT:
-        for folder in ("indicators", "schemas"):
-            source = REPO_ROOT / folder
-            if not workspace.path(folder).exists():
-                shutil.copytree(source, workspace.path(folder))
+    workspace = Workspace.resolve(home).add_definitions()
     samples = REPO_ROOT / "data" / "samples" / SAMPLE_INITIATIVE
     for partner_dir in sorted(p for p in samples.iterdir() if p.is_dir()):
         target = workspace.intake / SAMPLE_INITIATIVE / partner_dir.name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -245,6 +246,10 @@ def parse_model(model: type[BaseModel], path: Path, data: Any | None = None) -> 
         raise ConfigError("\n".join(problems)) from None
 
 
+# What a backbone team edits; everything else in a workspace is under data/.
+DEFINITION_FOLDERS = ("indicators", "schemas")
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A backbone home: indicators/, schemas/ and data/ under one root."""
@@ -258,6 +263,13 @@ class Workspace:
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
+
+    def add_definitions(self, source: Path = REPO_ROOT) -> Workspace:
+        """Copy `source`'s indicators/ and schemas/ here, each unless already present."""
+        for folder in DEFINITION_FOLDERS:
+            if not self.path(folder).exists():
+                shutil.copytree(source / folder, self.path(folder))
+        return self
 
     @property
     def intake(self) -> Path:

@@ -20,10 +20,9 @@ SAMPLES = REPO_ROOT / "data" / "samples" / "riverbend"
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     """A workspace with the repo's indicators/ and schemas/ and an empty data/ folder."""
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(REPO_ROOT / folder, tmp_path / folder)
-    (tmp_path / "data" / "intake").mkdir(parents=True)
-    return Workspace(tmp_path)
+    workspace = Workspace(tmp_path).add_definitions()
+    workspace.intake.mkdir(parents=True)
+    return workspace
 
 
 @pytest.fixture
@@ -57,15 +56,12 @@ def demo_run(tmp_path_factory, prefect_harness):
     from pipelines.flows import nightly
     from pipelines.read import sha256_file
 
-    root = tmp_path_factory.mktemp("demo")
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(REPO_ROOT / folder, root / folder)
-    workspace = Workspace(root)
+    workspace = Workspace(tmp_path_factory.mktemp("demo")).add_definitions()
     hashes = {}
     for sample in sorted(SAMPLES.glob("*/*")):
         target = workspace.intake / "riverbend" / sample.parent.name / sample.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(sample, target)
         hashes[sample.name] = sha256_file(sample)
-    summaries = nightly(home=str(root), initiative="riverbend")
+    summaries = nightly(home=str(workspace.root), initiative="riverbend")
     return workspace, summaries, hashes

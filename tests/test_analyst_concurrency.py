@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,9 +112,7 @@ def test_analysts_during_a_run(tmp_path):
     (One test rather than two: under `pytest -n 2` two tests sharing a fixture could each pay for
     the nightly run on a different worker.)
     """
-    root = tmp_path / "ws"
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(REPO_ROOT / folder, root / folder)
+    root = Workspace(tmp_path / "ws").add_definitions().root
     synth.write_sample(root / "data" / "intake" / "riverbend", children_per_year=60,
                        years=(2023, 2024))
     summaries = nightly(home=str(root), initiative="riverbend")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 
 from bad_corpus import BY_ID, CASES, FORMULAS, OUTSIDE_TARGET, Case, schools
 from pipelines import feedback, ingest, synth, warehouse
-from pipelines.config import REPO_ROOT, InitiativeConfig, Workspace
+from pipelines.config import InitiativeConfig, Workspace
 from pipelines.discover import discover
 from pipelines.feedback import FORMULA_START
 from pipelines.intake import StagedFile, stage_file
@@ -226,10 +225,9 @@ def test_the_corpus_is_big_and_varied():
 
 
 def _new_workspace(root: Path) -> Workspace:
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(REPO_ROOT / folder, root / folder)
-    (root / "data" / "intake").mkdir(parents=True)
-    return Workspace(root)
+    workspace = Workspace(root).add_definitions()
+    workspace.intake.mkdir(parents=True)
+    return workspace
 
 
 def _count(workspace: Workspace, sql: str, params=()) -> int:

@@ -282,9 +282,7 @@ def _fresh(template: Path, target: Path) -> Path:
 
 
 def test_sigkill_at_random_points_loses_nothing(tmp_path: Path):
-    template = tmp_path / "template"
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(REPO_ROOT / folder, template / folder)
+    template = Workspace(tmp_path / "template").add_definitions().root
     intake = template / "data" / "intake" / "riverbend"
     written = synth.write_sample(intake, children_per_year=60, years=(2023, 2024))
     # One file that is rejected, and one identical copy of a loaded file (a duplicate): the two

@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect_dask import DaskTaskRunner
 
 from pipelines import synth
-from pipelines.config import REPO_ROOT, Workspace
+from pipelines.config import Workspace
 from pipelines.flows import nightly
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -68,9 +68,7 @@ def test_stage_tasks_run_on_dask_workers_and_publish_the_same_numbers(tmp_path: 
                                                                        monkeypatch):
     # Same salt in both workspaces (and in the workers, which inherit the environment).
     monkeypatch.setenv("BACKBONE_SALT_RIVERBEND", SALT)
-    first = tmp_path / "default"
-    for folder in ("indicators", "schemas"):
-        shutil.copytree(REPO_ROOT / folder, first / folder)
+    first = Workspace(tmp_path / "default").add_definitions().root
     files = synth.write_sample(first / "data" / "intake" / "riverbend", children_per_year=60,
                                years=(2023, 2024))
     second = tmp_path / "dask"
