@@ -41,11 +41,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipelines import read  # noqa: E402
-from pipelines.config import Workspace  # noqa: E402
-from pipelines.equity.race import code_lookup, standard  # noqa: E402
-from pipelines.equity.standards import STATE_REGIONS, load_poverty_guidelines  # noqa: E402
-from pipelines.standardize import RACE_CODES, class_bands  # noqa: E402
+from pipelines.config import REPO_ROOT, Workspace  # noqa: E402
+from pipelines.equity.poverty import STATE_REGIONS  # noqa: E402
+from pipelines.equity.race import code_lookup  # noqa: E402
+from pipelines.equity.workspace import EquityStandards  # noqa: E402
+from pipelines.standardize import RACE_CODES  # noqa: E402
 from pipelines.validate import build_suite  # noqa: E402
+
+# The benchmark compares engines on the sample's definitions, as shipped.
+STANDARDS = EquityStandards.load(REPO_ROOT / "schemas" / "equity")
 
 RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": ["_row"],
                  "partial_unexpected_count": 5}
@@ -106,7 +110,7 @@ def typed(frame: pd.DataFrame, schema, crosswalk) -> pd.DataFrame:
 def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str):
     """The generated suite with its SQL-only expectations replaced by pandas equivalents."""
     replaced = gx.ExpectationSuite(name=suite.name + ".pandas")
-    lookup = code_lookup(crosswalk)
+    lookup = code_lookup(crosswalk, STANDARDS.race)
     for expectation in suite.expectations:
         meta = expectation.meta or {}
         if not isinstance(expectation, gx.expectations.UnexpectedRowsExpectation):
@@ -158,7 +162,7 @@ def standardize(frame: pd.DataFrame, config, partner_id: str, salt: str) -> pd.D
     flags = {code: pd.Series(False, index=frame.index) for code in RACE_CODES}
     codes_column = next((c.name for c in schema.by_role("race_codes")), None)
     if codes_column and codes_column in frame:
-        lookup = code_lookup(crosswalk)
+        lookup = code_lookup(crosswalk, STANDARDS.race)
         exploded = frame[codes_column].str.split(crosswalk.race_separator, regex=False).explode()
         mapped = exploded.str.strip().str.lower().map(
             lambda v: lookup.get(v, ()) if isinstance(v, str) else ())
@@ -176,7 +180,7 @@ def standardize(frame: pd.DataFrame, config, partner_id: str, salt: str) -> pd.D
     size = pd.to_numeric(role("household_size"), errors="coerce")
     state = role("state").fillna(config.initiative.state or "XX").astype(str).str.upper()
     region = state.map(STATE_REGIONS).fillna("contiguous")
-    guidelines = load_poverty_guidelines()
+    guidelines = STANDARDS.poverty_guidelines
     amount = pd.Series(np.nan, index=frame.index)
     for (period, reg), index in out.groupby([out["period"], region]).groups.items():
         years = [g for g in guidelines if g.region == reg]
@@ -184,7 +188,7 @@ def standardize(frame: pd.DataFrame, config, partner_id: str, salt: str) -> pd.D
             or min(years, key=lambda g: g.year)
         amount.loc[index] = chosen.first_person + chosen.each_additional * (size.loc[index] - 1)
     ratio = income / amount
-    bands = class_bands()
+    bands = STANDARDS.class_bands
     edges = [-np.inf] + [b.upper for b in bands.bands[:-1]] + [np.inf]
     band = pd.cut(ratio, edges, right=False, labels=[b.label for b in bands.bands]).astype(object)
     proxy = role("class_proxy").map(dict(crosswalk.class_proxy)) if crosswalk.class_proxy else None
@@ -200,7 +204,7 @@ def standardize(frame: pd.DataFrame, config, partner_id: str, salt: str) -> pd.D
 
 
 def cells(records: pd.DataFrame, schema) -> pd.DataFrame:
-    race = standard()
+    race = STANDARDS.race
     flag_columns = [f"race_{c}" for c in RACE_CODES]
     count = records[flag_columns].sum(axis=1)
     alone = pd.Series(race.multiracial_label, index=records.index)
@@ -230,7 +234,8 @@ def process(path: Path, partner_id: str, config, salt: str, context) -> dict:
 
     mark = time.perf_counter()
     present = [c.name for c in schema.columns if c.name in frame.columns]
-    suite = pandas_suite(frame, build_suite(schema, crosswalk, partner_id, present), schema,
+    suite = pandas_suite(frame, build_suite(schema, crosswalk, partner_id, present,
+                                                    race=STANDARDS.race), schema,
                          crosswalk, partner_id)
     source = context.data_sources.add_pandas(name=f"pandas_{digest[:12]}")
     asset = source.add_dataframe_asset(name="file")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import os
 import shutil
 import time
 from collections import defaultdict
@@ -34,7 +35,8 @@ from pipelines.discover import discover
 from pipelines.disparities import compute_disparities
 from pipelines.intake import StagedFile
 from pipelines.measure import build_indicator_cells
-from pipelines.publish import publish, snapshot_warehouse
+from pipelines.publish import publish
+from pipelines.snapshot import snapshot_warehouse
 from pipelines.standardize import ensure_salt, read_salt
 from pipelines.suppress import suppress_cells
 
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     workspace = Workspace.resolve(args.work).add_definitions(args.source)
     shutil.copytree(args.source / "data" / "intake", workspace.intake)
+    os.environ.setdefault("BACKBONE_SETTLE_SECONDS", "0")  # a copy: nothing is being uploaded
     config = workspace.load("riverbend")
     ensure_salt(workspace, config.id)
     salt = read_salt(workspace, config.id)
@@ -125,8 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         warehouse.ensure_initiative_tables(con, config)
         with timed("warehouse load (all files)", line):
-            for item in staged:
-                ingest.settle(con, workspace, config, item, run_id)
+            ingest.settle_all(con, workspace, config, staged, [], run_id)
         with timed("measure", line):
             build_indicator_cells(con, config)
         with timed("suppress", line):
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         con.close()
     with timed("snapshot", line):
-        snapshot_warehouse(workspace.warehouse_file, workspace.snapshot_file)
+        snapshot_warehouse(workspace)
     print(" | ".join(line))
     gb = total_bytes / 1e9
     print(f"\n{len(found)} files, {total_bytes / 1e6:.0f} MB; staging {stage_seconds:.1f} s "

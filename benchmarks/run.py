@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     logs.mkdir(parents=True)
     env = {"PREFECT_HOME": str(work / "prefect-home"), "PREFECT_LOGGING_LEVEL": "INFO",
            "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "COLUMNS": "200"}
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "COLUMNS": "200",
+           "BACKBONE_SETTLE_SECONDS": "0"}  # the files were just generated, whole
     load_before = os.getloadavg()
     started_at = dt.datetime.now()
 

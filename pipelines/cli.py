@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -14,11 +16,25 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines.config import REPO_ROOT, ConfigError, Workspace
+from pipelines.escape import one_line
 
 app = typer.Typer(help="backbone: shared measurement for collective impact initiatives.",
                   no_args_is_help=True, add_completion=False)
 # Logs and CI are not terminals; a wider table keeps partner-facing reasons readable there.
 console = Console() if sys.stdout.isatty() else Console(width=200)
+errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
+# Exit codes: 0 done; 1 done with problems (invalid definitions, files left in intake, a failed
+# run); 2 usage (a wrong option; `schedule` without a Prefect server); 3 the workspace is busy
+# with another backbone command (nothing was changed: run again later).
+EXIT_BUSY = 3
+NO_SERVER = (
+    "backbone schedule needs a Prefect server that keeps running, and none is set "
+    "(PREFECT_API_URL).\n"
+    "Start one in another terminal:\n"
+    "    prefect server start\n"
+    "then serve the schedule against it:\n"
+    "    PREFECT_API_URL=http://127.0.0.1:4200/api backbone schedule\n"
+    "Runs then show in the Prefect UI at http://127.0.0.1:4200.")
 HOME = typer.Option(None, "--home", envvar="BACKBONE_HOME",
                     help="Workspace root holding indicators/, schemas/ and data/ (default: the repo).")
 SAMPLE_INITIATIVE = "riverbend"
@@ -34,30 +50,53 @@ def _print_summaries(summaries: list[dict]) -> None:
                           escape(summary["error"]))
         for item in summary.get("files", []):
             color = {"loaded": "green", "rejected": "red"}.get(item["status"], "yellow")
-            table.add_row(summary["initiative"], escape(item["partner_id"]),
-                          escape(item["file_name"]), f"[{color}]{item['status']}",
+            table.add_row(summary["initiative"], escape(one_line(item["partner_id"])),
+                          escape(one_line(item["file_name"])), f"[{color}]{item['status']}",
                           str(item["rows_loaded"]), str(item["rows_quarantined"]),
-                          escape(item["reasons"][:300]))
+                          escape(one_line(item["reasons"], 300)))
     console.print(table)
     for summary in summaries:
-        if "published" in summary:
+        if summary.get("note"):  # nothing new (resubmission owner's note)
+            console.print(f"[bold]{summary['initiative']}[/]: {escape(summary['note'])}")
+        elif "published" in summary:
             console.print(f"[bold]{summary['initiative']}[/]: {summary['cells']} cells, "
                           f"suppressed {summary['suppressed']}; published to {summary['published']}")
 
 
 def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
          dask_address: Optional[str] = None) -> list[dict]:
-    from pipelines.flows import nightly
+    from pipelines.lock import WorkspaceLocked, ensure_free
 
-    flow = nightly
-    if dask or dask_address:
-        from prefect_dask import DaskTaskRunner
+    workspace = Workspace.resolve(home)
+    failure = None
+    try:
+        # Say "busy" before starting Prefect (a temporary server takes seconds to start); the
+        # flow itself holds the lock for the whole run.
+        ensure_free(workspace)
+        from pipelines.flows import nightly
 
-        runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner(
-            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
-        flow = nightly.with_options(task_runner=runner)
-    with console.status("Running the nightly flow (Prefect)..."):
-        summaries = flow(home=str(Workspace.resolve(home).root), initiative=initiative)
+        flow = nightly
+        if dask or dask_address:
+            from prefect_dask import DaskTaskRunner
+
+            runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner(
+                cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
+            flow = nightly.with_options(task_runner=runner)
+        with console.status("Running the nightly flow (Prefect): one line per file as it is "
+                            "staged..."):
+            summaries = flow(home=str(workspace.root), initiative=initiative)
+    except WorkspaceLocked as exc:
+        errors.print(f"[red]Not run:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_BUSY)
+    except Exception as exc:  # noqa: BLE001 - Prefect has logged the traceback above
+        failure = f"{type(exc).__name__}: {exc}"
+    if failure is not None:
+        # The message, not a second traceback: the flow's log above has the details. Exiting
+        # outside the `except` keeps no reference to the exception, so its frames (and the DuckDB
+        # connections in them) are gone before the interpreter's exit checks.
+        errors.print(f"[red]The run failed:[/] {escape(one_line(failure, 2000))}\n"
+                     "What happened to each file is in the log above and in the Prefect UI.")
+        raise typer.Exit(1)
     _print_summaries(summaries)
     return summaries
 
@@ -69,7 +108,9 @@ def run(initiative: Optional[str] = typer.Option(None, help="Only this initiativ
             None, help="Run per-file tasks on an existing Dask scheduler (tcp://host:8786); "
             "workers need this package and the workspace at the same path."),
         home: Optional[Path] = HOME) -> None:
-    """Ingest waiting partner files, then measure, suppress and publish."""
+    """Ingest waiting partner files, then measure, suppress and publish. Exit 0 when done, 1 when
+    an initiative's definitions are invalid or the run failed (files left in intake), 3 when
+    another backbone command is using the workspace (nothing was changed; run again later)."""
     summaries = _run(home, initiative, dask, dask_address)
     if any("error" in s for s in summaries):
         raise typer.Exit(1)
@@ -77,7 +118,7 @@ def run(initiative: Optional[str] = typer.Option(None, help="Only this initiativ
 
 @app.command()
 def demo(home: Optional[Path] = HOME) -> None:
-    """Copy the bundled sample initiative's partner files into intake and run it."""
+    """Copy the bundled sample initiative's partner files into intake, run it and release it."""
     workspace = Workspace.resolve(home).add_definitions()
     samples = REPO_ROOT / "data" / "samples" / SAMPLE_INITIATIVE
     for partner_dir in sorted(p for p in samples.iterdir() if p.is_dir()):
@@ -85,18 +126,81 @@ def demo(home: Optional[Path] = HOME) -> None:
         target.mkdir(parents=True, exist_ok=True)
         for sample in sorted(partner_dir.iterdir()):
             shutil.copy2(sample, target / sample.name)
+    # The files were copied whole just now: no upload to wait for (see discover).
+    os.environ.setdefault("BACKBONE_SETTLE_SECONDS", "0")
     _run(workspace.root, SAMPLE_INITIATIVE, dask=False)
-    console.print(f"Scorecard: {workspace.published(SAMPLE_INITIATIVE) / 'scorecard.html'}")
+    # The sample has no data lead to review it: release at once, so it has a public scorecard.
+    _release(workspace, SAMPLE_INITIATIVE, force=False)
 
 
-@app.command()
+def _release(workspace: Workspace, initiative: str, force: bool) -> None:
+    from pipelines.lock import WorkspaceLocked, workspace_lock
+    from pipelines.release import ReleaseError, release
+
+    try:
+        config = workspace.load(initiative)
+        with workspace_lock(workspace, purpose=f"release {initiative}"):
+            outcome = release(workspace, config, force=force)
+    except ConfigError as exc:
+        console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
+        raise typer.Exit(2)
+    except (ReleaseError, WorkspaceLocked) as exc:
+        console.print(f"[red]Not released:[/] {escape(str(exc))}")
+        raise typer.Exit(1)
+    if outcome.release_id is None:
+        console.print(f"{initiative}: no public number changed since release "
+                      f"{outcome.previous}; it stands (use --force to release anyway).")
+    else:
+        changed = ", ".join(f"{n} {kind}" for kind, n in outcome.changes.items()) or "no cells"
+        console.print(f"{initiative}: public release {outcome.release_id} "
+                      f"({'first release' if outcome.previous is None else changed})")
+        console.print(f"Release note: {outcome.folder / 'release_note.md'}")
+        if outcome.small_changes:
+            console.print(f"[yellow]Note:[/] {outcome.small_changes} public cell(s) moved by 1 to "
+                          f"{config.initiative.suppression.threshold} people since the previous "
+                          "release: comparing the two releases can show those few people's group "
+                          "and outcome. Releasing less often, once more data has arrived, lowers "
+                          "that risk.")
+    console.print(f"Public scorecard: {outcome.folder / 'scorecard.html'}")
+    console.print(f"Partnership scorecard (partners only): "
+                  f"{workspace.published(initiative) / 'partnership' / 'scorecard.html'}")
+
+
+@app.command(name="release")
+def release_command(
+        initiative: str = typer.Argument(..., help="The initiative whose results to release."),
+        force: bool = typer.Option(False, help="Release even if no public number changed."),
+        home: Optional[Path] = HOME) -> None:
+    """Publish the latest partnership results to the public folder (scorecard and open data).
+
+    Public figures change only here, never on a nightly run; the release note lists every
+    public number that changed since the previous release.
+    """
+    _release(Workspace.resolve(home), initiative, force)
+
+
+CHECK_HELP = """Validate one file as the nightly run would, writing nothing to the workspace.
+
+Exit status: 0 the file would load (any rows that would be set aside are listed), 1 the file
+would be rejected (or changed while it was read: check it again once it is complete), 2 a usage
+error (unknown partner, several initiatives and no --initiative, invalid definitions, no such
+file).
+"""
+
+
+@app.command(help=CHECK_HELP)
 def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
           partner: str = typer.Option(..., help="Partner id the file comes from."),
           initiative: Optional[str] = typer.Option(None, help="Initiative (default: the only one)."),
+          bad_rows_csv: Optional[Path] = typer.Option(
+              None, "--bad-rows", dir_okay=False,
+              help="Also write every row to fix to this CSV, like the nightly *.bad_rows.csv."),
           home: Optional[Path] = HOME) -> None:
-    """Validate one file as the nightly run would, writing nothing to the workspace."""
-    from pipelines.feedback import bad_rows
+    from pipelines.feedback import bad_rows, listed, partner_column, write_bad_rows
     from pipelines.intake import stage_file
+
+    def say(text: object) -> str:  # partner text: no markup, no line breaks, no terminal codes
+        return escape(one_line(text))
 
     workspace = Workspace.resolve(home)
     ids = [initiative] if initiative else workspace.initiative_ids()
@@ -105,7 +209,7 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
     try:
         config = workspace.load(ids[0])
     except ConfigError as exc:
-        console.print(f"[red]Definitions are invalid:[/]\n{exc}")
+        console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
         raise typer.Exit(2)
     if partner not in config.initiative.partners:
         raise typer.BadParameter(f"{partner!r} is not a partner of {config.id}: "
@@ -113,30 +217,91 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
     with tempfile.TemporaryDirectory(prefix="backbone-check-") as scratch:
         staged = stage_file(file, config, partner, "check-only-salt", Path(scratch))
         rows = bad_rows(staged.staged_db, config.schema_for(partner).role_column("person_id"))
-    if staged.status == "rejected":
-        console.print(f"[red]REJECTED[/] {escape(file.name)}")
-        for problem in staged.problems:
-            console.print(f"  - {escape(problem['message'])}")
-    else:
-        console.print(f"[green]OK[/] {escape(file.name)}: {staged.rows_loaded} of "
-                      f"{staged.rows_read} rows would load ({staged.encoding}, delimiter "
-                      f"{staged.delimiter!r})")
-    for row, column, rule, value, message in rows[:50]:
-        console.print(escape(f"  row {row}, column {column or '-'}: [{rule}] {message} "
-                             f"(value: {value!r})"))
-    if staged.status == "rejected" or rows:
+    headers = staged.header_names
+    if staged.status == "unsettled":
+        console.print(f"[yellow]NOT CHECKED[/] {say(file.name)}: it changed while it was read "
+                      "(still being written?); check it again once it is complete")
         raise typer.Exit(1)
+    if staged.status == "rejected":
+        console.print(f"[red]REJECTED[/] {say(file.name)}: nothing from it would load")
+        for problem in staged.problems:
+            where = ", ".join(part for part in (
+                f"row {problem['row']}" if problem.get("row") else "",
+                f"column {partner_column(problem['column'], headers)!r}"
+                if problem.get("column") else "") if part)
+            console.print(f"  - {say(problem['message'])}" + (f" ({say(where)})" if where else ""))
+    else:
+        console.print(f"[green]OK[/] {say(file.name)}: {staged.rows_loaded} of "
+                      f"{staged.rows_read} rows would load ({say(staged.encoding)}, delimiter "
+                      f"{say(repr(staged.delimiter))})")
+        if staged.rows_quarantined:
+            console.print(f"{staged.rows_quarantined} rows would be set aside (quarantined):")
+    shown, more = listed(rows)
+    for row, column, rule, value, message in shown:
+        named = f"column {partner_column(column, headers)!r}" if column else "the whole row"
+        written = f' (value as written: "{value}")' if value is not None else ""
+        console.print(f"  row {row}, {say(named)}: \\[{say(rule)}] {say(message)}{say(written)}")
+    if bad_rows_csv is not None and rows:
+        write_bad_rows(bad_rows_csv, rows, headers)
+    if more:
+        where = (f"all rows are in {bad_rows_csv}" if bad_rows_csv is not None
+                 else "run again with --bad-rows FILE.csv to get the full list")
+        console.print(f"  ...and {more} more row{'s' if more != 1 else ''}: {say(where)}")
+    elif bad_rows_csv is not None and rows:
+        console.print(f"The rows to fix are also in {say(bad_rows_csv)}")
+    if staged.status == "rejected":
+        raise typer.Exit(1)
+
+
+@app.command()
+def accept(file: Path = typer.Argument(..., help="The held file, as the run summary and its "
+                                       "report name it (data/archive/...), or its file name."),
+           home: Optional[Path] = HOME) -> None:
+    """Apply a held file: a period's complete file that would remove more than half of a
+    partner's rows for it. Files of the same run for the same period are applied with it; the
+    next run publishes the result. Exit 1 if the file is not held."""
+    from pipelines.accept import NotHeld, accept_file
+    from pipelines.lock import WorkspaceLocked, workspace_lock
+
+    workspace = Workspace.resolve(home)
+    try:
+        with workspace_lock(workspace, purpose=f"accept {file.name}"):
+            accepted = accept_file(workspace, file)
+    except (NotHeld, WorkspaceLocked) as exc:
+        console.print(f"[red]{escape(str(exc))}")
+        raise typer.Exit(1)
+    console.print(f"[green]Accepted[/] for {escape(accepted.partner_id)}: "
+                  f"{escape(', '.join(accepted.files))}")
+    for line in accepted.lines:
+        console.print(f"  {escape(line)}")
+    console.print("Published by the next `backbone run`.")
 
 
 @app.command()
 def schedule(cron: str = typer.Option("0 2 * * *", help="When to run (cron, server time zone)."),
              home: Optional[Path] = HOME) -> None:
-    """Serve the nightly flow on a schedule (needs `prefect server start` and PREFECT_API_URL)."""
-    from prefect import serve
+    """Serve the nightly flow on a schedule; runs show in the Prefect UI. Needs a lasting Prefect
+    server: `prefect server start`, then `PREFECT_API_URL=http://127.0.0.1:4200/api backbone
+    schedule` (exit 2 without PREFECT_API_URL). Ctrl-C stops serving."""
+    from prefect.settings import get_current_settings
 
-    from pipelines.flows import nightly_deployment
+    if not get_current_settings().api.url:
+        # Prefect would start a temporary server that dies with this command: the schedule and
+        # its runs would vanish with it.
+        errors.print(escape(NO_SERVER), highlight=False)
+        raise typer.Exit(2)
+    workspace = Workspace.resolve(home)
+    try:
+        from prefect import serve
 
-    serve(nightly_deployment(cron, Workspace.resolve(home).root))
+        from pipelines.flows import nightly_deployment
+
+        serve(nightly_deployment(cron, workspace.root))
+    except KeyboardInterrupt:
+        # Interrupted while still registering: the pending coroutine is dropped on purpose.
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited",
+                                category=RuntimeWarning)
+    console.print("Stopped serving: no scheduled runs until `backbone schedule` runs again.")
 
 
 if __name__ == "__main__":

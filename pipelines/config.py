@@ -12,12 +12,16 @@ import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines import definition_checks
 from pipelines.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipelines.equity.workspace import EquityStandards
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +29,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _not_an_sql_keyword(name: str) -> str:
+    """Column and initiative names become SQL identifiers, unquoted in generated queries."""
+    if name in definition_checks.reserved_sql_words():
+        raise ValueError(f"{name!r} is a reserved SQL word; choose another name (e.g. "
+                         f"{name}_flag)")
+    return name
 
 
 # --- intake schemas -------------------------------------------------------------------------
@@ -58,6 +70,11 @@ class IntakeColumn(_Strict):
     pattern: str | None = None
     race_code: str | None = None  # for role race_flag: which SPD 15 code the 0/1 column marks
 
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        return _not_an_sql_keyword(value)
+
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
@@ -81,6 +98,11 @@ class IntakeSchema(_Strict):
     unique: tuple[str, ...] = ()
     # A file whose share of bad rows exceeds this is rejected whole: it is probably the wrong template.
     max_bad_row_share: float = Field(default=0.5, ge=0, le=1)
+    # Resubmissions (pipelines/resubmission.py): a night's files replace a whole period when they
+    # carry at least this share of its current rows; a replacement dropping more than
+    # max_shrink_share of them is held for a data lead (`backbone accept`).
+    complete_file_share: float = Field(default=0.5, gt=0, le=1)
+    max_shrink_share: float = Field(default=0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> IntakeSchema:
@@ -122,6 +144,9 @@ class Crosswalk(_Strict):
     class_proxy: dict[str, str] = Field(default_factory=dict)
     # column -> {local value -> shared value}, applied before validation
     values: dict[str, dict[str, str | int | float]] = Field(default_factory=dict)
+    # True: every file is a complete extract of each period it carries, so it replaces them
+    # (people it does not list are dropped), however few rows it has.
+    complete_extracts: bool = False
 
     @field_validator("race_codes", mode="before")
     @classmethod
@@ -172,6 +197,8 @@ class Indicator(_Strict):
     title: str
     description: str = ""
     unit: Literal["percent"] = "percent"
+    # Who one count is: the scorecard says "families" for a housing indicator, not "people".
+    counted: Literal["people", "families", "households"] = "people"
     direction: Literal["higher_is_better", "lower_is_better"]
     # "aggregates": measured only from partners' aggregate submissions (no conditions needed).
     source: Literal["records", "aggregates"] = "records"
@@ -193,11 +220,13 @@ class Indicator(_Strict):
 class Partner(_Strict):
     name: str
     submits: Literal["records", "aggregates"] = "records"
-    crosswalk: str | None = None  # file name under schemas/crosswalks/<initiative>/
+    # A file name under schemas/crosswalks/<initiative>/, never a path out of it.
+    crosswalk: str | None = Field(default=None, pattern=r"^[^/\\]+$")
 
 
 class Suppression(_Strict):
-    threshold: int = Field(default=10, ge=0)
+    # 0 would suppress nothing while the scorecard promises small counts are hidden.
+    threshold: int = Field(default=10, ge=1)
 
 
 class Initiative(_Strict):
@@ -208,9 +237,16 @@ class Initiative(_Strict):
     record_schema: str
     aggregate_schema: str = "aggregate_counts_v1"
     suppression: Suppression = Suppression()
+    # The open-data licence written into the public datapackage.json.
+    license: Literal["CC-BY-4.0", "ODC-BY-1.0", "ODC-PDDL-1.0", "CC0-1.0"] = "CC-BY-4.0"
     reference_groups: dict[Literal["race", "class"], str] = Field(
         default_factory=lambda: {"race": "White", "class": "400%+ FPG"})
     partners: dict[str, Partner]
+
+    @field_validator("id")
+    @classmethod
+    def _id_not_reserved(cls, value: str) -> str:
+        return _not_an_sql_keyword(value)  # the initiative's DuckDB schema is named after it
 
     @field_validator("partners")
     @classmethod
@@ -318,6 +354,8 @@ class InitiativeConfig:
     record_schema: IntakeSchema
     aggregate_schema: IntakeSchema | None
     crosswalks: dict[str, Crosswalk]
+    # The workspace's schemas/equity/: race standard, class bands, poverty guidelines.
+    standards: EquityStandards
 
     @property
     def id(self) -> str:
@@ -331,14 +369,19 @@ class InitiativeConfig:
         if initiative.id != initiative_id:
             raise ConfigError(f"{initiative_file}: id: {initiative.id!r} does not match folder "
                               f"name {initiative_id!r}")
-        indicators = []
-        for path in sorted(folder.glob("*.yaml")):
-            if path.name == "initiative.yaml":
+        indicators, indicator_files = [], {}
+        # `.yml` is as much YAML as `.yaml`: a definition saved so must count, not vanish.
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            if path.stem == "initiative":
                 continue
             indicator: Indicator = parse_model(Indicator, path)
             if indicator.id != path.stem:
                 raise ConfigError(f"{path}: id: {indicator.id!r} does not match file name")
+            if indicator.id in indicator_files:
+                raise ConfigError(f"{path}: id: indicator {indicator.id!r} is also defined in "
+                                  f"{indicator_files[indicator.id].name}; keep one of the two")
             indicators.append(indicator)
+            indicator_files[indicator.id] = path
         if not indicators:
             raise ConfigError(f"{folder}: no indicator definitions (*.yaml) found")
 
@@ -347,21 +390,32 @@ class InitiativeConfig:
         if any(p.submits == "aggregates" for p in initiative.partners.values()):
             aggregate_schema = load_schema(workspace, initiative.aggregate_schema, initiative_file)
         for indicator in indicators:
-            _check_conditions(indicator, record_schema, folder / f"{indicator.id}.yaml")
+            definition_checks.check_conditions(indicator, record_schema,
+                                               indicator_files[indicator.id])
         if aggregate_schema is not None and aggregate_schema.kind != "aggregates":
             raise ConfigError(f"{initiative_file}: aggregate_schema: {aggregate_schema.id!r} is "
                               "not an aggregates schema")
 
+        from pipelines.equity.workspace import EquityStandards
+
+        standards = EquityStandards.load(workspace.path("schemas", "equity"))
+        race, bands = standards.race, standards.class_bands
+        definition_checks.check_reference_groups(
+            initiative, [g for g in race.tabulation_labels if g != race.not_reported_label],
+            [g for g in bands.labels if g != bands.not_reported_label], initiative_file)
         crosswalks = {}
         for partner_id, partner in initiative.partners.items():
             crosswalks[partner_id] = Crosswalk()
             if partner.crosswalk:
                 path = workspace.path("schemas", "crosswalks", initiative_id, partner.crosswalk)
+                if not path.is_file():
+                    raise ConfigError(f"{initiative_file}: partners.{partner_id}.crosswalk: no "
+                                      f"file {path}")
                 crosswalks[partner_id] = parse_model(Crosswalk, path)
                 schema = aggregate_schema if partner.submits == "aggregates" else record_schema
-                _check_crosswalk(crosswalks[partner_id], schema, path)
+                _check_crosswalk(crosswalks[partner_id], schema, path, standards)
         return cls(workspace, initiative, tuple(indicators), record_schema, aggregate_schema,
-                   crosswalks)
+                   crosswalks, standards)
 
     def schema_for(self, partner_id: str) -> IntakeSchema:
         if self.initiative.partners[partner_id].submits == "aggregates":
@@ -376,6 +430,10 @@ class InitiativeConfig:
 
         parts = [self.initiative.model_dump_json(), self.record_schema.model_dump_json()]
         parts += [i.model_dump_json() for i in self.indicators]
+        # Class is re-derived at measure time from the guidelines, bands and proxy crosswalks,
+        # so a change to any of them must re-measure the warehouse.
+        parts.append(self.standards.digest)
+        parts += [f"{p}:{sorted(c.class_proxy.items())}" for p, c in sorted(self.crosswalks.items())]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -387,29 +445,19 @@ def load_schema(workspace: Workspace, schema_id: str, referenced_from: Path) -> 
     return schema
 
 
-def _check_conditions(indicator: Indicator, schema: IntakeSchema, path: Path) -> None:
-    names = {c.name for c in schema.columns}
-    for part in ("numerator", "denominator"):
-        for index, condition in enumerate(getattr(indicator, part)):
-            if condition.column not in names:
-                raise ConfigError(f"{path}: {part}.{index}.column: {condition.column!r} is not a "
-                                  f"column of intake schema {schema.id!r}")
-
-
-def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path) -> None:
+def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
+                     standards: EquityStandards) -> None:
     names = {c.name for c in schema.columns}
     for local, canonical in crosswalk.header_aliases.items():
         if canonical not in names:
             raise ConfigError(f"{path}: header_aliases.{local}: {canonical!r} is not a column of "
                               f"intake schema {schema.id!r}")
-    from pipelines.equity.standards import load_class_bands, load_race_standard
-
-    proxies = load_class_bands().proxy_labels
+    proxies = standards.class_bands.proxy_labels
     for local, label in crosswalk.class_proxy.items():
         if label not in (proxies.low_income, proxies.not_low_income):
             raise ConfigError(f"{path}: class_proxy.{local}: {label!r} is not a proxy class label "
                               f"({proxies.low_income!r} or {proxies.not_low_income!r})")
-    known = load_race_standard().codes
+    known = standards.race.codes
     for local, codes in crosswalk.race_codes.items():
         for code in () if codes == "not_reported" else codes:
             if code not in known:

@@ -1,8 +1,10 @@
 """Partner feedback: a Markdown report per file plus a CSV of the rows that need fixing.
 
 Written for the person who exported the file, not for a programmer: what happened, what to fix,
-where (spreadsheet row and column), and what to do next. Cells in the CSV are neutralised against
-spreadsheet formula injection, since partners open it in Excel.
+where (spreadsheet row, and the column by the header their own file uses), and what to do next.
+Everything taken from the file (its name, headers, values) is hostile text: shown in the report
+as escaped text or code spans, never as Markdown or HTML, and in the CSV neutralised against
+spreadsheet formulas, since partners open it in Excel.
 """
 
 from __future__ import annotations
@@ -14,25 +16,27 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.escape import FORMULA_START, md_code, md_text, spreadsheet_safe
 from pipelines.intake import StagedFile
 from pipelines.problems import Problem
 
-MAX_LISTED = 50
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["FORMULA_START", "MAX_LISTED", "bad_rows", "partner_column", "spreadsheet_safe",
+           "write_bad_rows", "write_report"]
+
+MAX_LISTED = 50  # spreadsheet rows listed in the report; the CSV holds them all
+CSV_HEADER = ["row", "column", "problem", "value", "what to fix", "template column"]
+_md = md_text  # the name tests and older callers use
 
 
-def spreadsheet_safe(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def _md(text: object) -> str:
-    """Keep partner-supplied text from becoming Markdown/HTML markup in the report."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;") \
-        .replace(">", "&gt;").replace("`", "'").replace("\n", " ")
+def partner_column(column: str | None, header_names: dict[str, str]) -> str:
+    """A template column (or `a+b` key) as the partner's file names it: "K Readiness Met"."""
+    if not column:
+        return ""
+    return " + ".join(header_names.get(part, part) for part in column.split("+"))
 
 
 def bad_rows(staged_db: str | None, person_column: str | None) -> list[tuple]:
+    """(row, template column, rule, value as written, message) per failing cell, by row."""
     if not staged_db or not Path(staged_db).exists():
         return []
     con = duckdb.connect(staged_db, read_only=True)
@@ -48,51 +52,87 @@ def bad_rows(staged_db: str | None, person_column: str | None) -> list[tuple]:
         con.close()
 
 
+def write_bad_rows(path: Path, rows: list[tuple], header_names: dict[str, str]) -> Path:
+    """Every bad cell as CSV: text cells quoted and formula-neutralised, atomically replaced."""
+    tmp = path.with_name(path.name + ".tmp")
+    # backslashreplace: a lone surrogate (from a name that is not UTF-8) must not fail the file
+    with tmp.open("w", newline="", encoding="utf-8-sig", errors="backslashreplace") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC)
+        writer.writerow(CSV_HEADER)
+        writer.writerows([[row, spreadsheet_safe(partner_column(column, header_names)),
+                           spreadsheet_safe(rule), spreadsheet_safe(value),
+                           spreadsheet_safe(message), spreadsheet_safe(column)]
+                          for row, column, rule, value, message in rows])
+    os.replace(tmp, path)
+    return path
+
+
+def listed(rows: list[tuple], limit: int = MAX_LISTED) -> tuple[list[tuple], int]:
+    """The cells of the first `limit` spreadsheet rows, and how many rows are left out."""
+    numbers = sorted({row[0] for row in rows}, key=lambda n: (n is None, n or 0))
+    kept = set(numbers[:limit])
+    return [row for row in rows if row[0] in kept], max(0, len(numbers) - limit)
+
+
+def _problem_line(problem: Problem, header_names: dict[str, str]) -> str:
+    where = (f" (row {problem.row})" if problem.row else "") + (
+        f" (column {md_code(partner_column(problem.column, header_names))})"
+        if problem.column else "")
+    return f"- {md_text(problem.message)}{where}"
+
+
 def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple],
-                 stored: Path, problems: list[Problem] | None = None) -> Path:
+                 stored: Path, problems: list[Problem] | None = None,
+                 sections: list[str] = ()) -> Path:
+    """`sections`: extra Markdown lines (already escaped) placed before the row list, e.g. what
+    the file did to the partner's earlier data per period."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = stored.name
     report = folder / f"{stem}.report.md"
     csv_path = folder / f"{stem}.bad_rows.csv"
+    headers = getattr(staged, "header_names", None) or {}
     if rows:
-        tmp = csv_path.with_suffix(".tmp")
-        with tmp.open("w", newline="", encoding="utf-8-sig") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["row", "column", "problem", "value", "what to fix"])
-            writer.writerows([[r, spreadsheet_safe(c), rule, spreadsheet_safe(v), m]
-                              for r, c, rule, v, m in rows])
-        os.replace(tmp, csv_path)
+        write_bad_rows(csv_path, rows, headers)
 
-    lines = [f"# {_md(staged.file_name)}: {'ACCEPTED' if status == 'loaded' else 'NOT LOADED'}", "",
-             f"- Partner: `{staged.partner_id}`  ",
+    title = {"loaded": "ACCEPTED", "held": "HELD FOR REVIEW",  # held, duplicate: resubmission
+             "duplicate": "ALREADY RECEIVED"}.get(status, "NOT LOADED")
+    lines = [f"# {md_text(staged.file_name)}: {title}",
+             "", f"- Partner: {md_code(staged.partner_id)}  ",
              f"- Received: {dt.datetime.now():%Y-%m-%d %H:%M}  ",
-             f"- File fingerprint (sha256): `{staged.sha256 or 'n/a'}`  ",
-             f"- Kept as: `{stored.name}`", ""]
+             f"- File fingerprint (sha256): {md_code(staged.sha256 or 'n/a')}  ",
+             f"- Kept as: {md_code(stored.name)}", ""]
     if status == "loaded":
         lines += [f"**{staged.rows_loaded} of {staged.rows_read} rows were loaded.**", ""]
         if rows:
             lines += [f"{staged.rows_quarantined} rows were set aside (quarantined) and are not "
-                      "counted. Fix them in your system and send a corrected file for the same "
-                      f"period; it will replace this one. The full list is in `{csv_path.name}`.", ""]
-    else:
+                      "counted. Fix them in your system and send them again. The full list is in "
+                      f"{md_code(csv_path.name)}.", ""]
+    elif status == "held":
+        lines += [f"**{staged.rows_loaded} of {staged.rows_read} rows were received and kept; "
+                  "none of them counts yet (see below).**", ""]
+    elif status != "duplicate":  # a duplicate's sections say what happened
         lines += ["**Nothing from this file was loaded.** Please fix the problem below and send "
                   "the file again; your other files are not affected.", "", "## Why", ""]
-        lines += [f"- {_md(p.message)}" + (f" (row {p.row})" if p.row else "")
-                  + (f" (column `{_md(p.column)}`)" if p.column else "") for p in problems or []]
+        lines += [_problem_line(p, headers) for p in problems or []]
         lines.append("")
+    lines += list(sections)
     if staged.ignored_columns:
         lines += ["Columns not in the shared template were ignored: "
-                  + ", ".join(f"`{_md(c)}`" for c in staged.ignored_columns) + ".", ""]
+                  + ", ".join(md_code(c) for c in staged.ignored_columns) + ".", ""]
     if rows:
+        shown, more = listed(rows)
         lines += ["## Rows to fix", "", "| row | column | problem | value | what to fix |",
                   "|---:|---|---|---|---|"]
-        lines += [f"| {r} | {_md(c)} | {rule} | {_md(v if v is not None else '')} | {_md(m)} |"
-                  for r, c, rule, v, m in rows[:MAX_LISTED]]
-        if len(rows) > MAX_LISTED:
-            lines.append(f"\n...and {len(rows) - MAX_LISTED} more in `{csv_path.name}`.")
+        lines += [f"| {r} | {md_code(partner_column(c, headers), table=True) if c else ''} "
+                  f"| {md_text(rule)} | {'' if v is None else md_code(v, table=True)} "
+                  f"| {md_text(m)} |" for r, c, rule, v, m in shown]
+        if more:
+            lines += ["", f"...and {more} more row{'s' if more != 1 else ''}: the full list is in "
+                      f"{md_code(csv_path.name)}."]
         lines.append("")
-    lines += ["Row numbers are spreadsheet rows: the header is row 1.", ""]
-    tmp = report.with_suffix(".tmp")
+    lines += ["Row numbers are spreadsheet rows: the header is row 1. Columns are named as in "
+              "your file.", ""]
+    tmp = report.with_name(report.name + ".tmp")
     tmp.write_text("\n".join(lines), encoding="utf-8")
     os.replace(tmp, report)
     return report

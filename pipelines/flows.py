@@ -23,13 +23,22 @@ limit_malloc_arenas()  # before Prefect starts any thread (see pipelines/process
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
-from pipelines import ingest, warehouse  # noqa: E402
+from pipelines.quiet_logs import quiet_third_party_logs  # noqa: E402
+
+quiet_third_party_logs()  # before the first flow call starts a temporary Prefect server
+
+from pipelines import ingest, resubmission, warehouse  # noqa: E402
+from pipelines.ingest import published_on  # noqa: E402
 from pipelines.config import ConfigError, Workspace  # noqa: E402
 from pipelines.discover import discover  # noqa: E402
+from pipelines.escape import log_text, one_line  # noqa: E402
 from pipelines.disparities import compute_disparities  # noqa: E402
 from pipelines.intake import StagedFile, stage_file  # noqa: E402
+from pipelines.lock import workspace_lock  # noqa: E402
 from pipelines.measure import build_indicator_cells  # noqa: E402
-from pipelines.publish import is_current, publish, snapshot_warehouse  # noqa: E402
+from pipelines.publish import is_current, publish  # noqa: E402
+from pipelines.run_summary import run_summary_markdown  # noqa: E402
+from pipelines.snapshot import snapshot_warehouse  # noqa: E402
 from pipelines.standardize import ensure_salt, read_salt  # noqa: E402
 from pipelines.suppress import suppress_cells  # noqa: E402
 
@@ -46,7 +55,21 @@ def stage_file_task(home: str, initiative_id: str, partner_id: str, path: str,
     workspace = Workspace.resolve(home)
     config = workspace.load(initiative_id)
     salt = read_salt(workspace, initiative_id)
-    return stage_file(Path(path), config, partner_id, salt, workspace.staging)
+    staged = stage_file(Path(path), config, partner_id, salt, workspace.staging)
+    # One line per file as it is staged: a night of large files otherwise shows nothing for
+    # minutes before the warehouse step's summary.
+    get_run_logger().info("staged %s/%s: %s", log_text(partner_id), log_text(file_name),
+                          staged_progress(staged))
+    return staged
+
+
+def staged_progress(staged: StagedFile) -> str:
+    if staged.status == "rejected":
+        return "will be rejected (see its report)"
+    if staged.status == "unsettled":
+        return "still changing while read; left in intake for the next run"
+    return (f"{staged.rows_read:,} rows read, {staged.rows_loaded:,} to load, "
+            f"{staged.rows_quarantined:,} set aside")
 
 
 @task(name="warehouse-step", task_run_name="warehouse {initiative_id}")
@@ -59,49 +82,55 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
     con = warehouse.connect(workspace.warehouse_file)
     try:
         warehouse.ensure_initiative_tables(con, config)
-        settled = []
-        for path, partner_id, problem in refused:
-            blank = StagedFile(initiative_id, partner_id, path, Path(path).name)
-            settled.append(ingest.reject(con, workspace, config, blank, run_id,
-                                         [ingest.Problem(**problem)]))
-        for item in staged:
-            earlier = ingest.check_seen(con, config, item)
-            if isinstance(earlier, ingest.Settled):
-                settled.append(earlier)
-                continue
-            if isinstance(earlier, ingest.Problem):
-                item.status, item.problems = "rejected", [earlier.as_dict()]
-            settled.append(ingest.settle(con, workspace, config, item, run_id))
+        settled = ingest.settle_all(con, workspace, config, staged, refused, run_id)
         for outcome in settled:
-            log = logger.info if outcome.status != "rejected" else logger.warning
-            log("%s/%s: %s %s", outcome.partner_id, outcome.file_name, outcome.status,
-                outcome.reasons)
+            log = logger.warning if outcome.status in ("rejected", "held") else logger.info
+            log("%s/%s: %s %s", log_text(outcome.partner_id), log_text(outcome.file_name),
+                outcome.status, log_text(outcome.reasons) if outcome.reasons else "")
 
-        if is_current(con, workspace, config):
+        note = None
+        # An accepted held file changes current data without a new submission (resubmission.py).
+        if is_current(con, workspace, config) and not resubmission.unpublished(con, config):
             published = workspace.published(initiative_id)
             cells, counts = 0, {"unchanged": True}
-            logger.info("%s: no new data or definitions; %s stays as published", initiative_id,
-                        published)
+            note = f"nothing new; the published version of {published_on(published)} stands"
+            logger.info("%s: %s (%s)", initiative_id, note, published)
         else:
-            cells = build_indicator_cells(con, config)
+            try:
+                cells = build_indicator_cells(con, config)
+            except ConfigError as exc:
+                # The files are loaded and kept; only measuring waits for the definitions (e.g. a
+                # period before the first poverty-guideline year). The last publication stands.
+                logger.error("%s: not measured or published: %s", initiative_id, exc)
+                return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
+                        "error": str(exc)}
             counts = suppress_cells(con, f"{config.id}.indicator_cells",
                                     config.initiative.suppression.threshold)
             compute_disparities(con, f"{config.id}.indicator_cells", f"{config.id}.disparities",
                                 dict(config.initiative.reference_groups))
             published = publish(con, workspace, config, run_id)
+            resubmission.mark_published(con, config)
             logger.info("%s: %d cells, suppressed %s, published %s", initiative_id, cells, counts,
                         published)
     finally:
         con.close()
     return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
-            "cells": cells, "suppressed": counts, "published": str(published)}
+            "cells": cells, "suppressed": counts, "published": str(published), "note": note}
 
 
 @flow(name="nightly", log_prints=True)
 def nightly(home: str | None = None, initiative: str | None = None) -> list[dict]:
-    """Ingest every waiting partner file, then measure, suppress and publish each initiative."""
-    logger = get_run_logger()
+    """Ingest every waiting partner file, then measure, suppress and publish each initiative.
+
+    The whole run holds the workspace lock: a second run on the same home (or an accept or a
+    release) stops with `WorkspaceLocked` before it reads or moves anything."""
     workspace = Workspace.resolve(home)
+    with workspace_lock(workspace, purpose="run"):
+        return _nightly_locked(workspace, initiative)
+
+
+def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
+    logger = get_run_logger()
     run_id = new_run_id()
     initiatives = [initiative] if initiative else workspace.initiative_ids()
     summaries = []
@@ -119,7 +148,7 @@ def nightly(home: str | None = None, initiative: str | None = None) -> list[dict
         futures = stage_file_task.map(str(workspace.root), initiative_id,
                                       [f.partner_id for f in readable],
                                       [str(f.path) for f in readable],
-                                      [f.path.name for f in readable])
+                                      [one_line(f.path.name) for f in readable])
         staged, failed = [], []
         for found_file, future in zip(readable, futures):
             result = future.result(raise_on_failure=False)
@@ -127,7 +156,8 @@ def nightly(home: str | None = None, initiative: str | None = None) -> list[dict
                 # Not the partner's doing (out of memory, a bug): the file stays in intake,
                 # untouched, for the next run; the other files go on.
                 logger.error("%s/%s: not processed, left in intake for the next run: %r",
-                             found_file.partner_id, found_file.path.name, result)
+                             log_text(found_file.partner_id), log_text(found_file.path.name),
+                             result)
                 failed.append({"partner_id": found_file.partner_id,
                                "file_name": found_file.path.name, "error": repr(result)})
             else:
@@ -135,13 +165,13 @@ def nightly(home: str | None = None, initiative: str | None = None) -> list[dict
         summary = warehouse_task(str(workspace.root), initiative_id, staged, refused, run_id)
         summaries.append({**summary, "failed": failed})
     if workspace.warehouse_file.exists():
-        snapshot_warehouse(workspace.warehouse_file, workspace.snapshot_file)
+        snapshot_warehouse(workspace)
     _report(summaries, run_id)
     failures = [f for s in summaries for f in s.get("failed", [])]
     if failures:
         # Everything else is loaded and published; the run still shows as failed in the UI.
         raise RuntimeError(f"{len(failures)} file(s) could not be processed and were left in "
-                           f"intake: {', '.join(f['file_name'] for f in failures)}")
+                           f"intake: {', '.join(log_text(f['file_name']) for f in failures)}")
     return summaries
 
 
@@ -152,18 +182,5 @@ def nightly_deployment(cron: str, home: Path):
 
 
 def _report(summaries: list[dict], run_id: str) -> None:
-    lines = [f"# backbone nightly run {run_id}", "", "| initiative | partner | file | status | rows "
-             "loaded | rows quarantined | reasons |", "|---|---|---|---|---:|---:|---|"]
-    for summary in summaries:
-        for item in summary.get("files", []):
-            lines.append(f"| {summary['initiative']} | {item['partner_id']} | {item['file_name']} "
-                         f"| {item['status']} | {item['rows_loaded']} | {item['rows_quarantined']} "
-                         f"| {item['reasons'][:200].replace('|', '/')} |")
-        for item in summary.get("failed", []):
-            lines.append(f"| {summary['initiative']} | {item['partner_id']} | {item['file_name']} "
-                         f"| not processed (left in intake) | | | {item['error'][:200]} |")
-        if "error" in summary:
-            lines.append(f"| {summary['initiative']} | | | definitions invalid | | | "
-                         f"{summary['error'][:200]} |")
-    create_markdown_artifact("\n".join(lines), key="nightly-summary",
+    create_markdown_artifact(run_summary_markdown(summaries, run_id), key="nightly-summary",
                              description="Files received and what happened to each")

@@ -17,12 +17,20 @@ from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+from pipelines.clean_exit import release_duckdb_at_exit  # noqa: E402
+
+release_duckdb_at_exit()  # before GX and duckdb_engine register their own exit handlers
+
 import duckdb  # noqa: E402
 import duckdb_engine  # noqa: E402
 import great_expectations as gx  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 import sqlalchemy  # noqa: E402
 from great_expectations.execution_engine import sqlalchemy_execution_engine as _engine  # noqa: E402
+
+from pipelines.quiet_logs import quiet_third_party_logs  # noqa: E402
+
+quiet_third_party_logs()  # GX's INFO set-up lines ("ephemeral docs site") stay out of run logs
 
 
 class _DialectName(str):
@@ -88,5 +96,23 @@ def validate(database: Path | str, table: str, suite: gx.ExpectationSuite, resul
         # in reference cycles: a file stays locked, an in-memory database keeps its memory (300
         # MB after four 100 MB files), until the cycles are collected.
         del batch, asset, source, engine
+        _forget_dialects()
         gc.collect()
         return result
+
+
+def _forget_dialects() -> None:
+    """Empty the class-level `lru_cache`s of duckdb_engine's dialect and its bases.
+
+    SQLAlchemy's PostgreSQL dialect, which duckdb_engine's derives from, caches reflection queries
+    (`_columns_query`, `_table_oids_query`, ...) with `functools.lru_cache` on methods, keyed by the
+    dialect instance: every validation's engine stayed alive, up to 128 of them, and with each the
+    DuckDB column types of its results (the dialect's result-processor memo). Those DuckDB objects
+    then outlived the duckdb module at interpreter exit, and its bindings (nanobind) printed ~45
+    lines of "leaked instances" after every command that had validated a file.
+    """
+    for klass in duckdb_engine.Dialect.__mro__:
+        for attribute in vars(klass).values():
+            clear = getattr(attribute, "cache_clear", None)  # functools.lru_cache's wrapper
+            if callable(clear):
+                clear()

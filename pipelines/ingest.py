@@ -1,10 +1,16 @@
 """The warehouse step: give every discovered file exactly one ending, safely and re-runnably.
 
+Endings: `loaded` and `held` (archived; held files count only after `backbone accept`),
+`duplicate` (the same bytes this partner already sent: archived under `duplicates/`, answered
+"already received"), `rejected` (moved to rejected/ with a reason).
+
 Order of effects, chosen so a crash at any point loses nothing and a rerun finishes the job:
-1. a file whose sha256 is already loaded is a duplicate; if its archive copy is missing, the earlier
-   run died between COMMIT and the move, so the move is completed instead;
-2. a staged file is loaded in one transaction that also records where the file will be archived;
-3. only then is the file moved (never overwriting), and the partner report written.
+1. a file whose bytes this partner already sent, with a submission whose file never reached its
+   recorded place, is that submission's interrupted move: the move (and a missing report) is
+   completed instead; otherwise it is a duplicate;
+2. one partner's new files of the run are loaded in ONE transaction that also records where each
+   will be archived and applies what they mean for the partner's earlier data (resubmission.py);
+3. only then are the reports written and the files moved (never overwriting).
 A rejected file gets its reason written next to where it is going before it moves, and the staging
 database (raw ids included) is deleted before its file leaves intake, where a rerun still finds it.
 """
@@ -13,15 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from pipelines import feedback, warehouse
+from pipelines import feedback, resubmission, resubmission_report, warehouse
 from pipelines.config import InitiativeConfig, Workspace
-from pipelines.intake import StagedFile
+from pipelines.escape import md_text
+from pipelines.intake import StagedFile, unchanged_since_staging
 from pipelines.problems import Problem
 
 
@@ -29,55 +37,128 @@ from pipelines.problems import Problem
 class Settled:
     file_name: str
     partner_id: str
-    status: str  # loaded | rejected | recovered
+    status: str  # loaded | held | duplicate | rejected | recovered | unsettled (left in intake)
     rows_loaded: int
     rows_quarantined: int
     reasons: str
     report: str | None
 
 
-def check_seen(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
-               staged: StagedFile) -> Settled | Problem | None:
-    """A duplicate as a Problem, a completed interrupted move as Settled, or None for new files."""
+def check_seen(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
+               staged: StagedFile, run_id: str, taken: set[Path]) -> Settled | None:
+    """Settle a file whose bytes this partner sent before; None for a new file."""
     if not staged.sha256:
         return None
-    earlier = warehouse.loaded_submission(con, config.id, staged.sha256)
-    if earlier is None:
+    earlier = warehouse.earlier_submissions(con, config.id, staged.partner_id, staged.sha256)
+    for row in earlier:
+        stored = Path(row[4]) if row[4] else None
+        if stored and not (stored.exists() or stored.is_symlink()):
+            return _complete_move(con, workspace, config, staged, row)
+    kept = [row for row in earlier if row[1] in ("loaded", "held")]
+    if not kept:
         return None
-    submission_id, name, received_at, stored_path = earlier
-    if stored_path and not Path(stored_path).exists():
-        drop_staging(staged)
-        warehouse.move_file(Path(staged.source_path), Path(stored_path))
-        return Settled(staged.file_name, staged.partner_id, "recovered", 0, 0,
-                       f"completed the archive move of submission {submission_id}", None)
-    return Problem("duplicate_file", f"This exact file was already received and loaded on "
-                   f"{received_at:%Y-%m-%d} as {name!r} (submission {submission_id}); nothing new "
-                   "was added. If the data changed, export it again.")
+    return _duplicate(con, workspace, config, staged, run_id, kept[0], taken)
 
 
-def settle(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
-           staged: StagedFile, run_id: str) -> Settled:
-    now = dt.datetime.now()
-    source = Path(staged.source_path)
+def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,
+                   row: tuple) -> Settled:
+    """The run that recorded this submission died before moving its file (and maybe before its
+    report): finish both, exactly as that run would have."""
+    submission_id, status, _, _, stored_path, report_path = row
+    stored = Path(stored_path)
     person = config.schema_for(staged.partner_id).role_column("person_id")
-    rows = feedback.bad_rows(staged.staged_db, person)
-    try:
-        if staged.status == "staged":
-            stored = warehouse.destination(workspace, staged, "loaded", now)
-            submission_id = warehouse.load_staged(con, config, staged, run_id, stored)
-    finally:
-        drop_staging(staged)
-    if staged.status != "staged":
-        return reject(con, workspace, config, staged, run_id,
-                      [Problem(**p) for p in staged.problems], rows)
-    # The report first: a crash before the move then leaves a report for a file that a rerun
-    # archives (check_seen), never an archived file without one.
-    report = feedback.write_report(workspace.reports(config.id, staged.partner_id),
-                                   staged, "loaded", rows, stored)
-    warehouse.move_file(source, stored)
+    rows = [] if status == "duplicate" else feedback.bad_rows(staged.staged_db, person)
+    drop_staging(staged)
+    if not report_path:
+        reasons = con.execute("SELECT reasons FROM submissions WHERE submission_id = ?",
+                              [submission_id]).fetchall()[0][0]
+        sections = _duplicate_sections(reasons) if status == "duplicate" else \
+            _sections(con, workspace, config, staged, status, stored,
+                      resubmission.recorded_changes(con, config, submission_id), [])
+        report = _write(workspace, staged, status, rows, stored, sections)
+    warehouse.move_file(Path(staged.source_path), stored)
+    if not report_path:
+        warehouse.set_report_path(con, submission_id, report)
+    return Settled(staged.file_name, staged.partner_id, "recovered", 0, 0,
+                   f"completed the archive move of submission {submission_id}", None)
+
+
+def _duplicate(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,
+               run_id: str, original: tuple, taken: set[Path]) -> Settled:
+    """Already received: no rows, no quarantine counts; the bytes are kept under duplicates/
+    (a partner may have renamed the file; nothing a partner sends is deleted)."""
+    _, status, name, received_at, _, _ = original
+    drop_staging(staged)
+    stored = warehouse.destination(workspace, staged, "duplicate", dt.datetime.now(), taken)
+    where = "held for review" if status == "held" else "loaded"
+    reasons = (f"already received on {received_at:%Y-%m-%d} as {name!r} ({where}); nothing new "
+               "was added")
+    # Recorded first: a crash before the move leaves a submission whose file a rerun moves.
+    submission_id = warehouse.record_submission(con, staged, "duplicate", run_id, stored,
+                                                "duplicate_file", reasons)
+    report = _write(workspace, staged, "duplicate", [], stored, _duplicate_sections(reasons))
+    warehouse.move_file(Path(staged.source_path), stored)
     warehouse.set_report_path(con, submission_id, report)
-    return Settled(staged.file_name, staged.partner_id, "loaded", staged.rows_loaded,
-                   staged.rows_quarantined, "", str(report))
+    return Settled(staged.file_name, staged.partner_id, "duplicate", 0, 0, reasons, str(report))
+
+
+def _duplicate_sections(reasons: str) -> list[str]:
+    return [f"**This exact file was {md_text(reasons)}.** Your data is as before; nothing "
+            "needs doing. If the data changed, export it again.", ""]
+
+
+def settle_partner(con: duckdb.DuckDBPyConnection, workspace: Workspace,
+                   config: InitiativeConfig, files: list[StagedFile], run_id: str,
+                   taken: set[Path]) -> list[Settled]:
+    """Load one partner's new staged files of this run as one submission, then answer each."""
+    now = dt.datetime.now()
+    person = config.schema_for(files[0].partner_id).role_column("person_id")
+    rows = [feedback.bad_rows(f.staged_db, person) for f in files]
+    stored = [warehouse.destination(workspace, f, "loaded", now, taken) for f in files]
+    try:
+        ids, outcome = warehouse.load_night(con, config, files, run_id, stored)
+    finally:
+        for staged in files:
+            drop_staging(staged)
+    names = dict(zip(ids, (f.file_name for f in files)))
+    settled = []
+    for staged, bad, target, submission_id in zip(files, rows, stored, ids):
+        status = outcome.status[submission_id]
+        changes = outcome.changes[submission_id]
+        others = [names[s] for s in outcome.together[submission_id] if s != submission_id]
+        # The report first: a crash before the move then leaves a report for a file that a rerun
+        # archives (check_seen), never an archived file without one.
+        report = _write(workspace, staged, status, bad, target,
+                        _sections(con, workspace, config, staged, status, target, changes, others))
+        warehouse.move_file(Path(staged.source_path), target)
+        warehouse.set_report_path(con, submission_id, report)
+        lay = resubmission.layout_for(config, staged.partner_id)
+        settled.append(Settled(
+            staged.file_name, staged.partner_id, status,
+            staged.rows_loaded if status == "loaded" else 0, staged.rows_quarantined,
+            resubmission_report.summary(changes, status, lay.unit, _accept_hint(workspace, target)),
+            str(report)))
+    return settled
+
+
+def _accept_hint(workspace: Workspace, stored: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(stored.relative_to(workspace.root))
+    return str(stored)
+
+
+def _sections(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,
+              status: str, stored: Path, changes: list, others: list[str]) -> list[str]:
+    lay = resubmission.layout_for(config, staged.partner_id)
+    share = config.schema_for(staged.partner_id).complete_file_share
+    return resubmission_report.sections(changes, status, lay.unit, share, others,
+                                        _accept_hint(workspace, stored))
+
+
+def _write(workspace: Workspace, staged: StagedFile, status: str, rows: list, stored: Path,
+           sections: list[str]) -> Path:
+    folder = workspace.reports(staged.initiative_id, warehouse.safe_name(staged.partner_id))
+    return feedback.write_report(folder, staged, status, rows, stored, sections=sections)
 
 
 def drop_staging(staged: StagedFile) -> None:
@@ -93,10 +174,10 @@ def drop_staging(staged: StagedFile) -> None:
 
 def reject(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
            staged: StagedFile, run_id: str, problems: list[Problem],
-           rows: list[tuple] = ()) -> Settled:
+           rows: list[tuple] = (), taken: set[Path] | None = None) -> Settled:
     """Move the file aside with a reason file next to it, then record the rejection."""
     staged.status = "rejected"
-    stored = warehouse.destination(workspace, staged, "rejected", dt.datetime.now())
+    stored = warehouse.destination(workspace, staged, "rejected", dt.datetime.now(), taken)
     source = Path(staged.source_path)
     report = feedback.write_report(workspace.reports(config.id, warehouse.safe_name(
         staged.partner_id)), staged, "rejected", list(rows), stored, problems)
@@ -112,3 +193,59 @@ def reject(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initiat
     warehouse.set_report_path(con, submission_id, report)
     return Settled(staged.file_name, staged.partner_id, "rejected", 0, staged.rows_quarantined,
                    reasons, str(report))
+
+
+def reject_staged(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
+                  staged: StagedFile, run_id: str, taken: set[Path]) -> Settled:
+    """A file staging refused: its bad rows still go to the partner, then its staging goes."""
+    person = config.schema_for(staged.partner_id).role_column("person_id")
+    rows = feedback.bad_rows(staged.staged_db, person)
+    drop_staging(staged)
+    return reject(con, workspace, config, staged, run_id, [Problem(**p) for p in staged.problems],
+                  rows, taken)
+
+
+def settle_all(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
+               staged: list[StagedFile], refused: list[tuple[str, str, dict]],
+               run_id: str) -> list[Settled]:
+    """Answer every file of one initiative's run: refused, seen before, rejected, or new."""
+    taken: set[Path] = set()  # destinations chosen this run, not all moved to yet
+    settled = []
+    for path, partner_id, problem in refused:
+        blank = StagedFile(config.id, partner_id, path, Path(path).name)
+        settled.append(reject(con, workspace, config, blank, run_id, [Problem(**problem)],
+                              taken=taken))
+    new: dict[str, list[StagedFile]] = {}
+    repeats, first_copies = [], set()
+    for item in staged:
+        if item.status == "unsettled" or (item.source_identity
+                                          and not unchanged_since_staging(item)):
+            # Written to since it was read: what was loaded would not be what is archived.
+            drop_staging(item)
+            settled.append(Settled(item.file_name, item.partner_id, "unsettled", 0, 0, "changed "
+                                   "while being read; left in intake for the next run", None))
+            continue
+        earlier = check_seen(con, workspace, config, item, run_id, taken)
+        if earlier is not None:
+            settled.append(earlier)
+        elif item.status != "staged":
+            settled.append(reject_staged(con, workspace, config, item, run_id, taken))
+        elif (item.partner_id, item.sha256) in first_copies:
+            repeats.append(item)  # the same bytes twice tonight: a duplicate of the first
+        else:
+            first_copies.add((item.partner_id, item.sha256))
+            new.setdefault(item.partner_id, []).append(item)
+    for files in new.values():
+        settled.extend(settle_partner(con, workspace, config, files, run_id, taken))
+    for item in repeats:
+        settled.append(check_seen(con, workspace, config, item, run_id, taken)
+                       or settle_partner(con, workspace, config, [item], run_id, taken)[0])
+    return settled
+
+
+def published_on(published: Path) -> str:
+    """The day the version standing in `published` was made, from its manifest."""
+    for manifest in (published / "partnership" / "manifest.json", published / "manifest.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return str(json.loads(manifest.read_text())["generated_at"])[:10]
+    return "an earlier run"

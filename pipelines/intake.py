@@ -26,7 +26,7 @@ from pipelines import gx_duckdb
 from pipelines.config import InitiativeConfig
 from pipelines.duckdb_settings import limit_memory
 from pipelines.problems import FileRejected, Problem
-from pipelines.read import load_csv, map_header, sniff
+from pipelines.read import Malformed, load_csv, map_header, sniff
 from pipelines.standardize import standardize, standardize_aggregates
 from pipelines.validate import VIEW, build_suite, record_failures, run_suite, typed_columns
 
@@ -41,14 +41,20 @@ class StagedFile:
     size_bytes: int = 0
     encoding: str = ""
     delimiter: str = ""
-    status: str = "staged"  # staged | rejected
+    status: str = "staged"  # staged | rejected | unsettled (changed while read: try next run)
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    # template column -> the header the partner's file uses for it ("K Readiness Met"), so
+    # messages name columns in the partner's own words
+    header_names: dict[str, str] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)  # file-level reasons when rejected
     rules: list[dict] = field(default_factory=list)  # one outcome per GX expectation
     staged_db: str | None = None
+    # The source as it was read (see source_identity): the bytes hashed, loaded and archived
+    # are the same bytes only while this holds.
+    source_identity: list[int] = field(default_factory=list)
 
     @property
     def reasons(self) -> str:
@@ -73,14 +79,37 @@ def _bounded(stage):
     return wrapper
 
 
+def source_identity(path: Path) -> list[int]:
+    """Device, inode, size, mtime and ctime: any write changes mtime or ctime (a writer can set
+    mtime back, never ctime), so the same identity means the same bytes."""
+    info = path.stat()
+    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def unchanged_since_staging(staged: StagedFile) -> bool:
+    try:
+        return source_identity(Path(staged.source_path)) == staged.source_identity
+    except OSError:
+        return False
+
+
 @_bounded
 def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
                staging_dir: Path) -> StagedFile:
-    """Never raises for a bad file: problems come back in the StagedFile, status 'rejected'."""
+    """Never raises for a bad file: problems come back in the StagedFile, status 'rejected'.
+
+    A file that changed while it was read (an upload still going on) comes back 'unsettled',
+    with nothing staged, for a later run.
+    """
     staged = StagedFile(config.id, partner_id, str(path), path.name)
     # A folder per source path: identical files dropped the same night (a resend) are staged in
     # parallel and must not share a database or a transcoded copy.
-    staging_dir = staging_dir / hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    staging_dir = staging_dir / hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    try:
+        staged.source_identity = source_identity(path)
+    except FileNotFoundError:  # taken back by its sender since discover: nothing to answer
+        staged.status = "unsettled"
+        return staged
     staging_dir.mkdir(parents=True, exist_ok=True)
     try:
         sniffed = sniff(path, staging_dir)
@@ -90,6 +119,8 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         crosswalk = config.crosswalks[partner_id]
         header_map = map_header(sniffed.header, schema, crosswalk)
         staged.ignored_columns = header_map.ignored
+        staged.header_names = {name: sniffed.header[position].strip()
+                               for position, name in header_map.positions.items()}
 
         database = staging_dir / f"{sniffed.sha256}.duckdb"
         database.unlink(missing_ok=True)  # a rerun after a crash starts the file over
@@ -110,10 +141,20 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         database = staging_dir / f"{staged.sha256}.duckdb"
         if staged.sha256 and database.exists():
             staged.staged_db = str(database)
+    except BaseException:
+        # A crash (a bug, out of memory) leaves the file in intake for a rerun, and nothing in
+        # its staging folder (this file's alone): the database's quarantine holds raw ids, a
+        # transcoded copy the whole file.
+        shutil.rmtree(staging_dir, ignore_errors=True)
+        raise
     finally:
         if staged.sha256:
             (staging_dir / f"{staged.sha256}.utf8.csv").unlink(missing_ok=True)
         shutil.rmtree(staging_dir / "spill", ignore_errors=True)
+        shutil.rmtree(staging_dir / "pieces", ignore_errors=True)
+    if not unchanged_since_staging(staged):
+        shutil.rmtree(staging_dir, ignore_errors=True)
+        return StagedFile(config.id, partner_id, str(path), path.name, status="unsettled")
     return staged
 
 
@@ -123,16 +164,16 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     schema, crosswalk = config.schema_for(partner_id), config.crosswalks[partner_id]
     present = list(header_map.positions.values())
     stored, exposed = typed_columns(schema, crosswalk, present)
-    parse_problems = load_csv(con, sniffed, header_map, table=VIEW, materialize=False,
-                              select=stored, expose=exposed)
+    malformed = load_csv(con, sniffed, header_map, table=VIEW, materialize=False,
+                         select=stored, expose=exposed)
     aggregate_ids = tuple(i.id for i in config.indicators if i.source == "aggregates")
-    suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=aggregate_ids)
+    suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=aggregate_ids,
+                        headers=staged.header_names, race=config.standards.race)
     outcome = record_failures(con, run_suite(memory, suite))
-    if parse_problems:
-        con.executemany("INSERT INTO quarantine VALUES (?, NULL, ?, NULL, ?)",
-                        [(p.row, p.rule, p.message) for p in parse_problems])
+    if malformed.count:
+        con.execute("INSERT INTO quarantine SELECT _row, NULL, rule, NULL, message FROM _malformed")
     staged.rules = [asdict(o) for o in outcome.outcomes]
-    staged.rows_read = outcome.row_count + len(parse_problems)
+    staged.rows_read = outcome.row_count + malformed.count
     staged.rows_quarantined = con.execute(
         "SELECT count(DISTINCT _row) FROM quarantine").fetchall()[0][0]
     # The staging file gets the quarantine even when the file is then rejected (the partner
@@ -140,7 +181,7 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     con.execute("ATTACH $path AS kept", {"path": str(database)})
     try:
         con.execute("CREATE TABLE kept.quarantine AS FROM quarantine")
-        _reject_if_unusable(staged, schema.max_bad_row_share, parse_problems)
+        _reject_if_unusable(staged, schema.max_bad_row_share, malformed)
         staged.rows_loaded = (
             standardize_aggregates(con, schema, partner_id, out="kept.records")
             if schema.kind == "aggregates"
@@ -150,15 +191,15 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
 
 
 def _reject_if_unusable(staged: StagedFile, max_bad_share: float,
-                        malformed: list[Problem]) -> None:
+                        malformed: Malformed) -> None:
     if staged.rows_read == 0:
         raise FileRejected(Problem("no_rows", "The file has a header row but no data rows."))
     share = staged.rows_quarantined / staged.rows_read
     if share > max_bad_share:
         failed = [r for r in staged.rules if not r["success"] and r["unexpected_count"] > 0]
-        if malformed:
-            failed.append({"message": f"{malformed[0].message} (and similar)",
-                           "unexpected_count": len(malformed)})
+        if malformed.first:
+            failed.append({"message": f"{malformed.first.message} (and similar)",
+                           "unexpected_count": malformed.count})
         worst = sorted(failed, key=lambda r: -r["unexpected_count"])[:3]
         detail = "; ".join(f"{r['message']} ({r['unexpected_count']} rows)" for r in worst)
         raise FileRejected(Problem(

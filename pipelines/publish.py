@@ -1,8 +1,13 @@
 """Publish stage: aggregates only, suppressed, with a manifest, swapped in atomically.
 
-Each run writes a complete new version under `data/published/.versions/<initiative>/<run_id>/`
-and then repoints the symlink `data/published/<initiative>` at it with one rename, so a reader
-sees either the old set of files or the new one, never a mix. The last few versions are kept.
+Each run writes a complete new partnership version (partner rows included, for partners and
+analysts under the data-sharing agreement) and swaps `data/published/<initiative>/partnership`
+to it (see pipelines/versions.py). The public folder is not touched here: it changes only when a
+data lead runs `backbone release` (pipelines/release.py), so nightly resends cannot be differenced
+by outsiders.
+
+Every table publishes only the breakdowns each indicator's `disaggregations` allow: a cell withheld
+from indicator_results must not come back through disparities, the data package or the scorecard.
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from pipelines.config import InitiativeConfig, Workspace
+from pipelines.datapackage import write_datapackage
+from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
 from pipelines.scorecard import render_scorecard
+from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
+                                start_version)
 
-KEEP_VERSIONS = 5
 RESULT_COLUMNS = """
     initiative_id, indicator_id, period, partner_id, race_tabulation, race, class,
     CASE WHEN suppressed THEN NULL ELSE numerator END AS numerator,
@@ -30,6 +39,8 @@ RESULT_COLUMNS = """
     CASE WHEN suppressed THEN NULL ELSE wilson_upper(numerator, denominator) END AS ci_upper,
     CASE WHEN suppressed THEN NULL ELSE denominator < {min_n} END AS low_reliability,
     suppressed, suppression_reason, source"""
+SOURCE_FIELDS = ("submission_id", "partner_id", "file_name", "sha256", "rows_loaded", "received_at",
+                 "kind")
 
 
 def _wanted_cells(config: InitiativeConfig) -> str:
@@ -50,35 +61,57 @@ def _wanted_cells(config: InitiativeConfig) -> str:
     return " OR ".join(clauses)
 
 
+def _wanted_disparities(config: InitiativeConfig) -> str:
+    """The same rule for disparities: a dimension or partner an indicator withholds is not there."""
+    clauses = []
+    for indicator in config.indicators:
+        wanted = set(indicator.disaggregations)
+        dimensions = [f"'{d}'" for d in ("race", "class") if d in wanted]
+        if not dimensions:
+            continue
+        parts = [f"indicator_id = '{indicator.id}'", f"dimension IN ({', '.join(dimensions)})"]
+        if "partner" not in wanted:
+            parts.append("partner_id = 'ALL'")
+        clauses.append("(" + " AND ".join(parts) + ")")
+    return " OR ".join(clauses) or "FALSE"
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
             run_id: str) -> Path:
+    """Write a new partnership version from the warehouse marts; returns the partnership folder."""
     register_stat_macros(con)
-    versions = workspace.path("data", "published", ".versions", config.id)
-    target = versions / run_id
-    staging = versions / f".{run_id}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-
-    results = staging / "indicator_results.parquet"
+    staging = start_version(workspace, config.id, PARTNERSHIP, run_id)
     columns = RESULT_COLUMNS.format(min_n=RELIABILITY_MIN_DENOMINATOR)
     con.execute(f"COPY (SELECT {columns} FROM {config.id}.indicator_cells "
-                f"WHERE {_wanted_cells(config)} ORDER BY ALL) TO '{results}' "
-                "(FORMAT parquet, COMPRESSION zstd)")
-    disparities = staging / "disparities.parquet"
-    con.execute(f"COPY (SELECT * FROM {config.id}.disparities ORDER BY ALL) TO '{disparities}' "
-                "(FORMAT parquet, COMPRESSION zstd)")
-
-    render_scorecard(staging, _initiative_view(config), _indicator_views(config),
-                     staging / "scorecard.html")
-    _write_manifest(con, config, run_id, staging)
-    os.replace(staging, target)
-    _point_current(workspace.published(config.id), target)
-    _prune(versions)
-    return workspace.published(config.id)
+                f"WHERE {_wanted_cells(config)} ORDER BY ALL) TO "
+                f"'{staging / 'indicator_results.parquet'}' (FORMAT parquet, COMPRESSION zstd, "
+                f"{parquet_kv_metadata(config, 'indicator_results')})")
+    con.execute(f"COPY (SELECT * FROM {config.id}.disparities WHERE {_wanted_disparities(config)} "
+                f"ORDER BY ALL) TO '{staging / 'disparities.parquet'}' "
+                f"(FORMAT parquet, COMPRESSION zstd, {parquet_kv_metadata(config, 'disparities')})")
+    sources = source_files(con, config)
+    guidelines = guideline_years(con, config)
+    created = _now()
+    write_datapackage(staging, config, public=False, version=run_id, created=created,
+                      partner_ids=sorted({s["partner_id"] for s in sources}))
+    render_scorecard(staging, initiative_view(config, guidelines, "partnership"),
+                     indicator_views(config), staging / "scorecard.html")
+    write_manifest(staging, {
+        "initiative_id": config.id, "audience": PARTNERSHIP, "run_id": run_id,
+        "generated_at": created, "definitions_fingerprint": config.fingerprint,
+        "data_version": data_version(con, config),
+        "suppression_threshold": config.initiative.suppression.threshold,
+        "poverty_guideline_years": guidelines, "notes": guideline_notes(guidelines),
+        "source_files": sources})
+    return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)
 
 
 def data_version(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> int:
@@ -89,12 +122,12 @@ def data_version(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> in
 
 def is_current(con: duckdb.DuckDBPyConnection, workspace: Workspace,
                config: InitiativeConfig) -> bool:
-    """True when the published version was built from today's data and definitions.
+    """True when the partnership version was built from today's data and definitions.
 
     Lets a night with no new files skip re-measuring a large warehouse. A run killed after
     loading but before publishing leaves a stale data_version, so its rerun still publishes.
     """
-    manifest = workspace.published(config.id) / "manifest.json"
+    manifest = audience_dir(workspace, config.id, PARTNERSHIP) / "manifest.json"
     if not manifest.is_file():
         return False
     published = json.loads(manifest.read_text())
@@ -102,67 +135,72 @@ def is_current(con: duckdb.DuckDBPyConnection, workspace: Workspace,
             and published.get("data_version") == data_version(con, config))
 
 
-def _initiative_view(config: InitiativeConfig) -> dict:
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND "
+                            "table_name = ?", [schema, table]).fetchall()[0][0])
+
+
+def guideline_years(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> list[dict]:
+    """Which HHS guideline year classed each period (written by measure, when it exists)."""
+    if not _has_table(con, config.id, "poverty_guideline_years"):
+        return []
+    rows = con.execute(f"SELECT period::VARCHAR, guideline_year::INTEGER, beyond_latest::BOOLEAN "
+                       f"FROM {config.id}.poverty_guideline_years ORDER BY 1").fetchall()
+    return [{"period": p, "guideline_year": y, "beyond_latest": bool(b)} for p, y, b in rows]
+
+
+def guideline_notes(guidelines: list[dict]) -> list[str]:
+    """What a reader of the manifest must know about how class was assigned."""
+    return [f"Period {g['period']} was classed with the {g['guideline_year']} HHS poverty "
+            "guidelines, the latest available: it is after the latest guideline year."
+            for g in guidelines if g.get("beyond_latest")]
+
+
+def source_files(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> list[dict]:
+    """Every submission whose rows are in the current data, records and aggregates alike."""
+    feeds = [f"SELECT submission_id, 'records' AS kind FROM {config.id}.records_current"]
+    if _has_table(con, config.id, "aggregate_counts"):
+        feeds.append(f"SELECT submission_id, 'aggregates' FROM {config.id}.aggregate_counts_current")
+    rows = con.execute(f"""
+        SELECT s.submission_id, s.partner_id, s.file_name, s.sha256, s.rows_loaded,
+               strftime(s.received_at, '%Y-%m-%dT%H:%M:%S') AS received_at, f.kind
+        FROM submissions s
+        JOIN (SELECT DISTINCT * FROM ({' UNION ALL '.join(feeds)})) f USING (submission_id)
+        ORDER BY s.submission_id""").fetchall()
+    return [dict(zip(SOURCE_FIELDS, row)) for row in rows]
+
+
+def initiative_view(config: InitiativeConfig, guidelines: list[dict], audience: str) -> dict:
     initiative = config.initiative
     return {"id": initiative.id, "name": initiative.name, "description": initiative.description,
             "reference_groups": dict(initiative.reference_groups),
-            "suppression_threshold": initiative.suppression.threshold}
+            "suppression_threshold": initiative.suppression.threshold,
+            "audience": audience,
+            "guideline_notes": [g for g in guidelines if g.get("beyond_latest")]}
 
 
-def _indicator_views(config: InitiativeConfig) -> list[dict]:
-    return [i.model_dump(include={"id", "title", "description", "unit", "direction", "target",
-                                  "baseline"}) for i in config.indicators]
+def indicator_views(config: InitiativeConfig) -> list[dict]:
+    views = []
+    for i in config.indicators:
+        view = i.model_dump(include={"id", "title", "description", "unit", "direction", "target",
+                                     "baseline", "source"})
+        view["counted"] = getattr(i, "counted", "people")
+        view["disaggregations"] = list(i.disaggregations)
+        views.append(view)
+    return views
 
 
-def _write_manifest(con, config: InitiativeConfig, run_id: str, folder: Path) -> None:
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """Checksums (and Parquet row counts) of every file in `folder`, then the manifest itself."""
     files = {}
     for path in sorted(folder.iterdir()):
+        if path.name == "manifest.json":
+            continue
         entry = {"sha256": _sha256(path), "bytes": path.stat().st_size}
         if path.suffix == ".parquet":
-            entry["rows"] = con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchall()[0][0]
+            entry["rows"] = pq.ParquetFile(path).metadata.num_rows
         files[path.name] = entry
-    sources = con.execute(f"""
-        SELECT s.submission_id, s.partner_id, s.file_name, s.sha256, s.rows_loaded,
-               strftime(s.received_at, '%Y-%m-%dT%H:%M:%S') AS received_at
-        FROM submissions s
-        WHERE s.submission_id IN (SELECT DISTINCT submission_id FROM {config.id}.records_current)
-        ORDER BY s.submission_id""").fetchall()
-    manifest = {
-        "initiative_id": config.id, "run_id": run_id,
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "definitions_fingerprint": config.fingerprint,
-        "data_version": data_version(con, config),
-        "suppression_threshold": config.initiative.suppression.threshold,
-        "files": files,
-        "source_files": [dict(zip(("submission_id", "partner_id", "file_name", "sha256",
-                                   "rows_loaded", "received_at"), row)) for row in sources],
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def _point_current(link: Path, target: Path) -> None:
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if link.exists() and not link.is_symlink():
-        # A directory from an older layout: keep it, aside, rather than delete anything.
-        link.rename(link.with_name(link.name + f".pre-versioned-{dt.datetime.now():%Y%m%d%H%M%S}"))
-    temporary = link.with_name(f".{link.name}.link")
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(os.path.relpath(target, link.parent))
-    os.replace(temporary, link)
-
-
-def _prune(versions: Path) -> None:
-    done = sorted((p for p in versions.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: p.name)
-    for old in done[:-KEEP_VERSIONS]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def snapshot_warehouse(warehouse_file: Path, snapshot_file: Path) -> None:
-    """Copy the closed warehouse to a read-only snapshot analysts can open during the next run."""
-    temporary = snapshot_file.with_name(f".{snapshot_file.name}.tmp")
-    # Left read-only by a crash just before the rename; copyfile cannot open it again (non-root).
-    temporary.unlink(missing_ok=True)
-    shutil.copyfile(warehouse_file, temporary)
-    os.chmod(temporary, 0o444)
-    os.replace(temporary, snapshot_file)
+    head = {k: v for k, v in manifest.items() if k not in ("source_files",)}
+    body = {**head, "files": files, "source_files": manifest.get("source_files", [])}
+    (folder / "manifest.json").write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")

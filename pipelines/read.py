@@ -19,11 +19,14 @@ from pathlib import Path
 import duckdb
 
 from pipelines.config import Crosswalk, IntakeSchema
+# Under their old private names too: benchmarks/profile_stages.py times them through this module.
+from pipelines.lines import (CHUNK, MAX_FIELD_BYTES, cap_long_lines, may_have_long_line,
+                             split_records)
+from pipelines.lines import blank_rows as _blank_rows
+from pipelines.lines import line_count as _line_count
 from pipelines.problems import FileRejected, Problem
 
-CHUNK = 16 * 1024 * 1024
 DELIMITERS = (",", ";", "\t", "|")
-MAX_FIELD_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,14 @@ class Sniffed:
     delimiter: str
     header: list[str]
     readable_path: Path  # UTF-8 file DuckDB reads: the original, or a transcoded copy
+    scratch: Path | None = None  # this file's staging folder, for working copies
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """The rows the CSV parser refused, left in table `_malformed` (_row, rule, message)."""
+    count: int
+    first: Problem | None  # the first of them, to quote in a rejection
 
 
 @dataclass
@@ -204,7 +215,10 @@ def sniff(path: Path, staging_dir: Path) -> Sniffed:
         header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter))
     except csv.Error:  # a header cell over the csv module's field limit (128 KiB)
         raise FileRejected(too_long) from None
-    return Sniffed(digest, size, encoding, delimiter, header, readable)
+    if may_have_long_line(readable):
+        readable = cap_long_lines(readable, staging_dir / f"{digest}.utf8.csv",
+                                   delimiter.encode() * (len(header) - 1))
+    return Sniffed(digest, size, encoding, delimiter, header, readable, staging_dir)
 
 
 def normalize_name(name: str) -> str:
@@ -251,8 +265,8 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk) ->
 
 def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: HeaderMap,
              table: str = "raw", materialize: bool = True, select: str | None = None,
-             expose: str | None = None) -> list[Problem]:
-    """Create `table` (_row, then `expose`) and return the rows the CSV parser refused.
+             expose: str | None = None) -> Malformed:
+    """Create `table` (_row, then `expose`), and `_malformed`: the rows the CSV parser refused.
 
     `select` is a SELECT list over the template's columns as trimmed text (NULL when blank),
     computed as the file is parsed and stored; by default, those texts. `expose` is a SELECT list
@@ -272,50 +286,65 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     texts = ", ".join(f"NULLIF(trim(c{pos}), '') AS {name}"
                       for pos, name in sorted(header_map.positions.items())) or "c0"
     select = select or ", ".join(name for _, name in sorted(header_map.positions.items()))
+    # Not TEMP: other connections (GX's) read it through the view.
+    parse = f"SELECT {select} FROM (SELECT {texts} FROM read_csv($path, {arguments}))"
+    lines = _line_count(sniffed.readable_path)
     try:
-        # Not TEMP: other connections (GX's) read it through the view.
-        con.execute(f"CREATE OR REPLACE TABLE _csv AS SELECT {select} FROM "
-                    f"(SELECT {texts} FROM read_csv($path, {arguments}))",
-                    {"path": str(sniffed.readable_path), **options})
+        _parse(con, sniffed, parse, options, lines)
     except duckdb.OutOfMemoryException:
         raise  # the machine's limit, not the partner's file: it stays in intake for a rerun
     except duckdb.Error as exc:
         raise FileRejected(Problem("unreadable_csv", "The file could not be read as CSV: "
                                    f"{str(exc).splitlines()[0]}")) from None
 
-    rejects = con.execute(
-        "SELECT line, any_value(error_type)::VARCHAR, any_value(column_name), "
-        "bool_or(error_type = 'UNQUOTED VALUE' AND contains(rtrim(csv_line, chr(13) || chr(10)), "
-        "chr(10))) FROM reject_errors GROUP BY line ORDER BY line").fetchall()
-    for line, _, _, swallowed in rejects:
+    # Set-based: a file of 400k refused rows took minutes inserted row by row from Python.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _rejected_csv AS SELECT line::BIGINT AS line, "
+        "min(error_type)::VARCHAR AS error_type, bool_or(error_type = 'UNQUOTED VALUE' AND "
+        "contains(rtrim(csv_line, chr(13) || chr(10)), chr(10))) AS swallowed "
+        "FROM _refused GROUP BY line")
+    swallowed, refused = con.execute(
+        "SELECT min(line) FILTER (WHERE swallowed), count(*) FROM _rejected_csv").fetchall()[0]
+    if swallowed is not None:
         # A quote that never closes makes the rest of the file one cell: the rows after it are
         # not bad rows, they are missing, so loading the rest would silently drop them.
-        if swallowed:
-            con.execute("DROP TABLE _csv")
-            raise FileRejected(Problem(
-                "unterminated_quote", f"Row {line} has a quote mark (\") that opens a cell and "
-                "never closes, so everything from that row to the end of the file reads as one "
-                "cell. Remove the stray quote mark (or close it) and send the file again.",
-                row=int(line)))
+        con.execute("DROP TABLE _csv")
+        raise FileRejected(Problem(
+            "unterminated_quote", f"Row {swallowed} has a quote mark (\") that opens a cell and "
+            "never closes, so everything from that row to the end of the file reads as one "
+            "cell. Remove the stray quote mark (or close it) and send the file again.",
+            row=int(swallowed)))
+    messages = " ".join(f"WHEN {_sql_text(kind)} THEN {_sql_text(text.format(width=width))}"
+                        for kind, text in _PARSE_MESSAGES.items())
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _malformed AS SELECT line AS _row, 'malformed_row' AS rule, "
+        f"CASE error_type {messages} ELSE {_sql_text(_PARSE_DEFAULT)} END AS message "
+        "FROM _rejected_csv ORDER BY line")
+    first = con.execute("SELECT _row, rule, message FROM _malformed ORDER BY _row "
+                        "LIMIT 1").fetchall()
     # DuckDB numbers records like spreadsheet rows (header = 1) and skips empty lines without a
     # trace; loaded rows skip both rejected lines and empty lines.
-    records = con.execute("SELECT count(*) FROM _csv").fetchall()[0][0] + len(rejects)
+    records = con.execute("SELECT count(*) FROM _csv").fetchall()[0][0] + refused
     # One line per record and the header: no blank line and no quoted line break, so nothing to
     # look for (counting line breaks is 3x faster than searching for blank lines).
-    blank = [] if _line_count(sniffed.readable_path) == records + 1 \
-        else _blank_rows(sniffed.readable_path)
+    blank = [] if lines == records + 1 else _blank_rows(sniffed.readable_path)
     con.execute("CREATE OR REPLACE TEMP TABLE _rejected_lines AS "
-                "SELECT DISTINCT line::BIGINT AS line FROM reject_errors "
+                "SELECT line FROM _rejected_csv "
                 "UNION SELECT unnest($blank)::BIGINT", {"blank": blank})
     gaps = con.execute("SELECT count(*) FROM _rejected_lines").fetchall()[0][0]
     expose = expose or "* EXCLUDE (_row)"
     source = "(SELECT (rowid + 2)::BIGINT AS _row, * FROM _csv)"
     if gaps:
+        # A loaded row's number is its position plus the gaps before it: gap k (in line order)
+        # comes after `line - k - 1` loaded rows. An ASOF join finds each row's last gap in one
+        # pass; counting gaps per row with a correlated subquery was quadratic (100k rows, half
+        # refused: 23 s).
         con.execute(
-            "CREATE OR REPLACE TABLE _csv_rows AS SELECT (rowid + 2 + (SELECT count(*) FROM "
-            "(SELECT line - row_number() OVER (ORDER BY line) - 1 AS loaded_before FROM "
-            "_rejected_lines) r WHERE r.loaded_before <= _csv.rowid))::BIGINT AS _row, * "
-            "FROM _csv ORDER BY rowid")
+            "CREATE OR REPLACE TABLE _csv_rows AS SELECT (c.rowid + 2 + coalesce(g.gaps, 0))"
+            "::BIGINT AS _row, c.* FROM _csv c ASOF LEFT JOIN (SELECT loaded_before, max(k) AS "
+            "gaps FROM (SELECT line - k - 1 AS loaded_before, k FROM (SELECT line, row_number() "
+            "OVER (ORDER BY line) AS k FROM _rejected_lines)) GROUP BY loaded_before) g "
+            "ON c.rowid >= g.loaded_before ORDER BY c.rowid")
         con.execute("DROP TABLE _csv")
         source = "_csv_rows"
     if materialize:
@@ -325,38 +354,56 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     else:
         # CREATE TABLE AS keeps the file's order (preserve_insertion_order): rowid is the position.
         con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT _row, {expose} FROM {source}")
-    return [_parse_problem(line, error_type, width) for line, error_type, _, _ in rejects]
+    return Malformed(refused, Problem(first[0][1], first[0][2], row=int(first[0][0]))
+                     if first else None)
 
 
-def _line_count(path: Path) -> int:
-    """Lines in the file, the last one counted whether or not it ends with a line break."""
-    count, last = 0, b"\n"
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            count += chunk.count(b"\n")
-            last = chunk[-1:]
-    return count + (last != b"\n")
+# DuckDB holds about 1 KB per refused cell until its scan ends, whatever rejects_limit says
+# (400k short rows of a 5-column file: 1.3 GB), so a file with many refused rows is parsed in
+# pieces, each of at most this many cells.
+REFUSED_CELLS_PER_SCAN = 100_000
 
 
-def _blank_rows(path: Path) -> list[int]:
-    """Spreadsheet rows of the empty lines outside quoted cells (a quoted newline is one row)."""
-    rows: list[int] = []
-    with path.open("rb") as handle:
-        tail, found = b"", False
-        while not found and (chunk := handle.read(CHUNK)):  # the usual case: none, checked fast
-            found = b"\n\n" in tail + chunk or b"\n\r\n" in tail + chunk
-            tail = chunk[-2:]
-        if not found:
-            return rows
-        handle.seek(0)
-        row, quoted = 0, False
-        for line in handle:  # UTF-8: '"' and newline bytes never occur inside a character
-            if not quoted:
-                row += 1
-                if line in (b"\n", b"\r\n"):
-                    rows.append(row)
-            quoted ^= line.count(b'"') % 2 == 1
-    return rows
+def _parse(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, parse: str, options: dict,
+           lines: int) -> None:
+    """`_csv` from `parse`, and `_refused` (line, error_type, csv_line) from the parser's
+    rejects, in one scan, or in pieces when a scan without rejects kept many rows out."""
+    path = {"path": str(sniffed.readable_path)}
+    loaded = con.execute(f"SELECT count(*) FROM read_csv($path, "
+                         f"{', '.join(f'{k} := ${k}' for k in options)})",
+                         {**path, **options, "store_rejects": False}).fetchall()[0][0]
+    # An upper bound: a quoted line break or a blank line also makes a line that is no row.
+    refused = lines - 1 - loaded
+    per_scan = max(1, REFUSED_CELLS_PER_SCAN // len(sniffed.header))
+    if refused <= per_scan or sniffed.scratch is None:
+        last = _last_scan(con)
+        con.execute(f"CREATE OR REPLACE TABLE _csv AS {parse}", {**path, **options})
+        con.execute("CREATE OR REPLACE TEMP TABLE _refused AS SELECT line::BIGINT AS line, "
+                    "error_type, csv_line FROM reject_errors WHERE scan_id > $last",
+                    {"last": last})
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE _refused "
+                "(line BIGINT, error_type VARCHAR, csv_line VARCHAR)")
+    for number, (piece, before) in enumerate(split_records(
+            sniffed.readable_path, sniffed.scratch / "pieces", per_scan)):
+        last = _last_scan(con)
+        try:
+            into = "CREATE OR REPLACE TABLE _csv AS" if number == 0 else "INSERT INTO _csv"
+            con.execute(f"{into} {parse}", {**options, "path": str(piece), "skip": 0})
+        finally:
+            piece.unlink()
+        # The piece's line 1 is the file's line `before` + 2 (after the header).
+        con.execute("INSERT INTO _refused SELECT line + $offset, error_type, csv_line "
+                    "FROM reject_errors WHERE scan_id > $last", {"offset": before + 1,
+                                                                 "last": last})
+
+
+def _last_scan(con: duckdb.DuckDBPyConnection) -> int:
+    """The latest scan with rejects on `con` (a scan without any leaves no trace)."""
+    try:
+        return con.execute("SELECT coalesce(max(scan_id), -1) FROM reject_scans").fetchall()[0][0]
+    except duckdb.CatalogException:  # no scan with rejects yet
+        return -1
 
 
 _PARSE_MESSAGES = {
@@ -370,6 +417,8 @@ _PARSE_MESSAGES = {
 }
 
 
-def _parse_problem(line: int, error_type: str, width: int) -> Problem:
-    message = _PARSE_MESSAGES.get(error_type, "This row could not be read as CSV.")
-    return Problem("malformed_row", message.format(width=width), row=int(line))
+_PARSE_DEFAULT = "This row could not be read as CSV."
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -15,6 +15,10 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from pipelines.scorecard_text import (LOW_RELIABILITY_MARK, fmt_change, fmt_ci, fmt_value,
+                                      headline, low_reliability_note, suppressed_long,
+                                      suppressed_short)
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "scorecard.html.j2"
 
@@ -37,9 +41,6 @@ DISPARITY_COLUMNS = [
     "group_rate", "reference_rate", "rate_ratio", "rate_difference",
     "index_of_disparity", "groups_compared",
 ]
-LOW_RELIABILITY_MARK = "†"
-# Changes smaller than this (in rate units) read as "about the same" to a lay reader.
-NO_CHANGE_TOLERANCE = 0.005
 KEY_DISPARITIES_PER_DIMENSION = 3
 MAX_SVG_LABEL_CHARS = 36  # SVG text does not wrap; the data table keeps the full label.
 
@@ -49,6 +50,7 @@ TREND_W, TREND_H = 900, 270
 TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 56, 170, 26, 34
 BAR_W, BAR_LABEL_W, BAR_VALUE_W, BAR_ROW_H, BAR_TOP, BAR_AXIS_H = 500, 232, 70, 30, 6, 24
 REF_LABEL_GAP = 15
+DIMENSION_WORDS = {"race": "race and ethnicity", "class": "household income"}
 
 
 def render_scorecard(
@@ -71,6 +73,8 @@ def render_scorecard(
         )
         for i, ind in enumerate(indicators)
     ]
+    aggregate_titles = [ind.get("title") or ind["id"] for ind in indicators
+                        if ind.get("source") == "aggregates"]
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR), trim_blocks=True, lstrip_blocks=True,
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -78,7 +82,9 @@ def render_scorecard(
     html = env.get_template(TEMPLATE_NAME).render(
         initiative=initiative, sections=sections, threshold=threshold, mark=LOW_RELIABILITY_MARK,
         disparities_published=disparities is not None,
-        any_aggregates=any(r["source"] == "aggregates" for r in results),
+        any_aggregates=bool(aggregate_titles) or any(r["source"] == "aggregates" for r in results),
+        aggregate_titles=aggregate_titles, audience=initiative.get("audience"),
+        guideline_notes=initiative.get("guideline_notes") or [],
         generated_at=f"{generated_at:%B} {generated_at.day}, {generated_at:%Y at %H:%M %Z}".strip(),
         generated_iso=generated_at.isoformat(timespec="seconds"),
     )
@@ -119,6 +125,8 @@ def _write_atomically(out_path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates 0600; a published page is for everyone who can read the folder.
+        os.chmod(tmp, 0o644)
         os.replace(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -127,37 +135,8 @@ def _write_atomically(out_path: Path, text: str) -> None:
 
 # ---------------------------------------------------------------- formatting
 
-def fmt_value(value: float | None, unit: str = "percent") -> str:
-    if value is None:
-        return "—"
-    return f"{value * 100:.1f}%" if unit == "percent" else f"{value:,.2f}"
-
-
-def _fmt_change(delta: float, unit: str) -> str:
-    return f"{abs(delta) * 100:.1f} percentage points" if unit == "percent" else f"{abs(delta):,.2f}"
-
-
-def _fmt_ci(row: dict, unit: str) -> str:
-    if row.get("ci_lower") is None or row.get("ci_upper") is None:
-        return "—"
-    low, high = fmt_value(row["ci_lower"], unit), fmt_value(row["ci_upper"], unit)
-    return f"{low.removesuffix('%')}–{high}"
-
-
-def _suppressed_label(row: dict, threshold: int) -> str:
-    reason = (row.get("suppression_reason") or "").lower()
-    # Complementary suppression hides a cell that is not itself small.
-    if "complement" in reason or "secondary" in reason:
-        return "Suppressed (protects a small group)"
-    return f"Suppressed (fewer than {threshold})"
-
-
 def _short(label: str) -> str:
     return label if len(label) <= MAX_SVG_LABEL_CHARS else label[: MAX_SVG_LABEL_CHARS - 1] + "…"
-
-
-def _is_good(delta: float, direction: str) -> bool:
-    return delta < 0 if direction == "lower_is_better" else delta > 0
 
 
 def _nice_scale(values: list[float]) -> tuple[float, list[float]]:
@@ -179,14 +158,24 @@ def _indicator_section(
 ) -> dict:
     unit = indicator.get("unit") or "percent"
     direction = indicator.get("direction") or "higher_is_better"
+    counted = indicator.get("counted") or "people"
+    # Indicators built before disaggregations were passed in publish everything.
+    published = set(indicator.get("disaggregations") or ("race", "class", "race_x_class", "partner"))
     totals = sorted(
         (r for r in rows if r["race"] == "ALL" and r["class"] == "ALL" and r["race_tabulation"] == "total"),
         key=lambda r: r["period"],
     )
+    head = headline(indicator, totals, unit, direction, threshold, counted)
+    baseline_line = None
+    if head and head["trend"] and head["trend"]["kind"] != "earliest":
+        baseline_line = {"value": head["trend"]["baseline_value"], "period": head["trend"]["baseline_period"]}
+    elif indicator.get("baseline") and not any(str(r["period"]) == str(indicator["baseline"].get("period")) for r in totals):
+        baseline_line = indicator["baseline"]  # declared, and nothing measured for that period
     scale_values = [r[k] for r in rows for k in ("value", "ci_upper")]
     scale_values += [(indicator.get(k) or {}).get("value") for k in ("target", "baseline")]
     ymax, ticks = _nice_scale(scale_values)
     chart_id = f"ind{index}"
+    ctx = {"ymax": ymax, "ticks": ticks, "unit": unit, "threshold": threshold, "counted": counted}
 
     def breakdown(tabulation: str, dimension: str, order: list[str]) -> dict | None:
         if dimension == "race":
@@ -202,76 +191,36 @@ def _indicator_section(
         latest = [r for r in picked if r["period"] == period]
         rank = {label: i for i, label in enumerate(order)}
         latest.sort(key=lambda r: (rank.get(r[dimension], len(order)), r[dimension]))
-        return _bar_chart(
-            f"{chart_id}-{dimension}-{tabulation}", latest, dimension, period,
-            reference_groups.get(dimension), ymax, ticks, unit, threshold,
-        )
+        return _bar_chart(f"{chart_id}-{dimension}-{tabulation}", latest, dimension, period,
+                          reference_groups.get(dimension), ctx)
 
     race_alone = breakdown("alone", "race", RACE_ORDER)
     race_aic = breakdown("alone_or_in_combination", "race", RACE_ORDER)
     by_class = breakdown("total", "class", CLASS_ORDER)
     shown = totals + [b for chart in (race_alone, race_aic, by_class) if chart for b in chart["rows"]]
+    aggregate = indicator.get("source") == "aggregates"
     return {
         "id": indicator["id"], "anchor": f"indicator-{index + 1}",
         "title": indicator.get("title") or indicator["id"],
         "description": indicator.get("description") or "", "direction": direction,
-        "headline": _headline(indicator, totals, unit, direction, threshold),
-        "trend": _trend_chart(chart_id, indicator, totals, ymax, ticks, unit, threshold) if totals else None,
+        "counted": counted, "aggregate": aggregate,
+        "headline": head,
+        "trend": _trend_chart(chart_id, baseline_line, indicator.get("target"), totals, ctx) if totals else None,
         "race_alone": race_alone, "race_aic": race_aic, "by_class": by_class,
+        "race_published": "race" in published, "class_published": "class" in published,
         "disparities": _key_disparities(disparities, direction, unit),
+        "gap_notes": [c["gap_note"] for c in (race_alone, by_class) if c and c.get("gap_note")],
         "has_low_reliability": any(r.get("low_reliability") and not r.get("suppressed") for r in shown),
         "has_suppressed": any(r.get("suppressed") for r in shown),
         "has_data": bool(rows),
     }
 
 
-def _headline(indicator: dict, totals: list[dict], unit: str, direction: str, threshold: int) -> dict | None:
-    if not totals:
-        return None
-    latest = totals[-1]
-    head = {
-        "period": latest["period"], "suppressed": bool(latest["suppressed"]),
-        "suppressed_label": _suppressed_label(latest, threshold),
-        "value": fmt_value(latest["value"], unit), "ci": _fmt_ci(latest, unit),
-        "low_reliability": bool(latest["low_reliability"]) and not latest["suppressed"],
-        "denominator": latest["denominator"], "trend": None, "target": None,
-    }
-    current = latest["value"]
-    baseline = indicator.get("baseline")
-    if baseline is None:
-        # Without a declared baseline, the earliest reported period is the honest comparison.
-        first = next((r for r in totals if r["value"] is not None and r is not latest), None)
-        baseline = {"value": first["value"], "period": first["period"]} if first else None
-    if current is not None and baseline and baseline.get("value") is not None:
-        delta = current - baseline["value"]
-        within = (latest["ci_lower"] is not None and latest["ci_lower"] <= baseline["value"] <= latest["ci_upper"])
-        if abs(delta) < NO_CHANGE_TOLERANCE:
-            status, arrow, verb = "same", "■", "About the same"
-        else:
-            status = "better" if _is_good(delta, direction) else "worse"
-            arrow, verb = ("▲", "Up") if delta > 0 else ("▼", "Down")
-        head["trend"] = {
-            "status": status, "arrow": arrow,
-            "word": {"better": "Improving", "worse": "Getting worse", "same": "No clear change"}[status],
-            "text": verb if status == "same" else f"{verb} {_fmt_change(delta, unit)}",
-            "since": f"since {baseline['period']} baseline of {fmt_value(baseline['value'], unit)}",
-            "within_ci": within and status != "same",
-        }
-    target = indicator.get("target")
-    if current is not None and target and target.get("value") is not None:
-        gap = target["value"] - current
-        met = gap <= 0 if direction == "higher_is_better" else gap >= 0
-        head["target"] = {
-            "met": met, "goal": f"{fmt_value(target['value'], unit)} by {target['period']}",
-            "text": "Target reached" if met else f"{_fmt_change(gap, unit)} to go",
-        }
-    return head
-
-
-def _trend_chart(chart_id: str, indicator: dict, totals: list[dict], ymax: float,
-                 ticks: list[float], unit: str, threshold: int) -> dict:
+def _trend_chart(chart_id: str, baseline: dict | None, target: dict | None, totals: list[dict],
+                 ctx: dict) -> dict:
+    ymax, ticks, unit, threshold = ctx["ymax"], ctx["ticks"], ctx["unit"], ctx["threshold"]
     by_period = {r["period"]: r for r in totals}
-    refs = {k: indicator.get(k) for k in ("baseline", "target") if indicator.get(k)}
+    refs = {k: v for k, v in (("baseline", baseline), ("target", target)) if v}
     # Reference periods (e.g. a 2027 target) extend the axis so the goal sits in time.
     periods = sorted(set(by_period) | {str(v["period"]) for v in refs.values() if v.get("period")})
     plot_w, plot_h = TREND_W - TREND_LEFT - TREND_RIGHT, TREND_H - TREND_TOP - TREND_BOTTOM
@@ -286,7 +235,7 @@ def _trend_chart(chart_id: str, indicator: dict, totals: list[dict], ymax: float
         x = round(TREND_LEFT + (i + 0.5) * step, 1)
         slot = {"x": x, "period": period, "kind": "empty", "slot_w": round(min(step * 0.6, 90), 1)}
         if row is not None and row["suppressed"]:
-            slot.update(kind="suppressed", label=_suppressed_label(row, threshold))
+            slot.update(kind="suppressed", label=suppressed_short(row, threshold).removeprefix("Hidden: "))
         elif row is not None and row["value"] is not None:
             low = row["ci_lower"] if row["ci_lower"] is not None else row["value"]
             high = row["ci_upper"] if row["ci_upper"] is not None else row["value"]
@@ -322,12 +271,31 @@ def _trend_chart(chart_id: str, indicator: dict, totals: list[dict], ymax: float
         "lines": [" ".join(r) for r in runs if len(r) > 1],
         "ticks": [{"y": y(t), "text": fmt_value(t, unit).replace(".0%", "%")} for t in ticks],
         "refs": lines, "rows": totals,
-        "table": [_table_row(r, r["period"], unit, threshold) for r in totals],
+        "table": [_table_row(r, r["period"], ctx) for r in totals],
     }
 
 
+def _gap_note(rows: list[dict], dimension: str, period: str, reference: str | None) -> str:
+    """Why no gap is shown for a dimension whose reference group cannot be compared with."""
+    if not reference:
+        return ""
+    ref = next((r for r in rows if r[dimension] == reference), None)
+    words = DIMENSION_WORDS[dimension]
+    if ref is None:
+        return (f"No gaps by {words} are shown for {period}: the reference group ({reference}) "
+                "has no results that period.")
+    if ref["suppressed"]:
+        return (f"No gaps by {words} are shown for {period}: the reference group ({reference}) is "
+                "hidden to protect privacy, so there is nothing to compare with.")
+    if ref["value"] is None:
+        return (f"No gaps by {words} are shown for {period}: no one in the reference group "
+                f"({reference}) was measured.")
+    return ""
+
+
 def _bar_chart(chart_id: str, rows: list[dict], dimension: str, period: str, reference: str | None,
-               ymax: float, ticks: list[float], unit: str, threshold: int) -> dict:
+               ctx: dict) -> dict:
+    ymax, ticks, unit, threshold = ctx["ymax"], ctx["ticks"], ctx["unit"], ctx["threshold"]
     area = BAR_W - BAR_LABEL_W - BAR_VALUE_W
 
     def x(v: float) -> float:
@@ -345,7 +313,8 @@ def _bar_chart(chart_id: str, rows: list[dict], dimension: str, period: str, ref
             "low_reliability": bool(row["low_reliability"]) and not row["suppressed"],
         }
         if row["suppressed"] or row["value"] is None:
-            bar.update(suppressed=True, text=_suppressed_label(row, threshold))
+            bar.update(suppressed=True, text=suppressed_short(row, threshold) if row["suppressed"]
+                       else "No one measured")
         else:
             bar.update(
                 w=round(x(row["value"]) - BAR_LABEL_W, 1),
@@ -359,21 +328,23 @@ def _bar_chart(chart_id: str, rows: list[dict], dimension: str, period: str, ref
         "x0": BAR_LABEL_W, "x1": BAR_LABEL_W + area, "value_x": BAR_LABEL_W + area + 10,
         "plot_top": BAR_TOP, "plot_bottom": plot_bottom, "bars": bars, "rows": rows,
         "ticks": [{"x": x(t), "text": fmt_value(t, unit).replace(".0%", "%")} for t in ticks],
-        "table": [_table_row(r, r[dimension], unit, threshold, reference) for r in rows],
+        "table": [_table_row(r, r[dimension], ctx, reference) for r in rows],
+        "gap_note": _gap_note(rows, dimension, period, reference),
     }
 
 
-def _table_row(row: dict, label: str, unit: str, threshold: int, reference: str | None = None) -> dict:
+def _table_row(row: dict, label: str, ctx: dict, reference: str | None = None) -> dict:
+    unit, counted = ctx["unit"], ctx["counted"]
     note = ""
     if row["suppressed"]:
-        note = _suppressed_label(row, threshold)
+        note = suppressed_long(row, ctx["threshold"], counted)
     elif row["low_reliability"]:
-        note = f"{LOW_RELIABILITY_MARK} Fewer than 30 people"
+        note = low_reliability_note(counted)
     counts = "—" if row["denominator"] is None else f"{row['numerator']:,} of {row['denominator']:,}"
     return {
         "label": label + (" (reference)" if reference and label == reference else ""),
         "value": fmt_value(None if row["suppressed"] else row["value"], unit),
-        "ci": _fmt_ci(row, unit), "counts": counts, "note": note,
+        "ci": fmt_ci(row, unit), "counts": counts, "note": note,
     }
 
 
@@ -406,5 +377,5 @@ def _disparity_row(r: dict, direction: str, unit: str) -> dict:
         "group": r["group_label"], "group_rate": fmt_value(r["group_rate"], unit),
         "reference": r["reference_group"], "reference_rate": fmt_value(r["reference_rate"], unit),
         "ratio": f"{r['rate_ratio']:.2f}×", "comparison": comparison,
-        "difference": sign + _fmt_change(diff, unit).replace(" percentage points", " pts"),
+        "difference": sign + fmt_change(diff, unit).replace(" percentage points", " pts"),
     }

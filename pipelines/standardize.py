@@ -8,29 +8,29 @@
   "not reported" stays explicit (all flags false, `race_reported` false), never dropped.
 - class: household income as a ratio of the HHS poverty guideline for the period, household size
   and state, banded; otherwise the partner's proxy (free/reduced lunch, Medicaid) via crosswalk.
+  What class is computed from (income, size, state, period, the partner's proxy value as sent) is
+  kept in the record, and `measure` re-derives class from it with the workspace's current
+  guidelines, bands and crosswalks. The `poverty_ratio` and `class` stored here are as classed on
+  the day of loading, for the partner's report and for audit; published numbers never read them.
+- Standards (race, bands, guidelines) are the workspace's, from `config.standards`.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 
 from pipelines.config import Crosswalk, InitiativeConfig, IntakeSchema, Workspace
+from pipelines.equity.poverty import (STATE_REGIONS, period_years_sql, ratio_sql,
+                                     register_poverty_guidelines)
 from pipelines.equity.race import code_lookup
-from pipelines.equity.standards import (STATE_REGIONS, ClassBands, class_band_sql,
-                                        load_class_bands, register_poverty_guidelines)
+from pipelines.equity.standards import RaceStandard, class_band_sql
 from pipelines.validate import SQL_TYPES, VIEW, sql_literal
 
 RACE_CODES = ("aian", "asian", "black", "hispanic", "mena", "nhpi", "white")
-
-
-@lru_cache(maxsize=1)
-def class_bands() -> ClassBands:
-    return load_class_bands()
 
 
 def salt_file(workspace: Workspace, initiative_id: str) -> Path:
@@ -75,12 +75,13 @@ def record_columns(schema: IntakeSchema) -> list[tuple[str, str]]:
     columns += [(f"race_{code}", "BOOLEAN") for code in RACE_CODES]
     columns += [("race_reported", "BOOLEAN"), ("household_income", "DOUBLE"),
                 ("household_size", "INTEGER"), ("state", "VARCHAR"), ("poverty_ratio", "DOUBLE"),
-                ("class", "VARCHAR")]
+                ("class", "VARCHAR"), ("class_proxy_value", "VARCHAR")]
     columns += [(c.name, SQL_TYPES[c.type]) for c in schema.by_role("measure")]
     return columns
 
 
-def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk) -> tuple[str, list[str]]:
+def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk,
+                    race: RaceStandard) -> tuple[str, list[str]]:
     """`typed` with each row's race codes as a bit mask (`_race_mask`), and SELECT expressions
     for the seven race flags from that mask (`t._race_mask`) and/or HMIS 0/1 columns.
 
@@ -94,7 +95,7 @@ def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk) -> tuple[str, li
     with_mask = f"(SELECT *, 0 AS _race_mask FROM {VIEW})"
     if code_col:
         bits = {local: sum(1 << RACE_CODES.index(code) for code in codes)
-                for local, codes in code_lookup(crosswalk).items()}
+                for local, codes in code_lookup(crosswalk, race).items()}
         lookup = "MAP {" + ", ".join(f"{sql_literal(k)}: {v}" for k, v in bits.items()) + "}"
         separator = sql_literal(crosswalk.race_separator)
         mask = (f"coalesce(CASE WHEN contains({code_col}, {separator}) THEN list_aggregate("
@@ -118,9 +119,9 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
     """Create `out` from the `typed` view minus quarantined rows; returns rows written."""
     schema = config.record_schema
     crosswalk = config.crosswalks[partner_id]
-    register_poverty_guidelines(con)
-    bands = class_bands()
-    with_race_mask, race_flags = _race_flags_sql(schema, crosswalk)
+    register_poverty_guidelines(con, config.standards.poverty_guidelines)
+    bands = config.standards.class_bands
+    with_race_mask, race_flags = _race_flags_sql(schema, crosswalk, config.standards.race)
     person = schema.by_role("person_id")[0].name
     period = schema.by_role("period")[0].name
 
@@ -145,34 +146,31 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
                    {role('household_size')}::INTEGER AS household_size,
                    ('0x' || left(sha256({sql_literal(salt)} || ':' || t.{person}), 32))::UHUGEINT
                        AS person_key,
-                   {proxy} AS proxy_class, {', '.join(race_flags)},
+                   {proxy} AS proxy_class, {role('class_proxy')}::VARCHAR AS class_proxy_value,
+                   {', '.join(race_flags)},
                    {', '.join('t.' + m for m in measures)}
             FROM {with_race_mask} t
             WHERE t._row NOT IN (SELECT _row FROM {quarantine})
         ),
         guideline_year AS (
-            -- Every period in the file x every region: a superset of the (period, region) pairs
-            -- of `base`, taken from `typed` so that `base` is read once and streams instead of
-            -- being materialized (about 9x the file's size in memory).
-            SELECT p.period, b.region, coalesce(max(g.year) FILTER (WHERE g.year <= p.period),
-                                                min(g.year)) AS year
-            FROM (SELECT DISTINCT {period}::INTEGER AS period FROM {VIEW}) p,
-                 (SELECT DISTINCT region FROM poverty_guidelines) b
-            JOIN poverty_guidelines g USING (region) GROUP BY ALL
+            -- The periods come from `typed`, not `base`, so that `base` is read once and streams
+            -- instead of being materialized (about 9x the file's size in memory). A period
+            -- before the first guideline year gets no ratio here; measure reports it.
+            {period_years_sql(f"SELECT DISTINCT {period}::INTEGER AS period FROM {VIEW}")}
         ),
         rated AS (
-            SELECT base.*, base.household_income /
-                   (g.first_person + g.each_additional * (base.household_size - 1)) AS poverty_ratio
+            SELECT base.*, {ratio_sql('base.household_income', 'base.household_size')}
+                       AS poverty_ratio
             FROM base
-            LEFT JOIN guideline_year y USING (period, region)
-            LEFT JOIN poverty_guidelines g ON g.region = y.region AND g.year = y.year
+            LEFT JOIN guideline_year y USING (period)
+            LEFT JOIN poverty_guidelines g ON g.region = base.region AND g.year = y.guideline_year
         )
         SELECT _row AS source_row, {sql_literal(partner_id)} AS partner_id, person_key, period,
                {', '.join(flag_names)},
                ({' OR '.join(flag_names)}) AS race_reported,
                household_income, household_size, state, poverty_ratio,
                coalesce({class_band_sql('poverty_ratio', bands)}, proxy_class,
-                        {sql_literal(bands.not_reported_label)}) AS class
+                        {sql_literal(bands.not_reported_label)}) AS class, class_proxy_value
                {''.join(', ' + m for m in measures)}
         FROM rated
     """)

@@ -11,17 +11,31 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import great_expectations as gx
 
-from pipelines import gx_duckdb
 from pipelines.config import Crosswalk, IntakeColumn, IntakeSchema
 from pipelines.equity.race import code_lookup
+from pipelines.equity.standards import RaceStandard
+
+if TYPE_CHECKING:  # imported where used: GX takes seconds to import
+    import great_expectations as gx
 
 VIEW = "typed"
 # The SQL type each intake-schema column type is typed to (and stored as, for measures).
 SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "date": "DATE"}
+# Integer roles that end in an INTEGER record column (standardize.record_columns and
+# AGGREGATE_COLUMNS). They are typed to INTEGER here, so a value past its range ("99999999999")
+# is a quarantined `wrong_type` cell, not a cast that fails the whole file in standardize.
+INTEGER_ROLES = frozenset({"period", "household_size"})
+
+
+def typed_sql_type(column: IntakeColumn) -> str:
+    """The SQL type of `column` in `typed`: the type of the record column it ends in."""
+    if column.type == "integer" and column.role in INTEGER_ROLES:
+        return "INTEGER"
+    return SQL_TYPES[column.type]
 # BASIC still gives every rule's unexpected_count and GX's own failing-row query (all that
 # record_failures reads); SUMMARY would add one more query per rule for sample row numbers.
 RESULT_FORMAT = {"result_format": "BASIC", "unexpected_index_column_names": ["_row"],
@@ -90,15 +104,19 @@ def _typed(column: IntakeColumn, text: str) -> str:
         return text
     number = f"TRY_CAST({_number_text(text)} AS DOUBLE)"
     if column.type == "number":
-        return number
+        # "inf", "NaN" and "1e400" (read as inf) are no amount: NULL, so `wrong_type`, not a
+        # value that passes an unbounded column and poisons every sum it enters.
+        return f"(CASE WHEN isfinite({number}) THEN {number} END)"
     if column.type == "integer":
         # An integer written the way DuckDB writes it back ("0", "2024", "-3"), the usual case,
         # is cast directly: a third of the CPU of matching a regular expression first. Anything
         # else ("05", "1,000", "2.0") takes the general path, which parses the text thrice. Past
-        # BIGINT's range a whole number is no integer we can hold: NULL, so `wrong_type`.
-        direct = f"TRY_CAST({text} AS BIGINT)"
+        # the range of the record column it ends in, a whole number is no integer we can hold:
+        # NULL, so `wrong_type`.
+        target = typed_sql_type(column)
+        direct = f"TRY_CAST({text} AS {target})"
         return (f"(CASE WHEN {direct}::VARCHAR = {text} THEN {direct} "
-                f"WHEN {number} = floor({number}) THEN TRY_CAST({number} AS BIGINT) END)")
+                f"WHEN {number} = floor({number}) THEN TRY_CAST({number} AS {target}) END)")
     return f"TRY_CAST({text} AS DATE)"
 
 
@@ -118,7 +136,8 @@ def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk,
         name = column.name
         text = _mapped_text(name, crosswalk)
         if name not in present:
-            exposed += [f"NULL::{SQL_TYPES[column.type]} AS {name}", f"NULL::VARCHAR AS {name}__text"]
+            exposed += [f"NULL::{typed_sql_type(column)} AS {name}",
+                        f"NULL::VARCHAR AS {name}__text"]
         elif column.type == "string" and text == name:
             stored.append(name)
             exposed += [name, f"{name} AS {name}__text"]
@@ -138,16 +157,45 @@ def _meta(rule: str, column: str, message: str) -> dict:
     return {"rule": rule, "column": column, "message": message}
 
 
-def _unexpected_rows(rule: str, column: str, message: str, where: str, value: str) -> gx.Expectation:
+def _unexpected_rows(rule: str, column: str, message: str, where: str,
+                     value: str) -> gx.Expectation:
+    import great_expectations as gx
+
     query = f"SELECT _row, {value} AS value FROM {{batch}} WHERE {where}"
     return gx.expectations.UnexpectedRowsExpectation(
         unexpected_rows_query=query, description=message, meta=_meta(rule, column, message))
 
 
+def _accepted_values(column: IntakeColumn, crosswalk: Crosswalk) -> str:
+    """What the partner may write: their crosswalk's local values first, then the template's."""
+    local = [str(k) for k in crosswalk.values.get(column.name, {})]
+    shared = ", ".join(str(v) for v in column.allowed or ())
+    return f"{', '.join(local)} (or {shared})" if local else shared
+
+
+def _race_codes_accepted(crosswalk: Crosswalk, lookup: dict[str, tuple[str, ...]]) -> str:
+    """The codes to tell a partner about: their crosswalk's own, else the SPD 15 codes."""
+    separator = crosswalk.race_separator
+    if crosswalk.race_codes:
+        return (f"Codes your crosswalk accepts: {', '.join(crosswalk.race_codes)} (several "
+                f"separated by {separator!r}).")
+    codes = sorted({code for codes in lookup.values() for code in codes})
+    return (f"Use the SPD 15 codes ({', '.join(codes)}) or category names, several separated "
+            f"by {separator!r}.")
+
+
 def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
                 present: list[str], today: dt.date | None = None,
-                indicator_ids: tuple[str, ...] = ()) -> gx.ExpectationSuite:
+                indicator_ids: tuple[str, ...] = (),
+                headers: dict[str, str] | None = None,
+                race: RaceStandard | None = None) -> gx.ExpectationSuite:
+    """`headers`: template column -> the partner's own header, used in every message."""
+    from pipelines import gx_duckdb  # first: it configures GX before GX is imported
+
+    import great_expectations as gx
+
     today = today or dt.date.today()
+    headers = headers or {}
     gx_duckdb.context()  # GX requires an active context even to assemble a suite
     suite = gx.ExpectationSuite(name=f"{schema.id}.{partner_id}")
     suite.add_expectation(gx.expectations.ExpectTableRowCountToBeBetween(
@@ -156,19 +204,23 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
         name = column.name
         if name not in present:
             continue
+        label = headers.get(name, name)
         if column.required:
             suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(
-                column=f"{name}__text", meta=_meta("missing_value", name, f"{name!r} is required "
+                column=f"{name}__text", meta=_meta("missing_value", name, f"{label!r} is required "
                                                    "and is blank.")))
         if column.type != "string":
+            # A 0/1 column the partner writes as Y/N: "must be an integer" would mislead them.
+            kind = f"one of: {_accepted_values(column, crosswalk)}" if column.allowed is not None \
+                else f"a{'n' if column.type == 'integer' else ''} {column.type}"
             suite.add_expectation(_unexpected_rows(
-                "wrong_type", name, f"{name!r} must be a{'n' if column.type == 'integer' else ''} "
-                f"{column.type}.", f"{name}__text IS NOT NULL AND {name} IS NULL", f"{name}__text"))
+                "wrong_type", name, f"{label!r} must be {kind}.",
+                f"{name}__text IS NOT NULL AND {name} IS NULL", f"{name}__text"))
         if column.allowed is not None:
-            allowed = ", ".join(str(v) for v in column.allowed)
             suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(
-                column=name, value_set=list(column.allowed),
-                meta=_meta("not_allowed", name, f"{name!r} must be one of: {allowed}.")))
+                column=name, value_set=list(column.allowed), meta=_meta(
+                    "not_allowed", name,
+                    f"{label!r} must be one of: {_accepted_values(column, crosswalk)}.")))
         if column.min is not None or column.max is not None:
             bounds = f"between {_bound(column.min)} and {_bound(column.max)}" \
                 if column.min is not None and column.max is not None else (
@@ -176,18 +228,19 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
                     else f"at most {_bound(column.max)}")
             suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(
                 column=name, min_value=column.min, max_value=column.max,
-                meta=_meta("out_of_range", name, f"{name!r} must be {bounds}.")))
+                meta=_meta("out_of_range", name, f"{label!r} must be {bounds}.")))
         if column.max_is_current_year:
             suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(
                 column=name, max_value=today.year, meta=_meta(
-                    "future_period", name, f"{name!r} is in the future (after {today.year}).")))
+                    "future_period", name, f"{label!r} is in the future (after {today.year}).")))
         if column.pattern:
             suite.add_expectation(_unexpected_rows(
-                "bad_format", name, f"{name!r} has characters or a shape it may not have.",
+                "bad_format", name, f"{label!r} has characters or a shape it may not have.",
                 f"{name}__text IS NOT NULL AND NOT regexp_full_match({name}__text, "
                 f"{gx_literal(column.pattern)})", f"{name}__text"))
         if column.role == "race_codes":
-            known = ", ".join(gx_literal(k) for k in sorted(code_lookup(crosswalk)))
+            lookup = code_lookup(crosswalk, race)  # race: the workspace's SPD 15 standard
+            known = ", ".join(gx_literal(k) for k in sorted(lookup))
             separator = gx_literal(crosswalk.race_separator)
             # Codes are checked once per distinct code list (a few hundred in a file), then
             # joined back to the rows: 5x faster than splitting every row's list.
@@ -197,17 +250,18 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
                     f"(SELECT {name}, trim(unnest(string_split({name}, {separator}))) AS value "
                     f"FROM (SELECT DISTINCT {name} FROM {{batch}} WHERE {name} IS NOT NULL)) "
                     f"WHERE value <> '' AND lower(value) NOT IN ({known})) b USING ({name})"),
-                meta=_meta("unknown_race_code", name, f"{name!r} has a code that is not in the "
-                           "initiative's race/ethnicity crosswalk for this partner.")))
+                meta=_meta("unknown_race_code", name, f"{label!r} has a code that is not in the "
+                           "initiative's race/ethnicity crosswalk for this partner. "
+                           + _race_codes_accepted(crosswalk, lookup))))
         if column.role == "class_proxy" and crosswalk.class_proxy:
             suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(
                 column=name, value_set=list(crosswalk.class_proxy), meta=_meta(
-                    "unknown_proxy_value", name, f"{name!r} must be one of: "
+                    "unknown_proxy_value", name, f"{label!r} must be one of: "
                     f"{', '.join(crosswalk.class_proxy)}.")))
         if column.role == "indicator_id":
             suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(
                 column=name, value_set=list(indicator_ids), meta=_meta(
-                    "unknown_indicator", name, f"{name!r} must be one of the initiative's "
+                    "unknown_indicator", name, f"{label!r} must be one of the initiative's "
                     f"indicators reported in aggregate: {', '.join(indicator_ids) or '(none)'}.")))
         if column.role == "partner_id":
             suite.add_expectation(_unexpected_rows(
@@ -215,25 +269,28 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
                 "each partner sends only its own rows.",
                 f"{name} IS NOT NULL AND lower({name}) <> {gx_literal(partner_id)}", name))
     if schema.kind == "aggregates":
-        _add_aggregate_rules(suite, schema)
+        _add_aggregate_rules(suite, schema, headers)
     keys = [k for k in schema.unique if k in present]
     if keys and len(keys) == len(schema.unique):
         partition = ", ".join(keys)
+        said = [headers.get(k, k) for k in keys]
         suite.add_expectation(_unexpected_rows(
-            "duplicate_key", "+".join(keys), f"The same {' + '.join(keys)} appears on more than "
-            "one row; send one row per " + " per ".join(keys) + ".",
+            "duplicate_key", "+".join(keys), f"The same {' + '.join(said)} appears on more than "
+            "one row; send one row per " + " per ".join(said) + ".",
             f"_row IN (SELECT _row FROM {{batch}} WHERE {keys[0]} IS NOT NULL "
             f"QUALIFY count(*) OVER (PARTITION BY {partition}) > 1)",
             f"concat_ws(' / ', {', '.join(k + '__text' for k in keys)})"))
     return suite
 
 
-def _add_aggregate_rules(suite: gx.ExpectationSuite, schema: IntakeSchema) -> None:
+def _add_aggregate_rules(suite: gx.ExpectationSuite, schema: IntakeSchema,
+                         headers: dict[str, str]) -> None:
     num, den = schema.role_column("numerator"), schema.role_column("denominator")
     race, klass = schema.role_column("race_group"), schema.role_column("class_group")
     group = f"{schema.role_column('indicator_id')}, {schema.role_column('period')}"
     suite.add_expectation(_unexpected_rows(
-        "numerator_over_denominator", num, f"{num!r} cannot be larger than {den!r}.",
+        "numerator_over_denominator", num,
+        f"{headers.get(num, num)!r} cannot be larger than {headers.get(den, den)!r}.",
         f"{num} > {den}", f"{num}__text || ' > ' || {den}__text"))
     # Every margin must equal the sum of its cells, over races at each class and over classes at
     # each race. A period whose table does not add up is set aside whole: loading part of it
@@ -258,6 +315,8 @@ def run_suite(database: Path | str, suite: gx.ExpectationSuite):
 
     Connections to `database` open in this process must come from `gx_duckdb.connect`.
     """
+    from pipelines import gx_duckdb
+
     return gx_duckdb.validate(database, VIEW, suite, RESULT_FORMAT)
 
 

@@ -2,8 +2,11 @@
 
 Layers (dbt style): `submissions` and `quarantine` (grain: one file / one bad cell), per-initiative
 `<initiative>.records` (grain: one accepted intake row, with lineage), the view
-`<initiative>.records_current` (the latest file per partner and period wins), and marts built by
-`measure` (`<initiative>.indicator_cells`, `<initiative>.disparities`).
+`<initiative>.records_current` (what resubmissions left current: see pipelines/resubmission.py),
+and marts built by `measure` (`<initiative>.indicator_cells`, `<initiative>.disparities`).
+
+Submission statuses: `loaded`, `rejected`, `duplicate` (byte-identical re-drop from the same
+partner: "already received"), `held` (a replacement kept aside until `backbone accept`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import resubmission
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.duckdb_settings import limit_memory
 from pipelines.intake import StagedFile
@@ -30,7 +34,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     initiative_id VARCHAR NOT NULL, partner_id VARCHAR NOT NULL,
     file_name VARCHAR NOT NULL, sha256 VARCHAR, size_bytes BIGINT,
     encoding VARCHAR, delimiter VARCHAR,
-    status VARCHAR NOT NULL CHECK (status IN ('loaded', 'rejected')),
+    status VARCHAR NOT NULL CHECK (status IN ('loaded', 'rejected', 'duplicate', 'held')),
     reason_code VARCHAR, reasons VARCHAR,
     rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT,
     received_at TIMESTAMP NOT NULL, run_id VARCHAR, stored_path VARCHAR, report_path VARCHAR,
@@ -65,7 +69,28 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if not read_only:
         limit_memory(con)
         con.execute(DDL)
+        _widen_status_check(con)
     return con
+
+
+def _widen_status_check(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses created before `duplicate` and `held` existed: DuckDB cannot alter a CHECK, so
+    the table is rebuilt once under the new DDL, in one transaction (same columns and ids).
+    A stopgap until warehouse migrations exist (issue 15)."""
+    sql = con.execute("SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' AND "
+                      "table_name = 'submissions'").fetchall()[0][0]
+    if "'held'" in sql:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("ALTER TABLE submissions RENAME TO submissions_before_held")
+        con.execute(DDL)
+        con.execute("INSERT INTO submissions SELECT * FROM submissions_before_held")
+        con.execute("DROP TABLE submissions_before_held")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
@@ -89,29 +114,18 @@ def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeC
     aggregate = ", ".join(f"{name} {sql_type}" for name, sql_type in AGGREGATE_COLUMNS)
     con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.aggregate_counts (submission_id BIGINT NOT "
                 f"NULL, source_row BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, {aggregate})")
-    _create_latest_file_view(con, f"{schema}.aggregate_counts", "partner_id, indicator_id, period")
-    _create_latest_file_view(con, f"{schema}.records", "partner_id, period")
+    resubmission.ensure_tables(con, config)
 
 
-def _create_latest_file_view(con: duckdb.DuckDBPyConnection, table: str, grain: str) -> None:
-    """`<table>_current`: the rows of the latest file (highest submission) for each `grain`.
-
-    A semi-join on the few latest files, not a window over every row, which would partition the
-    whole table on each read.
-    """
-    con.execute(f"""
-        CREATE OR REPLACE VIEW {table}_current AS
-        SELECT * FROM {table}
-        WHERE ({grain}, submission_id) IN (
-            SELECT ({grain}, max(submission_id)) FROM {table} GROUP BY {grain})""")
-
-
-def loaded_submission(con: duckdb.DuckDBPyConnection, initiative_id: str, sha256: str):
-    rows = con.execute(
-        "SELECT submission_id, file_name, received_at, stored_path FROM submissions "
-        "WHERE initiative_id = ? AND sha256 = ? AND status = 'loaded' ORDER BY submission_id LIMIT 1",
-        [initiative_id, sha256]).fetchall()
-    return rows[0] if rows else None
+def earlier_submissions(con: duckdb.DuckDBPyConnection, initiative_id: str, partner_id: str,
+                        sha256: str) -> list[tuple]:
+    """This partner's earlier loaded, held or duplicate submissions of the same bytes, oldest
+    first. Per partner: nothing about another partner's files is ever told to this one."""
+    return con.execute(
+        "SELECT submission_id, status, file_name, received_at, stored_path, report_path "
+        "FROM submissions WHERE initiative_id = ? AND partner_id = ? AND sha256 = ? "
+        "AND status IN ('loaded', 'held', 'duplicate') ORDER BY submission_id",
+        [initiative_id, partner_id, sha256]).fetchall()
 
 
 def safe_name(name: str) -> str:
@@ -119,12 +133,32 @@ def safe_name(name: str) -> str:
     return (cleaned or "file")[-120:]
 
 
-def destination(workspace: Workspace, staged: StagedFile, status: str, now: dt.datetime) -> Path:
-    folder = (workspace.archive if status == "loaded" else workspace.rejected)(
-        staged.initiative_id, safe_name(staged.partner_id))
+def destination(workspace: Workspace, staged: StagedFile, status: str, now: dt.datetime,
+                taken: set[Path] | None = None) -> Path:
+    """Where a file goes: archive/ (loaded or held), archive/.../duplicates/, or rejected/.
+
+    Unique even when two names clean up to the same safe name (`RUSD 2023.csv`, `RUSD_2023.csv`)
+    in the same second: a name already used on disk, by a report, or reserved in `taken` (paths
+    chosen this run but not yet moved to) gets a counter.
+    """
+    partner = safe_name(staged.partner_id)
+    folder = (workspace.rejected if status == "rejected" else workspace.archive)(
+        staged.initiative_id, partner)
+    if status == "duplicate":
+        folder = folder / "duplicates"
     stamp = now.strftime("%Y%m%dT%H%M%S")
     tag = f"_{staged.sha256[:8]}" if staged.sha256 else ""
-    return folder / f"{stamp}{tag}_{safe_name(staged.file_name)}"
+    reports = workspace.reports(staged.initiative_id, partner)
+    taken = set() if taken is None else taken
+    for counter in range(1, 10_000):
+        suffix = f"-{counter}" if counter > 1 else ""
+        target = folder / f"{stamp}{tag}{suffix}_{safe_name(staged.file_name)}"
+        if target not in taken and not (target.exists() or target.is_symlink()
+                                        or target.with_name(target.name + ".reason.md").exists()
+                                        or (reports / f"{target.name}.report.md").exists()):
+            taken.add(target)
+            return target
+    raise FileExistsError(f"{folder}: no free name for {staged.file_name!r}")
 
 
 def move_file(source: Path, target: Path) -> None:
@@ -146,41 +180,63 @@ def record_submission(con, staged: StagedFile, status: str, run_id: str, stored:
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?) RETURNING submission_id""",
         [staged.initiative_id, staged.partner_id, staged.file_name, staged.sha256 or None,
          staged.size_bytes, staged.encoding, staged.delimiter, status, reason_code, reasons,
-         staged.rows_read, staged.rows_loaded if status == "loaded" else 0,
-         staged.rows_quarantined, run_id, str(stored), json.dumps(staged.rules)]).fetchall()[0][0]
+         # A duplicate was counted when it first arrived: it carries no counts of its own.
+         0 if status == "duplicate" else staged.rows_read,
+         staged.rows_loaded if status in ("loaded", "held") else 0,
+         0 if status == "duplicate" else staged.rows_quarantined, run_id, str(stored),
+         json.dumps([] if status == "duplicate" else staged.rules)]).fetchall()[0][0]
 
 
-def load_staged(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, staged: StagedFile,
-                run_id: str, stored: Path) -> int:
-    """Insert the submission, its records and its quarantine in ONE transaction."""
-    assert staged.staged_db is not None
-    schema = config.id
-    intake_schema = config.schema_for(staged.partner_id)
+# What a data lead needs to fix a file without the warehouse (and the snapshot copied from it)
+# keeping the value: its first character and length. A date of birth or a name typed into the
+# wrong column stays in the partner's own bad_rows.csv, written from the staging database.
+MASKED_VALUE = """CASE WHEN value IS NULL THEN NULL
+    WHEN column_name LIKE '%' || {person} || '%' THEN '(hidden: person identifier)'
+    ELSE left(value, 1) || CASE WHEN length(value) > 1 THEN '…' ELSE '' END
+         || ' (' || length(value) || CASE WHEN length(value) = 1 THEN ' character)'
+                                          ELSE ' characters)' END END"""
+
+
+def load_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+               files: list[StagedFile], run_id: str, stored: list[Path]
+               ) -> tuple[list[int], resubmission.NightOutcome]:
+    """Insert one partner's staged files of this run, their records and quarantine, and apply
+    what they mean for the partner's earlier data, all in ONE transaction."""
+    partner_id = files[0].partner_id
+    assert all(f.partner_id == partner_id and f.staged_db for f in files)
+    intake_schema = config.schema_for(partner_id)
     person = intake_schema.role_column("person_id") or "\x00"
     table, columns = (("aggregate_counts", AGGREGATE_COLUMNS) if intake_schema.kind == "aggregates"
                       else ("records", record_columns(config.record_schema)))
-    names = [name for name, _ in columns]
-    con.execute("ATTACH ? AS staged (READ_ONLY)", [staged.staged_db])
+    names = ", ".join(name for name, _ in columns)
+    aliases = [f"staged_{index}" for index in range(len(files))]
+    attached = []
     try:
+        for alias, staged in zip(aliases, files):
+            con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [staged.staged_db])
+            attached.append(alias)
         con.execute("BEGIN TRANSACTION")
         try:
-            submission_id = record_submission(con, staged, "loaded", run_id, stored)
-            con.execute(f"INSERT INTO {schema}.{table} (submission_id, source_row, loaded_at, "
-                        f"{', '.join(names)}) SELECT ?, source_row, now(), {', '.join(names)} "
-                        "FROM staged.records", [submission_id])
-            con.execute(
-                f"""INSERT INTO quarantine SELECT ?, ?, ?, _row, column_name, rule,
-                        CASE WHEN column_name LIKE '%' || {sql_literal(person)} || '%'
-                             THEN '(hidden: person identifier)' ELSE left(value, 200) END, message
-                    FROM staged.quarantine""",
-                [submission_id, staged.initiative_id, staged.partner_id])
+            ids = []
+            for alias, staged, target in zip(aliases, files, stored):
+                submission_id = record_submission(con, staged, "loaded", run_id, target)
+                con.execute(f"INSERT INTO {config.id}.{table} (submission_id, source_row, "
+                            f"loaded_at, {names}) SELECT ?, source_row, now(), {names} "
+                            f"FROM {alias}.records", [submission_id])
+                con.execute(f"INSERT INTO quarantine SELECT ?, ?, ?, _row, column_name, rule, "
+                            f"{MASKED_VALUE.format(person=sql_literal(person))}, message "
+                            f"FROM {alias}.quarantine",
+                            [submission_id, staged.initiative_id, staged.partner_id])
+                ids.append(submission_id)
+            outcome = resubmission.settle_night(con, config, partner_id, ids, run_id)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
     finally:
-        con.execute("DETACH staged")
-    return submission_id
+        for alias in attached:
+            con.execute(f"DETACH {alias}")
+    return ids, outcome
 
 
 def set_report_path(con, submission_id: int, report: Path) -> None:

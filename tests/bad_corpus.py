@@ -8,6 +8,8 @@ binary is committed. Expectations are written from the partner's side: a case th
 the pipeline does something unreasonable is a bug, marked with `bug=` (strict xfail).
 
 Person-level files use period 2023 so the good 2024 sample files stay current in the end-to-end run.
+Every dropped file looks settled (written long ago) unless its case is `fresh`: still being
+uploaded, which discover must leave alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +27,9 @@ SCHOOLS = "riverbend_schools"
 CLINIC = "northside_clinic"
 BRIGHT = "bright_start"
 HOUSING = "riverbend_housing"
+REGISTERED = (SCHOOLS, CLINIC, BRIGHT, HOUSING)
+LOOSE = ""  # the "partner folder" of a file dropped directly in the initiative's intake folder
+UNREGISTERED = "_unregistered"  # what discover files unattributable things under
 
 SCHOOLS_HEADER = "Student Number,School Year,Ethnicity/Race Codes,Lunch Status,K Readiness Met"
 CLINIC_HEADER = "PersonalID,ReportYear,HouseholdIncome,HouseholdSize,State,WCV"
@@ -45,7 +51,7 @@ OUTSIDE_TARGET = "outside_target.csv"  # a partner-looking file outside the work
 
 @dataclass(frozen=True)
 class Expect:
-    status: str  # "rejected" | "loaded" | "ignored"
+    status: str  # "rejected" | "loaded" | "duplicate" | "ignored"
     rules: tuple[str, ...] = ()  # rejected: file-level rule codes in order (the first is reason_code)
     row: int | None = None  # rejected: the spreadsheet row the first reason names
     column: str | None = None  # rejected: the column the first reason names
@@ -67,6 +73,22 @@ class Case:
     same_as: str | None = None  # a re-drop: that case's file was loaded before this one
     bug: str | None = None  # the pipeline is wrong here: strict xfail with this reason
     e2e: bool = True  # False only when the bug would crash the whole nightly run
+    shown_as: str | None = None  # the name the file is answered under, when not `name`
+    fresh: bool = False  # written just now (an upload in progress): must be left alone
+    filed_under: str | None = None  # the partner id it is recorded under, when not derived
+
+    @property
+    def filed_as(self) -> str:
+        """The partner id the file is answered under: never a real partner's, unless it is one."""
+        if self.filed_under is not None:
+            return self.filed_under
+        if self.partner in REGISTERED:
+            return self.partner
+        return f"{UNREGISTERED}/{self.partner}" if self.partner else UNREGISTERED
+
+    @property
+    def answered_name(self) -> str:
+        return self.shown_as or self.name
 
     def place(self, intake: Path, outside: Path) -> Path:
         """Put this case in `intake/<partner>/` as a partner would; return the dropped path."""
@@ -160,6 +182,29 @@ def link_case(id: str, name: str, target: Callable[[Path], Path], bug: str | Non
     return Case(id, "path traversal", SCHOOLS, name,
                 rejected("symlink", says="link to another file"),
                 build=lambda folder, outside: make(folder, outside, name), bug=bug, e2e=bug is None)
+
+
+def _hard_link(folder: Path, outside: Path) -> Path:
+    link = folder / "RUSD hard link.csv"
+    os.link(outside / OUTSIDE_TARGET, link)
+    return link
+
+
+def _linked_partner_folder(name: str) -> Callable[[Path, Path], Path]:
+    def build(intake: Path, outside: Path) -> Path:
+        link = intake / name
+        link.symlink_to(outside, target_is_directory=True)
+        return link
+    return build
+
+
+NON_UTF8_NAME = b"RUSD caf\xe9 2023.csv"  # Latin-1 'é' from a Windows upload: not UTF-8
+
+
+def _non_utf8_name(folder: Path, outside: Path) -> Path:
+    path = Path(os.fsdecode(os.fsencode(folder) + b"/" + NON_UTF8_NAME))
+    path.write_bytes(schools(tag="CAFE"))
+    return path
 
 
 def _subfolder(folder: Path, outside: Path) -> Path:
@@ -333,8 +378,28 @@ CASES: list[Case] = [
          rejected("subfolder", says="directly in your folder"), build=_subfolder),
     Case("unregistered_partner", "unknown partner", "stranger", "theirs.csv",
          rejected("unknown_partner", says="not a partner"), build=_stranger),
+    # "riverbend schools" cleans up to the real partner's folder name: filed under it, another
+    # partner would read this file's report.
+    Case("unregistered_folder_named_like_a_partner", "unknown partner", "riverbend schools",
+         "RUSD_2023.csv", rejected("unknown_partner", says="not a partner"),
+         schools(tag="LOOKALIKE")),
+    Case("loose_file_in_initiative_folder", "unknown partner", LOOSE, "RUSD_2023_loose.csv",
+         rejected("no_partner_folder", says="partner's folder"), schools(tag="LOOSE")),
+    Case("symlinked_partner_folder", "path traversal", LOOSE, "partner_share",
+         rejected("symlink", says="link to another folder"),
+         build=_linked_partner_folder("partner_share"),
+         filed_under=f"{UNREGISTERED}/partner_share"),
+    Case("hard_link_outside_workspace", "path traversal", SCHOOLS, "RUSD hard link.csv",
+         rejected("hard_link", says="hard link"), build=_hard_link),
+    Case("file_name_not_utf8", "names", SCHOOLS, os.fsdecode(NON_UTF8_NAME), loaded(rows=8),
+         build=_non_utf8_name, shown_as="RUSD café 2023.csv"),
     Case("in_progress_upload", "tricky valid", SCHOOLS, "RUSD upload.csv.part", IGNORED,
          schools(tag="PRT")),
+    # --- still being written: a plain name, but written to just now ---------------------------
+    Case("upload_still_being_written", "in progress", SCHOOLS, "RUSD 2023 big.csv", IGNORED,
+         schools(tag="HALF", good=40)[:700], fresh=True),
+    Case("zero_bytes_upload_starting", "in progress", CLINIC, "northside 2023.csv", IGNORED,
+         b"", fresh=True),
 
     # --- extensions --------------------------------------------------------------------------
     Case("xlsx_extension", "extension", SCHOOLS, "RUSD 2023.xlsx", rejected("not_a_csv", says=".xlsx"),
@@ -376,7 +441,7 @@ CASES: list[Case] = [
          schools("D1,2023,700,F,Y", "D1,2023,400,P,N", tag="DUP")),
     Case("valid_original", "duplicates", SCHOOLS, "rusd_2023.csv", loaded(rows=8), VALID_ORIGINAL),
     Case("exact_redrop", "duplicates", SCHOOLS, "rusd_2023_resent.csv",
-         rejected("duplicate_file", says="already received"), VALID_ORIGINAL,
+         Expect("duplicate", ("duplicate_file",), says="already received"), VALID_ORIGINAL,
          same_as="valid_original"),
     Case("negative_income", "values", CLINIC, "northside negative income.csv",
          loaded(q(2, "household_income", "out_of_range"), rows=8, says="between 0 and 100"),
@@ -385,6 +450,22 @@ CASES: list[Case] = [
          loaded(q(2, "household_income", "wrong_type"), q(3, "household_income", "wrong_type"),
                 rows=8, says="number"),
          clinic("N2,2023,thirty thousand,3,WA,1", "N3,2023,30k,3,WA,1", tag="TXT")),
+    # Values past the range of the record column they end in (period and household size are
+    # INTEGER): quarantined cells, never a file whose staging crashes every night.
+    Case("period_overflows_integer", "overflow", SCHOOLS, "RUSD year overflow.csv",
+         loaded(q(2, "period", "wrong_type"), q(3, "period", "wrong_type"), rows=8),
+         schools("V1,99999999999,700,F,Y", "V2,2147483648,700,F,Y", tag="OVF")),
+    Case("household_size_overflows_integer", "overflow", CLINIC, "northside size overflow.csv",
+         loaded(q(2, "household_size", "wrong_type"), q(3, "household_size", "wrong_type"),
+                rows=8),
+         clinic("V3,2023,30000,1e12,WA,1", "V4,2023,30000,99999999999,WA,1", tag="OVS")),
+    Case("income_not_finite", "overflow", CLINIC, "northside infinite income.csv",
+         loaded(q(2, "household_income", "wrong_type"), q(3, "household_income", "wrong_type"),
+                rows=8),
+         clinic("V5,2023,1e400,3,WA,1", "V6,2023,NaN,3,WA,1", tag="INF")),
+    Case("aggregate_period_overflows_integer", "overflow", HOUSING, "rha year overflow.csv",
+         loaded(q(7, "period", "wrong_type"), rows=5),
+         housing(*AGG_2023, "stable_housing,99999999999,ALL,ALL,1,2")),
     Case("household_size_0_and_500", "values", CLINIC, "northside household size.csv",
          loaded(q(2, "household_size", "out_of_range"), q(3, "household_size", "out_of_range"),
                 rows=8, says="between 1 and 30"),

@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+# Tests drop files and run at once; the settle wait itself is tested with its own value.
+os.environ["BACKBONE_SETTLE_SECONDS"] = "0"
 
 from pipelines.config import REPO_ROOT, Workspace  # noqa: E402
 

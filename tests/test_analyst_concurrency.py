@@ -121,7 +121,7 @@ def test_analysts_during_a_run(tmp_path):
 
 
 def _readers_while_a_writer_holds_the_warehouse(workspace: Workspace, summaries: list[dict]):
-    results = workspace.published("riverbend") / "indicator_results.parquet"
+    results = workspace.published("riverbend") / "partnership" / "indicator_results.parquet"
     # Both start now: their imports overlap, and the reader waits for the writer's lock.
     writer = _python(WRITER, workspace.warehouse_file)
     reader = _python(READER, workspace.snapshot_file, results, workspace.warehouse_file)
@@ -143,7 +143,7 @@ def _readers_while_a_writer_holds_the_warehouse(workspace: Workspace, summaries:
                  if f["partner_id"] != "riverbend_housing")
     records, from_submissions, cells = out["snapshot"]
     assert records == from_submissions == loaded > 0 and cells == summaries[0]["cells"]
-    manifest = json.loads((workspace.published("riverbend") / "manifest.json").read_text())
+    manifest = json.loads((workspace.published("riverbend") / "partnership" / "manifest.json").read_text())
     rows, indicators = out["parquet"]
     assert rows == manifest["files"]["indicator_results.parquet"]["rows"] > 0
     assert indicators == len(workspace.load("riverbend").indicators)
@@ -158,7 +158,7 @@ def _readers_while_a_writer_holds_the_warehouse(workspace: Workspace, summaries:
 
 
 def _republishing_never_shows_a_reader_a_mix_of_versions(workspace: Workspace, tmp_path: Path):
-    link = workspace.published("riverbend")
+    link = workspace.published("riverbend") / "partnership"
     stop = tmp_path / "stop"
     loop = _python(LOOP, link, stop)
     runs = [f"{dt.datetime.now():%Y%m%dT%H%M%S}-r{i:02d}" for i in range(KEEP_VERSIONS + 2)]
@@ -184,7 +184,7 @@ def _republishing_never_shows_a_reader_a_mix_of_versions(workspace: Workspace, t
     assert len(out["seen"]) >= 3, f"the reader saw too few swaps to prove anything: {out}"
     assert out["seen"][-1] == runs[-1] and out["seen"] == sorted(out["seen"])
     assert Path(link.resolve()).name == runs[-1]
-    versions = [p.name for p in (link.parent / ".versions" / "riverbend").iterdir()]
+    versions = [p.name for p in (link.parent.parent / ".versions" / "riverbend" / "partnership").iterdir()]
     assert sorted(versions) == runs[-KEEP_VERSIONS:]
     print(f"reader: {out['reads']} reads, {len(out['seen'])} versions seen, "
           f"{out['raced']} reads retried after a prune")

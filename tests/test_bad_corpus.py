@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from pipelines import feedback, ingest, synth, warehouse
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.discover import discover
 from pipelines.feedback import FORMULA_START
-from pipelines.intake import StagedFile, stage_file
+from pipelines.intake import stage_file
 from pipelines.problems import Problem
 from pipelines.standardize import ensure_salt, read_salt
 
@@ -35,11 +37,27 @@ def _params(cases: list[Case]) -> list:
                          if c.bug else []) for c in cases]
 
 
+SETTLE_SECONDS = "60"
+LONG_AGO = time.time() - 3600
+
+
 def make_outside(folder: Path) -> Path:
     """A folder outside the workspace, holding a file a link in the intake points to."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / OUTSIDE_TARGET).write_bytes(schools(tag="OUT"))
+    os.utime(folder / OUTSIDE_TARGET, (LONG_AGO, LONG_AGO))  # a hard link to it looks settled
     return folder
+
+
+def settle_all_but(intake: Path, fresh: set[Path]) -> None:
+    """Make every entry under `intake` look written an hour ago, except `fresh` (uploads going
+    on); hard links are left alone (their time is their other name's, outside)."""
+    for root, dirs, files in os.walk(intake):
+        for name in dirs + files:
+            path = Path(root, name)
+            info = path.lstat()
+            if path not in fresh and not (stat.S_ISREG(info.st_mode) and info.st_nlink > 1):
+                os.utime(path, (LONG_AGO, LONG_AGO), follow_symlinks=False)
 
 
 def fingerprint(folder: Path) -> dict[str, tuple[int, int, str]]:
@@ -88,29 +106,28 @@ def _records(staged_db: str | None) -> dict[int, dict]:
 
 def answer(workspace: Workspace, config: InitiativeConfig, con, path: Path,
            salt: str = SALT) -> Ending:
-    """What `nightly` does for one file, minus Prefect: discover, stage, then load or reject."""
+    """What `nightly` does for one file, minus Prefect: discover, stage, then settle it."""
     item = next((f for f in discover(workspace, config) if f.path == path), None)
     if item is None:
         return Ending(path, found=False)
     ending = Ending(path, found=True)
     if item.problem is not None:
-        blank = StagedFile(config.id, item.partner_id, str(path), path.name)
-        settled = ingest.reject(con, workspace, config, blank, "test", [item.problem])
+        refused = [(str(path), item.partner_id, item.problem.as_dict())]
+        settled = ingest.settle_all(con, workspace, config, [], refused, "test")
         ending.problems = [item.problem]
     else:
         staged = stage_file(path, config, item.partner_id, salt, workspace.staging)
         ending.problems = [Problem(**p) for p in staged.problems]
         ending.records = _records(staged.staged_db)
-        earlier = ingest.check_seen(con, config, staged)
-        if isinstance(earlier, Problem):
-            staged.status, staged.problems = "rejected", [earlier.as_dict()]
-            ending.problems = [earlier]
-        settled = ingest.settle(con, workspace, config, staged, "test")
-    ending.status = settled.status
-    ending.report = Path(settled.report) if settled.report else None
+        settled = ingest.settle_all(con, workspace, config, [staged], [], "test")
+    [outcome] = settled
+    ending.status = outcome.status
+    ending.report = Path(outcome.report) if outcome.report else None
     cursor = con.execute("SELECT * FROM submissions WHERE partner_id = ? AND file_name = ? "
                          "ORDER BY submission_id DESC LIMIT 1", [item.partner_id, path.name])
     ending.submission = dict(zip([d[0] for d in cursor.description], cursor.fetchall()[0]))
+    if ending.status == "duplicate":
+        ending.problems = [Problem(ending.submission["reason_code"], outcome.reasons)]
     ending.quarantine = con.execute(
         "SELECT source_row, coalesce(column_name, ''), rule, value, message FROM quarantine "
         "WHERE submission_id = ? ORDER BY ALL", [ending.submission["submission_id"]]).fetchall()
@@ -147,11 +164,19 @@ def check_ending(case: Case, ending: Ending, workspace: Workspace) -> None:
     for cell in (c for row in rows_csv for c in (row["column"], row["value"])):
         assert not cell.startswith(FORMULA_START), f"formula not neutralised: {cell!r}"
 
+    # Reports go to the partner the file is filed under: never a real partner's, unless it is.
+    filed = warehouse.safe_name(case.filed_as)
+    assert ending.report.parent == workspace.path("data", "reports", "riverbend", filed)
+    assert ending.submission["partner_id"] == case.filed_as
     if expect.status == "rejected":
-        assert stored.parent == workspace.path("data", "rejected", "riverbend",
-                                               warehouse.safe_name(case.partner))
+        assert stored.parent == workspace.path("data", "rejected", "riverbend", filed)
         assert Path(str(stored) + ".reason.md").read_text(encoding="utf-8") == report
         assert "NOT LOADED" in report
+        assert ending.submission["reason_code"] == expect.rules[0]
+        return
+    if expect.status == "duplicate":
+        assert stored.parent == workspace.path("data", "archive", "riverbend", filed,
+                                               "duplicates")
         assert ending.submission["reason_code"] == expect.rules[0]
         return
 
@@ -173,6 +198,9 @@ def check_reasons(case: Case, ending: Ending) -> None:
     """A rejected file's reasons: rule codes, plain sentences, and the row/column they name."""
     expect = case.expect
     assert tuple(p.rule for p in ending.problems) == expect.rules, ending.problems
+    if expect.status == "duplicate":
+        assert expect.says in ending.problems[0].message, ending.problems
+        return
     for problem in ending.problems:
         assert_plain(problem.message)
     first = ending.problems[0]
@@ -190,20 +218,27 @@ def outside(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("case", _params(CASES))
-def test_each_bad_file_gets_a_clear_answer(case: Case, workspace: Workspace, config, outside):
+def test_each_bad_file_gets_a_clear_answer(case: Case, workspace: Workspace, config, outside,
+                                           monkeypatch):
+    monkeypatch.setenv("BACKBONE_SETTLE_SECONDS", SETTLE_SECONDS)
     before = fingerprint(outside)
     passwd = sha(Path("/etc/passwd"))
+    intake = workspace.intake / "riverbend"
     con = warehouse.connect(workspace.warehouse_file)
     try:
         warehouse.ensure_initiative_tables(con, config)
         if case.same_as:  # the earlier drop of the same bytes, loaded first
-            earlier = answer(workspace, config, con,
-                             BY_ID[case.same_as].place(workspace.intake / "riverbend", outside))
+            earlier = BY_ID[case.same_as].place(intake, outside)
+            settle_all_but(intake, set())
+            earlier = answer(workspace, config, con, earlier)
             assert earlier.status == "loaded", earlier.problems
-        path = case.place(workspace.intake / "riverbend", outside)
-        ending = answer(workspace, config, con, path)
+        path = case.place(intake, outside)
+        settle_all_but(intake, {path} if case.fresh else set())
+        ending = answer(workspace, config, con, path.with_name(case.answered_name))
         check_ending(case, ending, workspace)
-        if case.expect.status == "rejected":
+        if case.fresh:
+            assert ending.path.read_bytes() == case.content  # untouched, for a later run
+        if case.expect.status in ("rejected", "duplicate"):
             check_reasons(case, ending)
         for row, column, value in case.expect.values:
             assert ending.records[row][column] == pytest.approx(value), ending.records.get(row)
@@ -218,7 +253,7 @@ def test_the_corpus_is_big_and_varied():
     bad = [c for c in CASES if c.category != "tricky valid" and c.expect.status != "ignored"]
     assert len(bad) >= 40
     assert len({c.category for c in CASES}) >= 15
-    assert {c.expect.status for c in CASES} == {"rejected", "loaded", "ignored"}
+    assert {c.expect.status for c in CASES} == {"rejected", "loaded", "duplicate", "ignored"}
     # Distinct bytes, except the deliberate re-drop: identical files are a case of their own.
     contents = [(c.content, c.id) for c in CASES if c.content and not c.same_as]
     assert len({content for content, _ in contents}) == len(contents)
@@ -244,6 +279,7 @@ RECORDS = ("SELECT (SELECT count(*) FROM riverbend.records {where}) + "
 
 def _load_directly(workspace: Workspace, paths: list[Path]) -> None:
     ensure_salt(workspace, "riverbend")
+    settle_all_but(workspace.intake, set())
     config, salt = workspace.load("riverbend"), read_salt(workspace, "riverbend")
     con = warehouse.connect(workspace.warehouse_file)
     try:
@@ -256,9 +292,10 @@ def _load_directly(workspace: Workspace, paths: list[Path]) -> None:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_whole_corpus_in_one_nightly_run(tmp_path_factory):
+def test_whole_corpus_in_one_nightly_run(tmp_path_factory, monkeypatch):
     from pipelines.flows import nightly
 
+    monkeypatch.setenv("BACKBONE_SETTLE_SECONDS", SETTLE_SECONDS)
     # The same good files loaded alone (same code path minus Prefect, to keep this test fast):
     # the record count the corpus must not change.
     alone = _new_workspace(tmp_path_factory.mktemp("good_only"))
@@ -278,19 +315,21 @@ def test_whole_corpus_in_one_nightly_run(tmp_path_factory):
     good = {(p.parent.name, p.name) for p in
             synth.write_sample(intake, children_per_year=60, years=(2024,))}
     paths |= {c.id: c.place(intake, outside) for c in cases if c.id not in earlier}
+    settle_all_but(intake, {paths[c.id] for c in cases if c.fresh})
     before, passwd = fingerprint(outside), sha(Path("/etc/passwd"))
 
     summaries = nightly(home=str(workspace.root), initiative="riverbend")
 
     outcomes = {(f["partner_id"], f["file_name"]): f for f in summaries[0]["files"]}
-    outcomes |= {(BY_ID[i].partner, BY_ID[i].name): {"status": "loaded"} for i in earlier}
+    outcomes |= {(BY_ID[i].filed_as, BY_ID[i].answered_name): {"status": "loaded"}
+                 for i in earlier}
     assert all(outcomes[key]["status"] == "loaded" for key in good), \
         {key: outcomes[key] for key in good}
     con = duckdb.connect(str(workspace.warehouse_file), read_only=True)
     try:
         for case in cases:
-            key = (case.partner, paths[case.id].name)
-            ending = Ending(paths[case.id], found=key in outcomes)
+            key = (case.filed_as, case.answered_name)
+            ending = Ending(paths[case.id].with_name(case.answered_name), found=key in outcomes)
             if ending.found:
                 ending.status = outcomes[key]["status"]
                 rows = con.execute("SELECT * FROM submissions WHERE partner_id = ? AND "

@@ -48,3 +48,82 @@ def test_bad_definitions_name_the_file_and_key(workspace, relative, old, new, ex
     with pytest.raises(ConfigError) as caught:
         workspace.load("riverbend")
     assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize("relative, old, new, expected", [
+    # a condition on a column the records do not keep (race codes become SPD 15 flags)
+    ("indicators/riverbend/kindergarten_readiness.yaml", "column: kinder_ready, op: not_null",
+     "column: race, op: not_null",
+     "kindergarten_readiness.yaml: denominator.0.column: 'race' is a column of intake schema "
+     "'person_outcomes_v1' but is not kept"),
+    ("indicators/riverbend/kindergarten_readiness.yaml", 'op: "=", value: 1',
+     'op: "=", value: .inf',
+     "kindergarten_readiness.yaml: numerator.0.value: inf is not a finite number"),
+    ("indicators/riverbend/kindergarten_readiness.yaml", 'op: "=", value: 1',
+     'op: "=", value: "yes"', "kindergarten_readiness.yaml: numerator.0.value: 'yes' is not a "
+     "whole number"),
+    ("indicators/riverbend/kindergarten_readiness.yaml", 'op: "=", value: 1',
+     'op: in, value: [1, "yes"]', "kindergarten_readiness.yaml: numerator.0.value.1: 'yes'"),
+    ("indicators/riverbend/kindergarten_readiness.yaml", 'op: "=", value: 1',
+     'op: in, value: [1, .nan]', "numerator.0.value.1: nan is not a finite number"),
+    ("schemas/intake/person_outcomes_v1.yaml", "  - name: well_child_visit\n",
+     "  - {name: primary, role: measure, type: integer}\n  - name: well_child_visit\n",
+     "person_outcomes_v1.yaml: columns.18.name: Value error, 'primary' is a reserved SQL word"),
+    ("indicators/riverbend/initiative.yaml", "race: White", "race: Whte",
+     "initiative.yaml: reference_groups.race: 'Whte' is not a race group"),
+    ("indicators/riverbend/initiative.yaml", 'class: "400%+ FPG"', 'class: "400+ FPG"',
+     "initiative.yaml: reference_groups.class: '400+ FPG' is not a class group"),
+    ("indicators/riverbend/initiative.yaml", "threshold: 10", "threshold: 0",
+     "initiative.yaml: suppression.threshold: Input should be greater than or equal to 1"),
+    ("indicators/riverbend/initiative.yaml", "crosswalk: bright_start.yaml",
+     "crosswalk: bright_strat.yaml", "initiative.yaml: partners.bright_start.crosswalk: no file"),
+    ("indicators/riverbend/initiative.yaml", "crosswalk: bright_start.yaml",
+     "crosswalk: ../../../etc/passwd", "initiative.yaml: partners.bright_start.crosswalk"),
+])
+def test_definition_mistakes_fail_on_load_naming_file_and_key(workspace, relative, old, new,
+                                                               expected):
+    _edit(workspace.path(relative), old, new)
+    with pytest.raises(ConfigError) as caught:
+        workspace.load("riverbend")
+    assert expected in str(caught.value)
+
+
+def test_a_condition_value_of_the_column_type_loads(workspace):
+    """Race flags are yes/no in records: 1/0 and true/false both compare; dates parse."""
+    _edit(workspace.path("indicators/riverbend/kindergarten_readiness.yaml"),
+          "column: kinder_ready, op: not_null",
+          "column: kinder_ready, op: not_null}\n  - {column: race_white, op: in, value: [1, true]")
+    assert workspace.load("riverbend")
+
+
+def test_an_indicator_saved_as_yml_is_loaded(workspace):
+    folder = workspace.path("indicators", "riverbend")
+    (folder / "kindergarten_readiness.yaml").rename(folder / "kindergarten_readiness.yml")
+    config = workspace.load("riverbend")
+    assert "kindergarten_readiness" in {i.id for i in config.indicators}
+
+
+def test_the_same_indicator_as_yaml_and_yml_is_an_error(workspace):
+    folder = workspace.path("indicators", "riverbend")
+    (folder / "kindergarten_readiness.yml").write_text(
+        (folder / "kindergarten_readiness.yaml").read_text())
+    with pytest.raises(ConfigError) as caught:
+        workspace.load("riverbend")
+    assert ("kindergarten_readiness.yml: id: indicator 'kindergarten_readiness' is also "
+            "defined in kindergarten_readiness.yaml") in str(caught.value)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_definition_mistake_stops_the_run_before_any_file_moves(workspace):
+    from conftest import SAMPLES, drop
+    from pipelines.flows import nightly
+
+    sample = next(SAMPLES.glob("riverbend_schools/*.csv"))
+    path = drop(workspace, "riverbend_schools", sample.name, sample.read_bytes())
+    _edit(workspace.path("indicators/riverbend/kindergarten_readiness.yaml"),
+          'op: "=", value: 1', 'op: "=", value: "yes"')
+    summaries = nightly(home=str(workspace.root), initiative="riverbend")
+    assert "kindergarten_readiness.yaml: numerator.0.value: 'yes'" in summaries[0]["error"]
+    assert path.exists()
+    assert not workspace.path("data", "archive").exists()
+    assert not workspace.path("data", "reports").exists()

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 SEED = 1729
 SALT = "crash-safety-test-salt-0123456789abcdef"
 PUBLISHED_FILES = {"indicator_results.parquet", "disparities.parquet", "scorecard.html",
-                   "manifest.json"}
+                   "manifest.json", "datapackage.json"}
 
 ZYGOTE = r"""
 import json, os, runpy, sys
@@ -138,7 +138,7 @@ def _answered(ws: Path) -> int:
 
 
 def _published_version(ws: Path) -> str | None:
-    link = ws / "data" / "published" / "riverbend"
+    link = ws / "data" / "published" / "riverbend" / "partnership"
     return os.readlink(link) if link.is_symlink() else None
 
 
@@ -196,6 +196,7 @@ def _check_consistent(ws: Path, originals: collections.Counter, finished: bool) 
     """The invariants; returns a short description of the state for the test's log."""
     workspace = Workspace(ws)
     loaded_paths: dict[str, str] = {}
+    duplicate_paths: dict[str, str] = {}  # stored path -> sha256 of a re-drop already received
     loaded = 0
     if workspace.warehouse_file.exists():
         # Opens (replaying any write-ahead log in memory) without changing the crashed state.
@@ -214,8 +215,10 @@ def _check_consistent(ws: Path, originals: collections.Counter, finished: bool) 
                 if ("main", "submissions") in tables else []
             status = {sid: st for sid, _, st, *_ in subs}
             for sid, partner, st, rows_loaded, sha, stored in subs:
-                if st != "loaded":
-                    assert counts.get(sid, 0) == 0, f"rejected submission {sid} has rows"
+                if st == "duplicate":
+                    duplicate_paths[str(Path(stored).resolve())] = sha
+                if st not in ("loaded", "held"):  # held rows are stored, kept out of current
+                    assert counts.get(sid, 0) == 0, f"{st} submission {sid} has rows"
                     continue
                 table = "aggregate_counts" if partner == "riverbend_housing" else "records"
                 n = con.execute(f"SELECT count(*) FROM riverbend.{table} WHERE submission_id = ?",
@@ -225,6 +228,18 @@ def _check_consistent(ws: Path, originals: collections.Counter, finished: bool) 
                 loaded_paths[sha] = stored
                 loaded += 1
             orphans = [sid for sid in counts if sid not in status]
+            if ("riverbend", "records_current") in {(s, v) for s, v in con.execute(
+                    "SELECT schema_name, view_name FROM duckdb_views()").fetchall()}:
+                repeated = con.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM riverbend.records_current GROUP BY "
+                    "partner_id, person_key, period HAVING count(*) > 1)").fetchall()[0][0]
+                assert repeated == 0, "records_current holds a person-period twice"
+                # Held files (and anything not loaded) never count.
+                unapplied = con.execute(
+                    "SELECT count(*) FROM riverbend.records_current WHERE submission_id IN "
+                    "(SELECT submission_id FROM submissions WHERE status <> 'loaded')"
+                ).fetchall()[0][0]
+                assert unapplied == 0, "rows of a submission that is not loaded count"
             assert not orphans, f"records without a submission: {orphans}"
             if ("main", "quarantine") in tables:
                 stray = con.execute("SELECT DISTINCT submission_id FROM quarantine").fetchall()
@@ -237,11 +252,11 @@ def _check_consistent(ws: Path, originals: collections.Counter, finished: bool) 
         snap.close()
 
     # Published: absent (never published yet) or a complete version, checksums as in its manifest.
-    link = workspace.published("riverbend")
+    link = workspace.published("riverbend") / "partnership"
     if finished or link.exists() or link.is_symlink():
-        assert link.is_symlink(), "published/riverbend must be a symlink"
+        assert link.is_symlink(), "published/riverbend/partnership must be a symlink"
         version = link.resolve()
-        assert version.parent == ws / "data" / "published" / ".versions" / "riverbend"
+        assert version.parent == ws / "data" / "published" / ".versions" / "riverbend" / "partnership"
         assert not version.name.startswith("."), f"points at a partial version {version.name}"
         manifest = json.loads((version / "manifest.json").read_text())
         assert {p.name for p in version.iterdir()} == PUBLISHED_FILES
@@ -255,6 +270,11 @@ def _check_consistent(ws: Path, originals: collections.Counter, finished: bool) 
         places[_sha256(path)].append(f"intake:{path.name}")
     for path in _files(ws / "data" / "archive"):
         sha = _sha256(path)
+        if path.parent.name == "duplicates":  # a re-drop, kept beside what it repeats
+            assert duplicate_paths.get(str(path.resolve())) == sha and sha in loaded_paths, \
+                f"{path.name} kept as a duplicate without its submission"
+            places[sha].append(f"duplicates:{path.name}")
+            continue
         stored = loaded_paths.get(sha)
         assert stored and Path(stored).resolve() == path.resolve(), \
             f"{path.name} archived without its submission"
@@ -273,7 +293,7 @@ def _check_consistent(ws: Path, originals: collections.Counter, finished: bool) 
 
 
 def _results(ws: Path):
-    return pq.read_table(Workspace(ws).published("riverbend") / "indicator_results.parquet")
+    return pq.read_table(Workspace(ws).published("riverbend") / "partnership" / "indicator_results.parquet")
 
 
 def _fresh(template: Path, target: Path) -> Path:

@@ -98,8 +98,8 @@ def test_stage_tasks_run_on_dask_workers_and_publish_the_same_numbers(tmp_path: 
     assert [status for _, status, _ in outcomes(summaries)] == ["loaded"] * len(files)
     assert _records(dask) == _records(default)
     results = "indicator_results.parquet"
-    assert pq.read_table(dask.published("riverbend") / results).equals(
-        pq.read_table(default.published("riverbend") / results))
+    assert pq.read_table(dask.published("riverbend") / "partnership" / results).equals(
+        pq.read_table(default.published("riverbend") / "partnership" / results))
 
     # Where each stage-file task run executed, according to the Dask workers themselves.
     executed = {}

@@ -190,3 +190,31 @@ def test_after_real_suppression_no_hidden_cell_appears() -> None:
     ).fetchall()[0][0]
     assert leaked == 0
     assert con.execute("SELECT count(*) FROM out").fetchall()[0][0] > 0
+
+
+def test_published_disparities_follow_each_indicators_disaggregations(workspace) -> None:
+    """A breakdown an indicator withholds from indicator_results is withheld here too."""
+    from pipelines.publish import _wanted_cells, _wanted_disparities
+
+    path = workspace.path("indicators", "riverbend", "kindergarten_readiness.yaml")
+    path.write_text(path.read_text() + "disaggregations: [race]\n")
+    path = workspace.path("indicators", "riverbend", "third_grade_reading.yaml")
+    path.write_text(path.read_text() + "disaggregations: [partner]\n")
+    config = workspace.load("riverbend")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE d (indicator_id VARCHAR, partner_id VARCHAR, dimension VARCHAR)")
+    rows = [(i, p, d) for i in ("kindergarten_readiness", "third_grade_reading", "well_child_visits")
+            for p in ("ALL", "riverbend_schools") for d in ("race", "class")]
+    con.executemany("INSERT INTO d VALUES (?, ?, ?)", rows)
+    kept = set(con.execute(f"SELECT * FROM d WHERE {_wanted_disparities(config)}").fetchall())
+    assert kept == {("kindergarten_readiness", "ALL", "race")} | {
+        ("well_child_visits", p, d) for p in ("ALL", "riverbend_schools") for d in ("race", "class")}
+    # The cells filter agrees: what disparities keep, indicator_results keep.
+    con.execute("CREATE TABLE c (indicator_id VARCHAR, partner_id VARCHAR, race VARCHAR, "
+                "class VARCHAR)")
+    con.executemany("INSERT INTO c VALUES (?, ?, ?, ?)",
+                    [(i, p, "White" if d == "race" else "ALL", "ALL" if d == "race" else "400%+ FPG")
+                     for i, p, d in rows])
+    cells = con.execute(f"SELECT indicator_id, partner_id, CASE WHEN race <> 'ALL' THEN 'race' "
+                        f"ELSE 'class' END FROM c WHERE {_wanted_cells(config)}").fetchall()
+    assert set(cells) == kept

@@ -9,16 +9,10 @@ import pytest
 import yaml
 from scipy.stats import binomtest
 
-from pipelines.equity.standards import (
-    CLASS_BANDS_PATH,
-    POVERTY_GUIDELINES_PATH,
-    RACE_STANDARD_PATH,
-    class_band_sql,
-    load_class_bands,
-    load_poverty_guidelines,
-    load_race_standard,
-    register_poverty_guidelines,
-)
+from pipelines.config import REPO_ROOT
+from pipelines.equity.poverty import (guideline_amount, load_poverty_guidelines,
+                                      register_poverty_guidelines)
+from pipelines.equity.standards import class_band_sql, load_class_bands, load_race_standard
 from pipelines.equity.stats import (
     RELIABILITY_MIN_DENOMINATOR,
     register_stat_macros,
@@ -31,6 +25,10 @@ RACE_LABELS = {
     "hispanic": "Hispanic or Latino", "mena": "Middle Eastern or North African",
     "nhpi": "Native Hawaiian or Pacific Islander", "white": "White",
 }
+SHIPPED = REPO_ROOT / "schemas" / "equity"
+RACE_STANDARD_PATH = SHIPPED / "race_spd15.yaml"
+CLASS_BANDS_PATH = SHIPPED / "class_bands.yaml"
+POVERTY_GUIDELINES_PATH = SHIPPED / "poverty_guidelines.csv"
 CLASS_LABELS = ["Below 100% FPG", "100-199% FPG", "200-399% FPG", "400%+ FPG",
                 "Low income (proxy)", "Not low income (proxy)", "Not reported"]
 
@@ -38,7 +36,7 @@ CLASS_LABELS = ["Below 100% FPG", "100-199% FPG", "200-399% FPG", "400%+ FPG",
 # ---------------------------------------------------------------- loaders
 
 def test_race_standard_vocabulary() -> None:
-    race = load_race_standard()
+    race = load_race_standard(RACE_STANDARD_PATH)
     assert race.codes == list(RACE_LABELS)
     assert {c: race.label(c) for c in race.codes} == RACE_LABELS
     assert race.multiracial_label == "Multiracial and/or Multiethnic"
@@ -59,14 +57,46 @@ def test_race_standard_vocabulary() -> None:
 
 
 def test_class_bands_and_guidelines_as_shipped() -> None:
-    bands = load_class_bands()
+    bands = load_class_bands(CLASS_BANDS_PATH)
     assert bands.labels == CLASS_LABELS
     assert [(b.lower, b.upper) for b in bands.bands] == [(0, 1), (1, 2), (2, 4), (4, float("inf"))]
-    rows = {(g.year, g.region): (g.first_person, g.each_additional) for g in load_poverty_guidelines()}
-    assert rows == {
-        (2024, "contiguous"): (15060, 5380), (2025, "contiguous"): (15650, 5500),
-        (2024, "alaska"): (18810, 6730), (2024, "hawaii"): (17310, 6190),
-    }
+
+
+def test_shipped_poverty_guidelines_cover_2015_to_2026_for_all_three_tables() -> None:
+    guidelines = load_poverty_guidelines(POVERTY_GUIDELINES_PATH)
+    rows = {(g.year, g.region): (g.first_person, g.each_additional) for g in guidelines}
+    assert set(rows) == {(y, r) for y in range(2015, 2027) for r in ("contiguous", "alaska", "hawaii")}
+    # Spot checks against the Federal Register notices.
+    assert rows[(2015, "contiguous")] == (11770, 4160)
+    assert rows[(2019, "alaska")] == (15600, 5530)
+    assert rows[(2022, "contiguous")] == (13590, 4720)
+    assert rows[(2022, "hawaii")] == (15630, 5430)
+    assert rows[(2023, "alaska")] == (18210, 6430)
+    assert rows[(2025, "alaska")] == (19550, 6880)
+    assert rows[(2025, "hawaii")] == (17990, 6330)
+    assert rows[(2026, "contiguous")] == (15960, 5680)
+    assert rows[(2026, "alaska")] == (19950, 7100)
+    assert rows[(2026, "hawaii")] == (18360, 6530)
+    assert all(g.source.startswith(f"{80 + g.year - 2015} FR ") for g in guidelines)
+    # Published household amounts, including 2016's, where HHS kept 7+ at 2015 levels.
+    assert guideline_amount(guidelines, 2022, "contiguous", 4) == 27750
+    assert guideline_amount(guidelines, 2016, "contiguous", 6) == 32580
+    assert guideline_amount(guidelines, 2016, "contiguous", 7) == 36730
+    assert guideline_amount(guidelines, 2016, "contiguous", 8) == 40890
+    assert guideline_amount(guidelines, 2016, "alaska", 8) == 51120
+    assert guideline_amount(guidelines, 2016, "hawaii", 8) == 47010
+    assert guideline_amount(guidelines, 2017, "contiguous", 8) == 41320
+    assert guideline_amount(guidelines, 2026, "alaska", 8) == 69650
+    assert guideline_amount(guidelines, 2026, "hawaii", 2) == 24890
+
+
+def test_a_year_without_alaska_or_hawaii_rows_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "poverty_guidelines.csv"
+    path.write_text("year,region,first_person,each_additional,source\n"
+                    "2024,contiguous,15060,5380,x\n2024,alaska,18810,6730,x\n"
+                    "2024,hawaii,17310,6190,x\n2025,contiguous,15650,5500,x\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: year 2025: no rows for \['alaska', 'hawaii'\]"):
+        load_poverty_guidelines(path)
 
 
 def _edited_yaml(tmp_path: Path, source: Path, edit) -> Path:
@@ -144,7 +174,7 @@ def test_unreadable_config_files(tmp_path: Path) -> None:
 @pytest.fixture
 def con() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    register_poverty_guidelines(con)
+    register_poverty_guidelines(con, load_poverty_guidelines(POVERTY_GUIDELINES_PATH))
     return con
 
 
@@ -166,11 +196,13 @@ def test_poverty_line_regions_and_sizes(con: duckdb.DuckDBPyConnection) -> None:
     assert _line(con, 2024, "CA", None) is None
 
 
-def test_poverty_line_year_fallback(con: duckdb.DuckDBPyConnection) -> None:
-    assert _line(con, 2027, "CA", 1) == 15650  # latest year <= 2027 is 2025
-    assert _line(con, 2025, "AK", 1) == 18810  # Alaska has no 2025 row: use its 2024
-    assert _line(con, 2019, "CA", 2) == 15060 + 5380  # before every row: earliest year
-    assert _line(con, 2019, "HI", 1) == 17310
+def test_poverty_line_years(con: duckdb.DuckDBPyConnection) -> None:
+    assert _line(con, 2027, "CA", 1) == 15960  # after the table: its latest year, 2026
+    assert _line(con, 2025, "AK", 1) == 19550  # Alaska's own 2025 guideline
+    assert _line(con, 2019, "CA", 2) == 12490 + 4420
+    assert _line(con, 2022, "HI", 1) == 15630
+    assert _line(con, 2016, "WA", 8) == 40890  # held at the 2015 amount, as HHS published
+    assert _line(con, 2014, "CA", 1) is None  # before the table: no guideline, never a later one
 
 
 def test_poverty_line_over_a_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -179,10 +211,11 @@ def test_poverty_line_over_a_table(con: duckdb.DuckDBPyConnection) -> None:
         "(2024, 'WA', 3), (2025, 'WA', 3), (2024, 'HI', 2), (2026, 'AK', 6), (2023, NULL, 1)) t(y, st, n)"
     )
     got = con.execute("SELECT poverty_line(y, st, n) FROM households ORDER BY ALL").fetchall()
-    expected = sorted([15060 + 2 * 5380, 15650 + 2 * 5500, 17310 + 6190, 18810 + 5 * 6730, 15060])
+    expected = sorted([15060 + 2 * 5380, 15650 + 2 * 5500, 17310 + 6190, 19950 + 5 * 7100, 14580])
     assert [g for (g,) in got] == expected
-    register_poverty_guidelines(con)  # re-registering replaces, never duplicates
-    assert con.execute("SELECT count(*) FROM poverty_guidelines").fetchall() == [(4,)]
+    # re-registering replaces, never duplicates
+    register_poverty_guidelines(con, load_poverty_guidelines(POVERTY_GUIDELINES_PATH))
+    assert con.execute("SELECT count(*) FROM poverty_guidelines").fetchall() == [(36,)]
 
 
 # ---------------------------------------------------------------- class bands
@@ -193,7 +226,7 @@ def test_poverty_line_over_a_table(con: duckdb.DuckDBPyConnection) -> None:
     (4.0, "400%+ FPG"), (37.5, "400%+ FPG"), (float("nan"), None),
 ])
 def test_class_band_sql_boundaries(ratio, label) -> None:
-    bands = load_class_bands()
+    bands = load_class_bands(CLASS_BANDS_PATH)
     got = duckdb.connect().execute(
         f"SELECT {class_band_sql('x', bands)} FROM (SELECT ?::DOUBLE AS x)", [ratio]).fetchall()[0][0]
     assert got == label
@@ -201,7 +234,7 @@ def test_class_band_sql_boundaries(ratio, label) -> None:
 
 
 def test_class_band_from_income_and_poverty_line(con: duckdb.DuckDBPyConnection) -> None:
-    bands = load_class_bands()
+    bands = load_class_bands(CLASS_BANDS_PATH)
     # a 2024 family of 4 in Oregon: the guideline is 31,200
     got = con.execute(
         f"SELECT income, {class_band_sql('income / poverty_line(2024, ' + repr('OR') + ', 4)', bands)} "
@@ -245,8 +278,10 @@ def test_wilson_edges() -> None:
     assert RELIABILITY_MIN_DENOMINATOR == 30
 
 
-def test_shipped_files_are_where_the_loaders_look() -> None:
-    root = Path(__file__).resolve().parents[1] / "schemas" / "equity"
-    assert RACE_STANDARD_PATH == root / "race_spd15.yaml"
-    assert CLASS_BANDS_PATH == root / "class_bands.yaml"
-    assert POVERTY_GUIDELINES_PATH == root / "poverty_guidelines.csv"
+def test_a_workspace_without_equity_standards_is_told_where_they_go(tmp_path: Path) -> None:
+    from pipelines.equity.workspace import EquityStandards
+
+    with pytest.raises(ConfigError, match=rf"^{tmp_path / 'equity'}: \(folder\): not found"):
+        EquityStandards.load(tmp_path / "equity")
+    standards = EquityStandards.load(SHIPPED)
+    assert (standards.first_guideline_year, standards.latest_guideline_year) == (2015, 2026)

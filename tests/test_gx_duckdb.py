@@ -41,3 +41,23 @@ def test_in_database_validation_and_the_file_is_released(tmp_path):
     con.close()
     # Nothing of GX's still holds the file: a plain connection (other configuration) opens it.
     duckdb.connect(str(database)).close()
+
+
+def test_validation_leaves_no_sqlalchemy_dialect_alive(tmp_path):
+    """SQLAlchemy's method-level lru_caches kept every validation's dialect, with the DuckDB
+    column types of its results, alive until exit (and DuckDB then reported them leaked)."""
+    import gc
+
+    import duckdb_engine
+
+    database = tmp_path / "t.duckdb"
+    con = gx_duckdb.connect(database)
+    con.execute("CREATE TABLE t AS SELECT range AS _row, range AS y FROM range(10)")
+    con.close()
+    gx_duckdb.context()
+    suite = gx.ExpectationSuite(name="dialects")
+    suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column="y"))
+    for _ in range(3):
+        assert gx_duckdb.validate(database, "t", suite, {"result_format": "SUMMARY"}).success
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, duckdb_engine.Dialect)]

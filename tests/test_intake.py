@@ -28,7 +28,8 @@ def _query(staged, sql):
 
 def test_suite_is_generated_from_the_schema(config):
     suite = build_suite(config.record_schema, config.crosswalks["riverbend_schools"],
-                        "riverbend_schools", ["person_id", "period", "race", "kinder_ready"])
+                        "riverbend_schools", ["person_id", "period", "race", "kinder_ready"],
+                        race=config.standards.race)
     rules = {(e.meta["rule"], e.meta["column"]) for e in suite.expectations}
     assert {("missing_value", "person_id"), ("wrong_type", "period"), ("future_period", "period"),
             ("not_allowed", "kinder_ready"), ("unknown_race_code", "race"),

@@ -61,8 +61,10 @@ def test_sample_initiative_end_to_end(demo_run):
     assert (3002, "race", "unknown_race_code") in bad  # the slip planted in the 2024 school file
     assert any(rule == "out_of_range" and column == "household_income" for _, column, rule in bad)
 
-    # Published: aggregates only, the documented columns, suppressed cells blanked.
-    published = workspace.published("riverbend")
+    # Published: aggregates only, the documented columns, suppressed cells blanked. A nightly run
+    # refreshes the partnership folder only: the public one waits for `backbone release`.
+    published = workspace.published("riverbend") / "partnership"
+    assert not (workspace.published("riverbend") / "public").exists()
     table = pq.read_table(published / "indicator_results.parquet")
     assert table.column_names == RESULT_COLUMNS
     rows = table.to_pylist()
@@ -81,7 +83,21 @@ def test_sample_initiative_end_to_end(demo_run):
         assert entry["sha256"] == sha256_file(published / name)
     assert manifest["files"]["indicator_results.parquet"]["rows"] == len(rows)
     assert {s["sha256"] for s in manifest["source_files"]} <= archived
+    # Every submission that fed the outputs, the housing authority's aggregate files included.
+    sources = {(s["partner_id"], s["file_name"], s["kind"]) for s in manifest["source_files"]}
+    assert {(p, n) for p, n, k in sources if k == "aggregates"} == {
+        ("riverbend_housing", f"rha_stability_{year}.csv") for year in (2022, 2023, 2024, 2025)}
+    fed = _warehouse(workspace, "SELECT DISTINCT submission_id FROM riverbend.records_current "
+                                "UNION SELECT DISTINCT submission_id FROM "
+                                "riverbend.aggregate_counts_current")
+    assert {s["submission_id"] for s in manifest["source_files"]} == {r[0] for r in fed}
     assert (published / "scorecard.html").stat().st_size > 10_000
+    # Everything published is readable by the web server or sync job that shares it.
+    assert {p.name for p in published.iterdir()} == {
+        "indicator_results.parquet", "disparities.parquet", "manifest.json", "datapackage.json",
+        "scorecard.html"}
+    for path in [published, *published.iterdir()]:
+        assert path.stat().st_mode & 0o444 == 0o444, f"{path.name}: {oct(path.stat().st_mode)}"
     assert workspace.snapshot_file.exists()
 
 
@@ -89,25 +105,31 @@ def test_redrop_is_idempotent_and_recovers_an_interrupted_move(workspace):
     synth.write_sample(workspace.intake / "riverbend", children_per_year=60, years=(2024,))
     nightly(home=str(workspace.root), initiative="riverbend")
     before = _warehouse(workspace, "SELECT count(*) FROM riverbend.records")[0][0]
-    results_before = pq.read_table(workspace.published("riverbend") / "indicator_results.parquet")
-    version_before = os.readlink(workspace.published("riverbend"))
+    partnership = workspace.published("riverbend") / "partnership"
+    results_before = pq.read_table(partnership / "indicator_results.parquet")
+    version_before = os.readlink(partnership)
 
     # The same file dropped again adds nothing and is answered as a duplicate.
     archived = sorted(workspace.path("data", "archive").rglob("*RUSD*"))[0]
     again = drop(workspace, "riverbend_schools", "RUSD_again.csv", archived.read_bytes())
     summaries = nightly(home=str(workspace.root), initiative="riverbend")
     outcome = summaries[0]["files"][0]
-    assert outcome["status"] == "rejected" and "already received" in outcome["reasons"]
+    assert outcome["status"] == "duplicate" and "already received" in outcome["reasons"]
+    assert outcome["rows_quarantined"] == 0
+    assert summaries[0]["note"].startswith("nothing new; the published version of 20")
+    assert not workspace.path("data", "rejected").exists()
     assert _warehouse(workspace, "SELECT count(*) FROM riverbend.records")[0][0] == before
     assert not again.exists()
-    results_after = pq.read_table(workspace.published("riverbend") / "indicator_results.parquet")
+    results_after = pq.read_table(partnership / "indicator_results.parquet")
     assert results_after.equals(results_before)
     # Nothing new was loaded, so the published version was kept rather than rebuilt.
-    assert os.readlink(workspace.published("riverbend")) == version_before
+    assert os.readlink(partnership) == version_before
 
     # A crash between COMMIT and the archive move: the rerun completes the move.
+    # (Moved back into its own partner's folder: what a partner sent is matched per partner.)
     stored = _warehouse(workspace, "SELECT stored_path FROM submissions WHERE status='loaded' "
-                                   "ORDER BY submission_id LIMIT 1")[0][0]
+                                   "AND partner_id = 'riverbend_schools' ORDER BY submission_id "
+                                   "LIMIT 1")[0][0]
     shutil.move(stored, workspace.intake / "riverbend" / "riverbend_schools" / "back.csv")
     summaries = nightly(home=str(workspace.root), initiative="riverbend")
     assert summaries[0]["files"][0]["status"] == "recovered"
@@ -153,7 +175,7 @@ def test_a_file_the_machine_cannot_process_stays_in_intake_and_the_rest_loads(wo
         return real_stage(path, *args, **kwargs)
 
     monkeypatch.setattr(flows, "stage_file", stage)
-    with pytest.raises(RuntimeError, match="1 file.*left in intake: huge.csv"):
+    with pytest.raises(RuntimeError, match=r"1 file.*left in intake: 'huge\.csv'"):
         nightly(home=str(workspace.root), initiative="riverbend")
     assert victim.read_text() == "Student Number,School Year\nS1,2024\n"  # untouched
     loaded = _warehouse(workspace, "SELECT DISTINCT partner_id FROM submissions "
@@ -161,4 +183,35 @@ def test_a_file_the_machine_cannot_process_stays_in_intake_and_the_rest_loads(wo
     assert {r[0] for r in loaded} == {"riverbend_schools", "northside_clinic", "bright_start",
                                       "riverbend_housing"}
     assert not _warehouse(workspace, "SELECT * FROM submissions WHERE file_name = 'huge.csv'")
-    assert (workspace.published("riverbend") / "manifest.json").exists()
+    assert (workspace.published("riverbend") / "partnership" / "manifest.json").exists()
+
+
+def test_sample_scorecard_agrees_with_its_own_numbers(demo_run):
+    """Headline, chart and text say what the published rows say (the sample's well-child bug)."""
+    workspace, _, _ = demo_run
+    folder = workspace.published("riverbend") / "partnership"
+    rows = pq.read_table(folder / "indicator_results.parquet").to_pylist()
+    html = (folder / "scorecard.html").read_text()
+    checked = 0
+    for indicator in workspace.load("riverbend").indicators:
+        totals = {r["period"]: r for r in rows if r["indicator_id"] == indicator.id
+                  and r["partner_id"] == "ALL" and r["race"] == "ALL" and r["class"] == "ALL"}
+        section = html.split(f">{indicator.title}</h2>")[1].split('<section class="indicator"')[0]
+        latest, base = totals[max(totals)], totals.get(indicator.baseline.period)
+        if base is None or base["suppressed"] or latest["suppressed"]:
+            continue
+        delta = latest["value"] - base["value"]
+        said = ("About the same" if abs(delta) < 0.005 else
+                f"{'Up' if delta > 0 else 'Down'} {abs(delta) * 100:.1f} percentage points")
+        assert said in section, indicator.id
+        assert f"since {base['period']} ({base['value'] * 100:.1f}%, 95% CI" in section
+        # The chart's baseline line sits at the same measured value.
+        assert f">{base['value'] * 100:.1f}% ({base['period']})</text>" in section
+        if abs(delta) >= 0.005 and "within the margin of error" not in section:
+            better = (delta > 0) == (indicator.direction == "higher_is_better")
+            assert ("Improving" if better else "Getting worse") in section, indicator.id
+        checked += 1
+    assert checked == 4
+    housing = html.split(">Families with children stably housed</h2>")[1].split(
+        '<section class="indicator"')[0]
+    assert "families</p>" in housing and "counted once" not in housing

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 
 import duckdb
 import pytest
 
 from pipelines.config import Crosswalk
-from pipelines.problems import FileRejected
-from pipelines.read import _line_count, load_csv, map_header, normalize_name, sniff
+from pipelines.problems import FileRejected, Problem
+from pipelines.read import Malformed, _line_count, load_csv, map_header, normalize_name, sniff
 from pipelines.validate import typed_columns
 
 HEADER = "person_id,period,kinder_ready\n"
@@ -21,9 +22,17 @@ def _read(tmp_path, config, content: bytes, crosswalk: Crosswalk | None = None):
     sniffed = sniff(path, tmp_path / "staging")
     header_map = map_header(sniffed.header, config.record_schema, crosswalk or Crosswalk())
     con = duckdb.connect()
-    problems = load_csv(con, sniffed, header_map)
+    malformed = load_csv(con, sniffed, header_map)
     rows = con.execute("SELECT * FROM raw ORDER BY _row").fetchall()
-    return sniffed, problems, rows
+    return sniffed, _malformed(con, malformed), rows
+
+
+def _malformed(con, malformed: Malformed) -> list[Problem]:
+    """The refused rows load_csv left in `_malformed`, checked against what it returned."""
+    problems = [Problem(rule, message, row=row) for row, rule, message in con.execute(
+        "SELECT _row, rule, message FROM _malformed ORDER BY _row").fetchall()]
+    assert malformed.count == len(problems) and malformed.first == (problems or [None])[0]
+    return problems
 
 
 @pytest.mark.parametrize("encoding, prefix", [
@@ -135,3 +144,100 @@ def test_line_count_counts_an_unterminated_last_line(tmp_path, content, lines):
     path = tmp_path / "f.csv"
     path.write_bytes(content)
     assert _line_count(path) == lines
+
+
+def test_refused_rows_are_quarantined_set_based_with_their_rows(tmp_path, config):
+    """400k short rows the parser refuses: one table of refused rows, built in SQL (inserting
+    them one by one from Python took minutes), numbered like the spreadsheet."""
+    rows = 400_000
+    body = "".join(f"A{i},2024\n" if i % 4 else f"A{i},2024,1\n" for i in range(rows))
+    path = tmp_path / "ragged.csv"
+    path.write_text(HEADER + body)
+    sniffed = sniff(path, tmp_path / "staging")
+    con = duckdb.connect()
+    malformed = load_csv(con, sniffed, map_header(sniffed.header, config.record_schema,
+                                                  Crosswalk()))
+    assert malformed.count == rows * 3 // 4
+    assert malformed.first.row == 3 and "fewer cells" in malformed.first.message
+    count, first, last, kinds = con.execute(
+        "SELECT count(*), min(_row), max(_row), count(DISTINCT message) FROM _malformed "
+        "WHERE rule = 'malformed_row'").fetchall()[0]
+    assert (count, first, last, kinds) == (rows * 3 // 4, 3, rows + 1, 1)
+    loaded = con.execute("SELECT _row, person_id FROM raw ORDER BY _row").fetchall()
+    assert len(loaded) == rows // 4
+    assert loaded[:2] == [(2, "A0"), (6, "A4")] and loaded[-1] == (rows - 2, f"A{rows - 4}")
+
+
+def test_a_row_over_the_parsers_buffer_is_refused_where_it_stands(tmp_path, config):
+    """A row of 40 MB is over DuckDB's read buffer (~32 MB): left to the parser it vanished
+    without a reject row, and every later row was numbered one too early."""
+    path = tmp_path / "long.csv"
+    with path.open("wb") as handle:
+        handle.write(b"person_id,period,kinder_ready\r\nA,2024,1\r\nB,2024,")
+        handle.write(b"1" * 40_000_000)
+        handle.write(b"\r\nC,2024,1\r\nD,2024\r\nE,2024,0\r\n")
+    sniffed = sniff(path, tmp_path / "staging")
+    assert sniffed.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()  # of what was sent
+    con = duckdb.connect()
+    malformed = load_csv(con, sniffed, map_header(sniffed.header, config.record_schema,
+                                                  Crosswalk()))
+    problems = _malformed(con, malformed)
+    assert [(p.row, p.rule) for p in problems] == [(3, "malformed_row"), (5, "malformed_row")]
+    assert "longer than 1 MB" in problems[0].message and "fewer cells" in problems[1].message
+    rows = con.execute("SELECT _row, person_id FROM raw ORDER BY _row").fetchall()
+    assert rows == [(2, "A"), (4, "C"), (6, "E")]
+
+
+def test_typed_columns_fit_the_record_columns_they_end_in(tmp_path, config):
+    """A typed value that fits `typed` but not its record column crashed standardize (a year of
+    99999999999 cast to INTEGER): each typed column has its record column's type."""
+    from pipelines.standardize import AGGREGATE_COLUMNS, record_columns
+
+    for schema, record in ((config.record_schema, dict(record_columns(config.record_schema))),
+                           (config.aggregate_schema, dict(AGGREGATE_COLUMNS))):
+        # Columns standardize casts to their record column (race flags are compared, not cast).
+        cast = {c.name: c.name if c.role == "measure" else c.role for c in schema.columns
+                if c.type != "string" and (c.role == "measure" or c.role in record)}
+        ends_in = {name: record[column] for name, column in cast.items()}
+        assert ends_in, schema.id
+        stored, exposed = typed_columns(schema, Crosswalk(), [c.name for c in schema.columns])
+        path = tmp_path / f"{schema.id}.csv"
+        path.write_text(",".join(c.name for c in schema.columns) + "\n"
+                        + ",".join("1" for _ in schema.columns) + "\n")
+        sniffed = sniff(path, tmp_path / "staging")
+        con = duckdb.connect()
+        load_csv(con, sniffed, map_header(sniffed.header, schema, Crosswalk()), table="typed",
+                 materialize=False, select=stored, expose=exposed)
+        types = {name: kind for name, kind, *_ in con.execute("DESCRIBE typed").fetchall()}
+        assert {name: types[name] for name in ends_in} == ends_in
+
+
+@pytest.mark.parametrize("content", [
+    HEADER + "A,2024,1\nB,2024\n\n\nC,2024,1,extra\n\"D\nwith newline\",2024,0\nE,2024,1\n",
+    HEADER.replace("\n", "\r\n") + "A,2024,1\r\n\r\nB\r\n\"C \"\"x\"\"\",2024,1\r\nD,2024,0",
+    HEADER + "A,2024,1\nB,2024,\"open\nC,2024,1\n",
+])
+def test_many_refused_rows_are_parsed_in_pieces_with_the_same_result(tmp_path, config,
+                                                                     monkeypatch, content):
+    """Past a number of refused cells a file is parsed in pieces (DuckDB holds ~1 KB per refused
+    cell until a scan ends): same rows, same numbers, same refusals as in one scan."""
+    from pipelines import read
+
+    def outcome(folder):
+        path = tmp_path / "in.csv"
+        path.write_bytes(content.encode())
+        sniffed = sniff(path, tmp_path / folder)
+        con = duckdb.connect()
+        try:
+            malformed = load_csv(con, sniffed, map_header(sniffed.header, config.record_schema,
+                                                          Crosswalk()))
+        except FileRejected as rejection:
+            return rejection.problems
+        rows = con.execute("SELECT * FROM raw ORDER BY _row").fetchall()
+        return rows, _malformed(con, malformed)
+
+    whole = outcome("whole")
+    monkeypatch.setattr(read, "REFUSED_CELLS_PER_SCAN", 1)  # every record a piece of its own
+    assert outcome("pieces") == whole
+    assert (tmp_path / "pieces" / "pieces").is_dir()  # it was parsed in pieces
+    assert not list((tmp_path / "pieces").rglob("*.csv"))  # and none is left behind

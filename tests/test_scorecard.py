@@ -8,6 +8,7 @@ import shutil
 import struct
 import subprocess
 from datetime import datetime, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -179,15 +180,16 @@ def test_suppressed_cells_are_labelled_not_dropped(published: Path) -> None:
     # NHPI (small cell) and two small income groups are placeholders in chart and table.
     race_chart = kinder.split("By race and ethnicity")[1].split("By household income")[0]
     assert "Native Hawaiian or Pacific Islander" in race_chart
-    assert race_chart.count("Suppressed (fewer than 10)") >= 2  # hatched bar + table note
-    assert "Suppressed (protects a small group)" in race_chart  # complementary suppression
+    assert "Hidden: a count of 1 to 10" in race_chart  # hatched bar
+    assert "Hidden: 1 to 10 people in this group, or 1 to 10 of them" in race_chart  # table note
+    assert "Hidden: protects a small group" in race_chart  # complementary suppression
     income_chart = kinder.split("By household income")[1].split("Key gaps")[0]
-    assert "Suppressed (fewer than 10)" in income_chart
+    assert "Hidden: a count of 1 to 10" in income_chart
     assert 'fill="url(#ind0-race-alone-hatch)"' in race_chart
     # A suppressed trend period is a labelled gap, not a silent hole.
     trend = absence.split("Trend over time")[1].split("By race and ethnicity")[0]
-    assert trend.count(">Suppressed</text>") == 1
-    assert "(fewer than 10)" in trend
+    assert trend.count(">Hidden</text>") == 1
+    assert ">a count of 1 to 10</text>" in trend
 
 
 def test_low_reliability_values_marked_with_footnote(published: Path) -> None:
@@ -201,14 +203,17 @@ def test_low_reliability_values_marked_with_footnote(published: Path) -> None:
 def test_headline_trend_and_target_respect_direction(published: Path) -> None:
     kinder, absence = sections(render(published))
     assert "Latest (2024)" in kinder and "62.0%" in kinder
-    assert "▲ Up 7.0 percentage points" in kinder
-    assert "since 2021 baseline of 55.0%" in kinder
+    # Measured 2021 (500 of 1,000) is the baseline, not the 55% typed into the definition.
+    low, high = wilson(500, 1000)
+    assert "▲ Up 12.0 percentage points" in kinder
+    assert f"since 2021 (50.0%, 95% CI {low * 100:.1f}–{high * 100:.1f}%)" in kinder
+    assert "The plan declared 55.0% for 2021; the measured value is used." in kinder
     assert '<span class="tag better">Improving</span>' in kinder
     assert "18.0 percentage points to go" in kinder and "Goal: 80.0% by 2027" in kinder
     assert ">2027</text>" in kinder  # target period extends the trend axis
     # Lower is better and no declared baseline: falling from 30% to 26% is an improvement.
     assert "▼ Down 4.0 percentage points" in absence
-    assert "since 2021 baseline of 30.0%" in absence
+    assert "since 2021 (30.0%, 95% CI" in absence
     assert '<span class="tag better">Improving</span>' in absence
     assert "Lower is better" in absence
 
@@ -280,8 +285,10 @@ def test_suppressed_latest_period_is_labelled_in_headline(tmp_path: Path) -> Non
     indicator = dict(KINDER, id="enrolled", title="Enrolled in pre-K", baseline=None)
     html = render_scorecard(tmp_path, INITIATIVE, [indicator], generated_at=GENERATED).read_text()
     card = html.split("Latest (2024)")[1].split("Trend over time")[0]
-    assert "Suppressed (fewer than 10)" in card
+    assert "Hidden to protect privacy" in card
+    assert "Hidden: 1 to 10 people in this group, or 1 to 10 of them with (or without)" in card
     assert "Not available" in card  # no trend claim from a hidden number
+    assert "The latest number is hidden to protect privacy." in card
     assert "Improving" not in card and "Getting worse" not in card
 
 
@@ -325,3 +332,178 @@ def test_browser_screenshot_is_rendered_and_not_blank(published: Path, tmp_path:
     assert png_size(blank_shot) == WINDOW
     # A white page compresses to almost nothing; charts and text cannot.
     assert shot.stat().st_size > 20 * blank_shot.stat().st_size, (shot.stat().st_size, blank_shot.stat().st_size)
+
+
+# ------------------------------------------------------------------ what the page says, as rendered
+
+class _VisibleText(HTMLParser):
+    """Text a reader sees (or a screen reader reads) in a DOM Chromium serialised."""
+
+    SKIP = {"style", "script", "head"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth, self.parts = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if not self.depth:
+            self.parts.append(data)
+
+
+def browser_text(page: Path, tmp: Path) -> str:
+    """Render `page` in headless Chromium and return its visible text, whitespace collapsed."""
+    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if chromium is None:
+        pytest.fail(f"Chromium is required for the scorecard tests; install it with: {CHROMIUM_INSTALL}")
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp / 'profile-dom'}", "--dump-dom", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "<body" in proc.stdout, proc.stderr[-2000:]
+    parser = _VisibleText()
+    parser.feed(proc.stdout)
+    return " ".join(" ".join(parser.parts).split())
+
+
+WELL_CHILD = {
+    "id": "well_child", "title": "Children with a well-child visit", "description": "",
+    "unit": "percent", "direction": "higher_is_better", "counted": "people",
+    "baseline": {"value": 0.61, "period": "2022"}, "target": {"value": 0.80, "period": "2027"},
+}
+
+
+def _well_child_rows(latest: tuple[int, int]) -> list[tuple]:
+    return [result("well_child", "2022", 660, 1000), result("well_child", "2023", 655, 1000),
+            result("well_child", "2024", *latest)]
+
+
+def test_change_since_baseline_compares_with_the_measured_baseline(tmp_path: Path) -> None:
+    # The sample's bug: the YAML says 61% for 2022 but 66.0% was measured; the chart falls to
+    # 64.2%, so "Up 3.2 points, Improving" contradicted the page's own chart.
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, _well_child_rows((642, 1000)))
+    page = render_scorecard(tmp_path, INITIATIVE, [WELL_CHILD], generated_at=GENERATED)
+    text = browser_text(page, tmp_path)
+    card = text.split("Change since baseline")[1].split("Target")[0]
+    low, high = wilson(660, 1000)
+    assert "▼ Down 1.8 percentage points" in card
+    assert f"since 2022 (66.0%, 95% CI {low * 100:.1f}–{high * 100:.1f}%)" in card
+    # 1.8 points on 1,000 people each is within the margin of error: no verdict either way.
+    assert "No clear change" in card and "within the margin of error" in card
+    assert "Improving" not in card and "Up" not in card
+    assert "The plan declared 61.0% for 2022; the measured value is used." in card
+    # The chart's baseline line is the number the text compares with.
+    trend = text.split("Trend over time")[1].split("Show the numbers")[0]
+    assert "Baseline 66.0% (2022)" in trend and "61.0%" not in trend
+
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, _well_child_rows((560, 1000)))
+    card = browser_text(render_scorecard(tmp_path, INITIATIVE, [WELL_CHILD], generated_at=GENERATED),
+                        tmp_path).split("Change since baseline")[1].split("Target")[0]
+    assert "▼ Down 10.0 percentage points" in card and "Getting worse" in card
+
+
+def test_declared_baseline_only_when_nothing_was_measured_for_it(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, _well_child_rows((700, 1000)))
+    declared = dict(WELL_CHILD, baseline={"value": 0.61, "period": "2020"})
+    text = browser_text(render_scorecard(tmp_path, INITIATIVE, [declared], generated_at=GENERATED), tmp_path)
+    card = text.split("Change since baseline")[1].split("Target")[0]
+    assert "▲ Up 9.0 percentage points" in card
+    assert "since the declared 2020 baseline of 61.0% (no results for 2020)" in card
+    assert "Improving" in card
+
+    hidden = [result("well_child", "2022", 5, 9), result("well_child", "2024", 700, 1000)]
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, hidden)
+    text = browser_text(render_scorecard(tmp_path, INITIATIVE, [WELL_CHILD], generated_at=GENERATED), tmp_path)
+    card = text.split("Change since baseline")[1].split("Target")[0]
+    assert "Not available" in card
+    assert "The 2022 baseline number is hidden to protect privacy, so no change is shown." in card
+
+
+def test_suppression_labels_say_the_rule_and_tell_primary_from_complementary(tmp_path: Path) -> None:
+    rows = [
+        result("kinder_ready", "2024", 600, 1000),
+        # 3 of 200 met the benchmark: 200 people, but a count of 3 is still shown nowhere.
+        result("kinder_ready", "2024", 3, 200, tab="alone", race="Asian", reason="primary"),
+        result("kinder_ready", "2024", 150, 300, tab="alone", race="Hispanic or Latino", reason="complementary"),
+        result("kinder_ready", "2024", 300, 500, tab="alone", race="White"),
+    ]
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, rows)
+    text = browser_text(render_scorecard(tmp_path, INITIATIVE, [KINDER], generated_at=GENERATED), tmp_path)
+    assert "fewer than 10" not in text and "Suppressed" not in text
+    race = text.split("By race and ethnicity")[1].split("By household income")[0]
+    assert "Asian Hidden: a count of 1 to 10" in race
+    assert "Hidden: 1 to 10 people in this group, or 1 to 10 of them with (or without) the result" in race
+    assert "Hispanic or Latino Hidden: protects a small group" in race
+    assert "cannot be worked out by subtraction (this number itself is not small)" in race
+    about = text.split("About these numbers")[1]
+    assert "a group of 1 to 10 people: the people counted, those with the result, or those without it" in about
+
+
+def test_a_suppressed_reference_group_says_why_no_gap_is_shown(tmp_path: Path) -> None:
+    rows = [result("kinder_ready", "2024", 600, 1000),
+            result("kinder_ready", "2024", 150, 300, tab="alone", race="Hispanic or Latino"),
+            result("kinder_ready", "2024", 5, 8, tab="alone", race="White"),
+            result("kinder_ready", "2024", 140, 300, cls="Below 100% FPG")]
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, rows)
+    write_parquet(tmp_path / "disparities.parquet", DISPARITY_SCHEMA, [])
+    text = browser_text(render_scorecard(tmp_path, INITIATIVE, [KINDER], generated_at=GENERATED), tmp_path)
+    gaps = text.split("Key gaps compared with the reference group")[1]
+    assert ("No gaps by race and ethnicity are shown for 2024: the reference group (White) is hidden "
+            "to protect privacy, so there is nothing to compare with.") in gaps
+    assert ("No gaps by household income are shown for 2024: the reference group (400%+ FPG) has no "
+            "results that period.") in gaps
+
+
+def test_units_follow_the_indicator_and_aggregates_are_not_called_unduplicated(tmp_path: Path) -> None:
+    housing = {"id": "stable_housing", "title": "Families stably housed", "description": "",
+               "unit": "percent", "direction": "higher_is_better", "counted": "families",
+               "source": "aggregates", "baseline": None, "target": None}
+    rows = [result("stable_housing", "2023", 700, 1000), result("stable_housing", "2024", 20, 25),
+            result("kinder_ready", "2024", 600, 1000)]
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, rows)
+    text = browser_text(render_scorecard(tmp_path, INITIATIVE, [housing, KINDER], generated_at=GENERATED), tmp_path)
+    housing_text = text.split("Families stably housed ▲")[1].split("Children ready for kindergarten ▲")[0]
+    assert "Based on 25 families" in housing_text
+    assert "Fewer than 30 families" in housing_text and "Families" in housing_text
+    assert "counted once" not in housing_text and " people" not in housing_text
+    assert "families served by more than one partner may be counted more than once" in housing_text
+    kinder = text.split("Children ready for kindergarten ▲")[1].split("About these numbers")[0]
+    assert "Based on 1,000 people" in kinder and "each counted once even if served by several partners" in kinder
+    about = text.split("About these numbers")[1]
+    assert "Families stably housed: these are summary counts partners report directly" in about
+
+
+def test_about_these_numbers_explains_the_methods(published: Path, tmp_path: Path) -> None:
+    text = browser_text(render_scorecard(published, INITIATIVE, [KINDER, ABSENCE], generated_at=GENERATED), tmp_path)
+    about = text.split("About these numbers")[1]
+    assert "Hidden: a count of 1 to 10" in about and "Hidden: protects a small group" in about
+    assert "Wilson score interval" in about
+    assert "† (a dagger) marks rates based on fewer than 30 people" in about
+    assert "their race is every race any partner reported for them that period" in about
+    assert ("their income group is the lowest any partner reported, with income-based groups (FPG) "
+            "taking priority over program-eligibility proxies") in about
+
+
+def test_audience_and_guideline_year_notices(published: Path, tmp_path: Path) -> None:
+    initiative = dict(INITIATIVE, audience="partnership",
+                      guideline_notes=[{"period": "2026", "guideline_year": 2025, "beyond_latest": True}])
+    text = browser_text(render_scorecard(published, initiative, [KINDER], generated_at=GENERATED), tmp_path)
+    assert "Partnership preview, not the public scorecard." in text
+    assert ("Household income groups for 2026 use the 2025 HHS poverty guidelines, the latest "
+            "available") in text
+    public = browser_text(render_scorecard(published, dict(INITIATIVE, audience="public"), [KINDER],
+                                           generated_at=GENERATED), tmp_path)
+    assert "Partnership preview" not in public and "poverty guidelines, the latest available" not in public
+
+
+def test_scorecard_is_world_readable(published: Path) -> None:
+    page = render_scorecard(published, INITIATIVE, [KINDER], generated_at=GENERATED)
+    assert page.stat().st_mode & 0o777 == 0o644

@@ -3,26 +3,21 @@
 A partner's local code maps to one or more minimum codes (select all that apply) or to
 "not reported". Without a crosswalk entry, the SPD 15 codes, their labels and the detailed
 categories (e.g. "Somali" -> black, "Lebanese" -> mena) are understood, case-insensitively.
+The standard is the workspace's (`InitiativeConfig.standards.race`), passed in by the caller.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pipelines.config import Crosswalk
-from pipelines.equity.standards import RaceStandard, load_race_standard
+from pipelines.equity.standards import RaceStandard
 
 NOT_REPORTED = "not_reported"
 
 
-@lru_cache(maxsize=1)
-def standard() -> RaceStandard:
-    return load_race_standard()
-
-
-def code_lookup(crosswalk: Crosswalk) -> dict[str, tuple[str, ...]]:
+def code_lookup(crosswalk: Crosswalk, race: RaceStandard) -> dict[str, tuple[str, ...]]:
     """lower-case local code -> SPD 15 codes; an empty tuple means explicitly not reported."""
-    race = standard()
+    if race is None:  # the install's copy would silently ignore the workspace's own standard
+        raise TypeError("code_lookup needs the workspace's race standard (config.standards.race)")
     lookup: dict[str, tuple[str, ...]] = {}
     for code in race.codes:
         lookup[code.lower()] = (code,)
@@ -33,5 +28,3 @@ def code_lookup(crosswalk: Crosswalk) -> dict[str, tuple[str, ...]]:
     for local, codes in crosswalk.race_codes.items():
         lookup[local.strip().lower()] = () if codes == NOT_REPORTED else tuple(codes)
     return lookup
-
-

@@ -1,30 +1,27 @@
-"""Load and validate the equity standards: SPD 15 race, class bands, HHS poverty guidelines.
+"""Load and validate two equity standards, SPD 15 race and class bands; render bands as SQL.
 
-Also registers the DuckDB objects built from them (poverty_guidelines table,
-poverty_line macro) and renders class bands as a SQL CASE expression.
+The files are read from a workspace's `schemas/equity/` (see `pipelines.equity.workspace`); the
+copies under the install's `schemas/equity/` are only what a new workspace starts from. HHS
+poverty guidelines live in `pipelines.equity.poverty`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pipelines.errors import ConfigError
 
-STANDARDS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "equity"
-RACE_STANDARD_PATH = STANDARDS_DIR / "race_spd15.yaml"
-CLASS_BANDS_PATH = STANDARDS_DIR / "class_bands.yaml"
-POVERTY_GUIDELINES_PATH = STANDARDS_DIR / "poverty_guidelines.csv"
+# File names inside a workspace's schemas/equity/.
+RACE_STANDARD_FILE = "race_spd15.yaml"
+CLASS_BANDS_FILE = "class_bands.yaml"
+POVERTY_GUIDELINES_FILE = "poverty_guidelines.csv"
 
 HMIS_RACE_NONE = "RaceNone"
-REGIONS = ("contiguous", "alaska", "hawaii")
-STATE_REGIONS = {"AK": "alaska", "HI": "hawaii"}
 
 
 class _KeyedError(ValueError):
@@ -224,16 +221,6 @@ class ClassBands(_Strict):
         return self.bands[-1].label
 
 
-class PovertyGuideline(_Strict):
-    year: int = Field(ge=1959, le=2100)
-    region: Literal["contiguous", "alaska", "hawaii"]
-    first_person: float = Field(gt=0, allow_inf_nan=False)
-    each_additional: float = Field(gt=0, allow_inf_nan=False)
-
-    def amount(self, household_size: int) -> float:
-        return self.first_person + self.each_additional * (household_size - 1)
-
-
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -265,75 +252,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_race_standard(path: Path | None = None) -> RaceStandard:
-    path = Path(path) if path is not None else RACE_STANDARD_PATH
+def load_race_standard(path: Path) -> RaceStandard:
+    path = Path(path)
     return _validate(RaceStandard, _read_yaml(path), path)
 
 
-def load_class_bands(path: Path | None = None) -> ClassBands:
-    path = Path(path) if path is not None else CLASS_BANDS_PATH
+def load_class_bands(path: Path) -> ClassBands:
+    path = Path(path)
     return _validate(ClassBands, _read_yaml(path), path)
-
-
-def load_poverty_guidelines(path: Path | None = None) -> list[PovertyGuideline]:
-    path = Path(path) if path is not None else POVERTY_GUIDELINES_PATH
-    expected = list(PovertyGuideline.model_fields)
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames != expected:
-                raise ConfigError(f"{path}: (header): expected {expected}, got {reader.fieldnames}")
-            rows = list(reader)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: (file): not found") from None
-    guidelines: list[PovertyGuideline] = []
-    seen: set[tuple[int, str]] = set()
-    for line_no, row in enumerate(rows, start=2):  # line 1 is the header
-        g = _validate(PovertyGuideline, row, path, key_prefix=f"line {line_no}.")
-        if (g.year, g.region) in seen:
-            raise ConfigError(f"{path}: line {line_no}.year: duplicate {g.year} {g.region}")
-        seen.add((g.year, g.region))
-        guidelines.append(g)
-    if missing := set(REGIONS) - {g.region for g in guidelines}:
-        raise ConfigError(f"{path}: region: no rows for {sorted(missing)}")
-    return guidelines
-
-
-def register_poverty_guidelines(
-    con: duckdb.DuckDBPyConnection, guidelines: list[PovertyGuideline] | None = None
-) -> None:
-    """Create table poverty_guidelines and macro poverty_line(p_year, p_state, p_size).
-
-    poverty_line picks the latest guideline year <= p_year for the state's region.
-    When p_year predates every row it falls back to the earliest year: programs report
-    on years the table may not cover (an old cohort, or a year HHS has not published
-    for Alaska/Hawaii in our table) and a near guideline beats dropping the household.
-    NULL year or size, or size < 1, gives NULL.
-    """
-    guidelines = load_poverty_guidelines() if guidelines is None else guidelines
-    con.execute(
-        "CREATE OR REPLACE TABLE poverty_guidelines ("
-        "year INTEGER, region VARCHAR, first_person DOUBLE, each_additional DOUBLE)"
-    )
-    con.executemany(
-        "INSERT INTO poverty_guidelines VALUES (?, ?, ?, ?)",
-        [(g.year, g.region, g.first_person, g.each_additional) for g in guidelines],
-    )
-    region_case = " ".join(f"WHEN '{st}' THEN '{region}'" for st, region in STATE_REGIONS.items())
-    con.execute(
-        f"""
-        CREATE OR REPLACE MACRO poverty_line(p_year, p_state, p_size) AS (
-            CASE WHEN p_year IS NULL OR p_size IS NULL OR p_size < 1 THEN NULL ELSE (
-                SELECT coalesce(
-                    arg_max(g.first_person + g.each_additional * (p_size - 1), g.year)
-                        FILTER (WHERE g.year <= p_year),
-                    arg_min(g.first_person + g.each_additional * (p_size - 1), g.year))
-                FROM poverty_guidelines AS g
-                WHERE g.region = CASE upper(trim(p_state)) {region_case} ELSE 'contiguous' END
-            ) END
-        )
-        """
-    )
 
 
 def _sql_str(value: str) -> str:

@@ -1,0 +1,143 @@
+"""Class at measure time, and one race-and-class profile per person and period.
+
+Class is derived here, from what each warehouse record keeps (household income, household size,
+state, period, the partner's own proxy value), with the workspace's *current* poverty guidelines,
+class bands and partner crosswalks. A corrected guideline table, band or proxy mapping therefore
+re-measures from the warehouse; nothing has to be sent again.
+
+The profile rule (the README and the scorecard's "About these numbers" say the same):
+
+- A record's class: household income as a share of the HHS poverty guideline for its period
+  (the latest guideline year at or before the period; Alaska and Hawaii use their own tables)
+  and household size, put in a band; without income and size, the partner's proxy (free or
+  reduced lunch, Medicaid...) through that partner's crosswalk; otherwise "Not reported".
+- All-partner rows (`partner_id = 'ALL'`): a person's race in a period is the union of the races
+  on every current record of that person in that period, from every partner, whatever indicator
+  the record counts in (select all that apply: White on one record and Asian on another is
+  Multiracial). Their class is the lowest class among those records, income-based classes before
+  proxy classes before "Not reported", since a household that qualified for help anywhere is low
+  income. The same profile is used for every indicator, so a child has one race and one class in
+  a period wherever they are counted.
+- Per-partner rows: the same rule over that partner's own current records of the person and
+  period (one record per partner, person and period), so a partner's rows describe people as
+  that partner reported them, can be reconciled with the partner's own file, and reveal nothing
+  another partner reported.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.config import InitiativeConfig
+from pipelines.equity.poverty import (REGIONS, STATE_REGIONS, period_years_sql,
+                                      register_poverty_guidelines)
+from pipelines.errors import ConfigError
+from pipelines.standardize import RACE_CODES
+from pipelines.validate import sql_literal
+
+
+def race_bits_sql(alias: str = "r") -> str:
+    return " | ".join(f"({alias}.race_{c}::INTEGER << {bit})" for bit, c in enumerate(RACE_CODES))
+
+
+def _amount_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
+    """The guideline for `r`'s period, state and household size, as constants in CASEs.
+
+    A few dozen (period, region) pairs at most: branching on them costs a quarter of a hash join
+    against a guideline table, on every one of tens of millions of records.
+    """
+    guidelines = config.standards.poverty_guidelines
+    if not years:
+        return "NULL::DOUBLE"
+    rows = {(g.year, g.region): g for g in guidelines}
+
+    def by_period(region: str) -> str:
+        whens = []
+        for period, year in sorted(years.items()):
+            line = rows[(year, region)]
+            amount = f"({line.first_person!r} + {line.each_additional!r} * (r.household_size - 1))"
+            if (year - 1, region) in rows:  # the HHS floor: never below last year's guideline
+                floor = rows[(year - 1, region)]
+                amount = (f"greatest({amount}, {floor.first_person!r} + "
+                          f"{floor.each_additional!r} * (r.household_size - 1))")
+            whens.append(f"WHEN {period} THEN {amount}")
+        return f"CASE r.period {' '.join(whens)} END"
+
+    regions = " ".join(f"WHEN {sql_literal(state)} THEN {by_period(region)}"
+                       for state, region in STATE_REGIONS.items())
+    return f"CASE r.state {regions} ELSE {by_period(REGIONS[0])} END"
+
+
+def _class_rank_sql(config: InitiativeConfig) -> str:
+    """A record's class as its rank in `class_bands.labels` (lower = poorer), from the columns
+    of `records_current` plus `_ratio`."""
+    bands = config.standards.class_bands
+    labels = bands.labels
+    band_cases = " ".join(f"WHEN _ratio < {band.upper!r} THEN {rank}"
+                          for rank, band in enumerate(bands.bands[:-1]))
+    proxy_cases = " ".join(
+        f"WHEN {sql_literal(partner_id)} THEN CASE class_proxy_value "
+        + " ".join(f"WHEN {sql_literal(value)} THEN {labels.index(label)}"
+                   for value, label in crosswalk.class_proxy.items()) + " END"
+        for partner_id, crosswalk in sorted(config.crosswalks.items()) if crosswalk.class_proxy)
+    proxy = f"CASE partner_id {proxy_cases} END" if proxy_cases else "NULL"
+    # Records loaded before the proxy value was kept have only the class they were given then.
+    legacy = " ".join(f"WHEN {sql_literal(label)} THEN {labels.index(label)}"
+                      for label in (bands.proxy_labels.low_income, bands.proxy_labels.not_low_income))
+    return f"""CASE
+        WHEN _ratio IS NOT NULL AND NOT isnan(_ratio)
+            THEN CASE {band_cases} ELSE {len(bands.bands) - 1} END
+        ELSE coalesce({proxy}, CASE WHEN class_proxy_value IS NULL THEN CASE class {legacy} END END,
+                      {len(labels) - 1}) END"""
+
+
+def classed_records_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
+    """Every current record with `race_bits` and `class_rank` (its own, before any union);
+    `years`: period -> guideline year, for the periods whose records carry an income."""
+    return f"""
+        SELECT *, {_class_rank_sql(config)} AS class_rank
+        FROM (SELECT r.*, {race_bits_sql()} AS race_bits,
+                     CASE WHEN r.household_size >= 1
+                          THEN r.household_income / ({_amount_sql(config, years)}) END AS _ratio
+              FROM {config.id}.records_current r)"""
+
+
+def prepare(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> str:
+    """Record which guideline year each period uses in `<initiative>.poverty_guideline_years`
+    (and the workspace's table in `<initiative>.poverty_guidelines`, for analysts), and return
+    `classed_records_sql` for them.
+
+    Raises ConfigError naming the guideline file and the period when a record with income and
+    household size has a period before the table's first year.
+    """
+    schema = config.id
+    standards = config.standards
+    register_poverty_guidelines(con, standards.poverty_guidelines, f"{schema}.poverty_guidelines")
+    needs_guideline = (f"SELECT DISTINCT period FROM {schema}.records_current "
+                       "WHERE household_income IS NOT NULL AND household_size >= 1")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {schema}.poverty_guideline_years AS
+        SELECT period::VARCHAR AS period, guideline_year::INTEGER AS guideline_year,
+               beyond_latest::BOOLEAN AS beyond_latest
+        FROM ({period_years_sql(needs_guideline, f'{schema}.poverty_guidelines')})
+        ORDER BY period""")
+    too_early = con.execute(f"""
+        SELECT r.period, count(*), string_agg(DISTINCT r.partner_id, ', ' ORDER BY r.partner_id)
+        FROM {schema}.records_current r
+        JOIN {schema}.poverty_guideline_years y ON y.period = r.period::VARCHAR
+        WHERE y.guideline_year IS NULL AND r.household_income IS NOT NULL
+              AND r.household_size >= 1
+        GROUP BY r.period ORDER BY r.period""").fetchall()
+    if too_early:
+        periods = "; ".join(f"period {p}: {n} record(s) from {partners}"
+                            for p, n, partners in too_early)
+        raise ConfigError(
+            f"{standards.poverty_guidelines_file}: year {too_early[0][0]}: no HHS poverty "
+            f"guideline for period {too_early[0][0]}; this table starts in "
+            f"{standards.first_guideline_year}, and {config.id} has records with household "
+            f"income for earlier periods ({periods}). Add that year's guidelines (Federal "
+            "Register, 'Annual Update of the HHS Poverty Guidelines') to this file and run "
+            "again: class is re-derived from the warehouse, nothing needs to be sent again.")
+    years = dict(con.execute(f"SELECT period::INTEGER, guideline_year FROM "
+                             f"{schema}.poverty_guideline_years").fetchall())
+    return classed_records_sql(config, years)

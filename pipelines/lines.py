@@ -1,0 +1,122 @@
+"""Physical lines of a partner file, counted and checked in C-speed passes over the bytes:
+how many there are, which are blank, and which are too long for DuckDB's CSV parser."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+CHUNK = 16 * 1024 * 1024
+MAX_FIELD_BYTES = 1_000_000
+
+
+# DuckDB refuses a line over max_line_size with a reject row, but one over its read buffer
+# (~32 MB) vanishes without a trace and every later row is numbered one too early. Such lines are
+# cut to just over the limit first (with the header's number of cells, or the parser calls it
+# short), so the parser refuses them as too long where they stand.
+LONG_LINE_BLOCK = CHUNK // 64  # divides CHUNK: blocks line up across chunks
+CAPPED_CELL = b"x" * (2 * MAX_FIELD_BYTES)
+assert 2 * LONG_LINE_BLOCK <= MAX_FIELD_BYTES
+
+
+def may_have_long_line(path: Path) -> bool:
+    """A line of 2 blocks or more holds a whole aligned block without a line break, so only
+    blocks are searched (memchr speed), never line by line."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            for start in range(0, len(chunk) - LONG_LINE_BLOCK + 1, LONG_LINE_BLOCK):
+                if chunk.find(b"\n", start, start + LONG_LINE_BLOCK) < 0:
+                    return True
+    return False
+
+
+def cap_long_lines(path: Path, target: Path, separators: bytes) -> Path:
+    """A copy of `path` with every line over MAX_FIELD_BYTES replaced by one just over it (its
+    line break, and an odd quote mark if it had an odd number, kept). `path` when none is."""
+    capped = False
+    temporary = target.with_name(target.name + ".capping")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("rb") as src, temporary.open("wb") as dst:
+            while line := src.readline(MAX_FIELD_BYTES + 1):
+                if len(line) <= MAX_FIELD_BYTES or line.endswith(b"\n"):
+                    dst.write(line)
+                    continue
+                capped, quotes, piece, tail = True, line.count(b'"'), line, line[-2:]
+                while piece and not piece.endswith(b"\n"):
+                    piece = src.readline(CHUNK)
+                    quotes += piece.count(b'"')
+                    tail = (tail + piece)[-2:]
+                ending = b"\r\n" if tail == b"\r\n" else b"\n" if tail.endswith(b"\n") else b""
+                dst.write(CAPPED_CELL + separators + (b'"' if quotes % 2 else b"") + ending)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # partner data: never left behind
+        raise
+    if not capped:
+        temporary.unlink()
+        return path
+    os.replace(temporary, target)
+    return target
+
+
+
+def line_count(path: Path) -> int:
+    """Lines in the file, the last one counted whether or not it ends with a line break."""
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def blank_rows(path: Path) -> list[int]:
+    """Spreadsheet rows of the empty lines outside quoted cells (a quoted newline is one row)."""
+    rows: list[int] = []
+    with path.open("rb") as handle:
+        tail, found = b"", False
+        while not found and (chunk := handle.read(CHUNK)):  # the usual case: none, checked fast
+            found = b"\n\n" in tail + chunk or b"\n\r\n" in tail + chunk
+            tail = chunk[-2:]
+        if not found:
+            return rows
+        handle.seek(0)
+        row, quoted = 0, False
+        for line in handle:  # UTF-8: '"' and newline bytes never occur inside a character
+            if not quoted:
+                row += 1
+                if line in (b"\n", b"\r\n"):
+                    rows.append(row)
+            quoted ^= line.count(b'"') % 2 == 1
+    return rows
+
+
+def split_records(path: Path, folder: Path, per_piece: int) -> Iterator[tuple[Path, int]]:
+    """The records after the header of `path`, as files of `per_piece` records, one at a time,
+    each with the number of records before it. A quoted line break does not end a record; a
+    blank line is one (DuckDB counts it in its line numbers). The caller deletes each piece."""
+    folder.mkdir(parents=True, exist_ok=True)
+    before, count, quoted, piece, out = 0, 0, False, None, None
+    try:
+        with path.open("rb") as handle:
+            handle.readline()  # the header
+            for line in handle:  # UTF-8: '"' and newline bytes never occur inside a character
+                if not quoted and count == per_piece:
+                    out.close()
+                    yield piece, before
+                    before, count, out = before + count, 0, None
+                if out is None:
+                    piece = folder / f"piece-{before}.csv"
+                    out = piece.open("wb")
+                out.write(line)
+                count += not quoted
+                quoted ^= line.count(b'"') % 2 == 1
+        if out is not None:
+            out.close()
+            out = None
+            yield piece, before
+    finally:
+        if out is not None:  # given up half-way: the partner's data is not left behind
+            out.close()
+            piece.unlink(missing_ok=True)

@@ -1,0 +1,100 @@
+"""What a public release revised: every public cell that differs from the previous release."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import duckdb
+
+from pipelines.config import InitiativeConfig
+
+CELL_KEY = ("indicator_id", "period", "race_tabulation", "race", "class")
+CHANGE_WORDS = {
+    "new": "new cell", "removed": "no longer published", "revised": "counts revised",
+    "now hidden": "now hidden (privacy)", "now shown": "now shown",
+}
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~-])")
+
+
+def _md(text: object) -> str:
+    """Escape Markdown (and HTML) in a value; labels can reach here from partner files."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def revisions(con: duckdb.DuckDBPyConnection, old: Path | None, new: Path) -> list[dict]:
+    """Cells added, removed, hidden, shown or with different counts; all cells are new at first."""
+    key = ", ".join(f'"{k}"' for k in CELL_KEY)
+    old_rows = ("SELECT * FROM read_parquet(?)" if old is not None and old.is_file() else
+                "SELECT * FROM read_parquet(?) WHERE FALSE")
+    on = " AND ".join(f'o."{k}" IS NOT DISTINCT FROM n."{k}"' for k in CELL_KEY)
+    picked = ", ".join(f'coalesce(n."{k}", o."{k}") AS "{k}"' for k in CELL_KEY)
+    rows = con.execute(f"""
+        WITH o AS ({old_rows}), n AS (SELECT * FROM read_parquet(?))
+        SELECT {picked},
+               CASE WHEN o.indicator_id IS NULL THEN 'new'
+                    WHEN n.indicator_id IS NULL THEN 'removed'
+                    WHEN n.suppressed AND NOT o.suppressed THEN 'now hidden'
+                    WHEN o.suppressed AND NOT n.suppressed THEN 'now shown'
+                    ELSE 'revised' END AS change,
+               o.numerator, o.denominator, o.suppressed, n.numerator, n.denominator, n.suppressed
+        FROM o FULL OUTER JOIN n ON {on}
+        WHERE o.indicator_id IS NULL OR n.indicator_id IS NULL
+           OR (o.numerator, o.denominator, o.suppressed)
+              IS DISTINCT FROM (n.numerator, n.denominator, n.suppressed)
+        ORDER BY {key}""", [str(old if old is not None and old.is_file() else new), str(new)]
+    ).fetchall()
+    names = [*CELL_KEY, "change", "old_numerator", "old_denominator", "old_suppressed",
+             "new_numerator", "new_denominator", "new_suppressed"]
+    return [dict(zip(names, row)) for row in rows]
+
+
+def _cell(numerator: int | None, denominator: int | None, suppressed: bool | None,
+          present: bool) -> str:
+    if not present:
+        return "—"
+    if suppressed:
+        return "hidden"
+    if not denominator:
+        return "0 of 0"
+    return f"{numerator:,} of {denominator:,} ({numerator / denominator:.1%})"
+
+
+def write_release_note(path: Path, config: InitiativeConfig, release_id: str, now: dt.datetime,
+                       built: dict, previous: dict | None, changed: list[dict]) -> None:
+    titles = {i.id: i.title for i in config.indicators}
+    lines = [f"# {_md(config.initiative.name)}: public release {_md(release_id)}", "",
+             f"Released {now:%Y-%m-%d %H:%M} UTC from the partnership results of run "
+             f"{_md(built.get('run_id'))} (built {_md(built.get('generated_at'))}).", ""]
+    if previous is None:
+        lines += [f"First public release: {len(changed)} initiative-wide cells.", ""]
+        (path).write_text("\n".join(lines), encoding="utf-8")
+        return
+    lines += [f"Previous release: {_md(previous.get('release_id'))} of "
+              f"{_md(previous.get('released_at'))}.", ""]
+    if not changed:
+        lines += ["No published number changed; only the definitions' wording or the release "
+                  "date did.", ""]
+    else:
+        counts: dict[str, int] = {}
+        for c in changed:
+            counts[c["change"]] = counts.get(c["change"], 0) + 1
+        lines += [f"{len(changed)} public cells changed: " + ", ".join(
+            f"{n} {CHANGE_WORDS[k]}" for k, n in sorted(counts.items())) + ".", "",
+            "Earlier periods can change when a partner resends or corrects a file; suppression "
+            "can hide or show a cell when counts move across the privacy threshold.", "",
+            "| indicator | period | race | class | before | after | change |",
+            "|---|---|---|---|---|---|---|"]
+        for c in changed:
+            race = c["race"] if c["race_tabulation"] != "alone_or_in_combination" else \
+                f"{c['race']} (alone or in combination)"
+            before = _cell(c["old_numerator"], c["old_denominator"], c["old_suppressed"],
+                           c["change"] != "new")
+            after = _cell(c["new_numerator"], c["new_denominator"], c["new_suppressed"],
+                          c["change"] != "removed")
+            lines.append(f"| {_md(titles.get(c['indicator_id'], c['indicator_id']))} | "
+                         f"{_md(c['period'])} | {_md(race)} | {_md(c['class'])} | {_md(before)} "
+                         f"| {_md(after)} | {_md(CHANGE_WORDS[c['change']])} |")
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,328 @@
+"""What a resubmission means: which of a partner's rows are current after each night.
+
+- Rows are keyed within a partner by the intake template's unique key: person records by
+  (person_key, period), aggregate cells by (indicator_id, period, race, class). A resend updates
+  the keys it carries and adds new ones; for each key the newest row wins.
+- A *part* is what a complete file replaces: one period of person records, one indicator-period
+  of aggregate cells. A night's files replace a part (dropping keys they do not carry) only when
+  they are its complete file: they carry at least `complete_file_share` (intake schema, default
+  0.5) of the part's current rows, or the partner's crosswalk says `complete_extracts: true`. One
+  late row for last year is an update of that one person, never a replacement of the year.
+- All of a partner's files of one run that share a part are one submission (a period split by
+  campus into two files): they are judged and applied together.
+- A replacement that would drop more than `max_shrink_share` (default 0.5) of a part's rows is
+  held: nothing of those files applies until a data lead runs `backbone accept FILE`.
+
+Storage: `<table>` is append-only (the audit trail). `<table>_set_aside` lists (submission, part)
+slices that are not current (replaced by a complete file, or held), `<table>_superseded` single
+rows replaced by a newer row for the same key. Both are written in the transaction that loads the
+night's files, and `<table>_current` is the table minus both: two hash anti-joins whose build
+sides are small. No per-key aggregation over the whole table happens on read (on 20 M rows with a
+600 MB cap, a per-key max() view ran out of memory; the anti-joins read faster than the old
+per-period semi-join).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+
+from pipelines.config import InitiativeConfig
+from pipelines.validate import sql_literal
+
+
+@dataclass(frozen=True)
+class Layout:
+    table: str  # e.g. riverbend.records
+    key: tuple[str, ...]
+    part: tuple[str, ...]
+    unit: str
+
+
+def layouts(config: InitiativeConfig) -> tuple[Layout, Layout]:
+    # Person records: the template's unique key (person, period), as stored. records_current
+    # promises measure at most one row per (partner_id, person_key, period), so this is fixed.
+    return (Layout(f"{config.id}.records", ("person_key", "period"), ("period",), "rows"),
+            Layout(f"{config.id}.aggregate_counts", ("indicator_id", "period", "race", "class"),
+                   ("indicator_id", "period"), "cells"))
+
+
+def layout_for(config: InitiativeConfig, partner_id: str) -> Layout:
+    records, aggregates = layouts(config)
+    return aggregates if config.schema_for(partner_id).kind == "aggregates" else records
+
+
+@dataclass
+class PartChange:
+    part: tuple
+    submission_ids: list[int]
+    before: int
+    carried: int
+    kept: int  # keys already current before and carried again
+    after: int = 0  # for a held group: what it would have been
+    decision: str = ""  # added | updated | replaced
+    held: bool = False  # the group was held: nothing of it applied
+
+    @property
+    def label(self) -> str:
+        return " ".join(str(v) for v in self.part)
+
+
+@dataclass
+class NightOutcome:
+    """What one partner's files of one run did, per file."""
+    status: dict[int, str] = field(default_factory=dict)  # submission -> loaded | held
+    changes: dict[int, list[PartChange]] = field(default_factory=dict)
+    together: dict[int, list[int]] = field(default_factory=dict)  # files judged as one
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {config.id}.part_changes (
+        run_id VARCHAR, how VARCHAR, partner_id VARCHAR, source_table VARCHAR, part VARCHAR,
+        batch BIGINT, submission_ids BIGINT[], rows_before BIGINT, rows_carried BIGINT,
+        rows_kept BIGINT, rows_after BIGINT, decision VARCHAR, held BOOLEAN,
+        decided_at TIMESTAMP, published BOOLEAN)""")
+    for lay in layouts(config):
+        schema, name = lay.table.split(".")
+        existed = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                              "table_schema = ? AND table_name = ?",
+                              [schema, f"{name}_set_aside"]).fetchall()[0][0]
+        types = (("indicator_id", "VARCHAR"), ("period", "INTEGER"))
+        parts = ", ".join(f"{c} {t}" for c, t in types if c in lay.part)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {lay.table}_set_aside (submission_id BIGINT, "
+                    f"{parts}, reason VARCHAR, by_submission BIGINT, decided_at TIMESTAMP)")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {lay.table}_superseded (submission_id BIGINT, "
+                    "source_row BIGINT, by_submission BIGINT, decided_at TIMESTAMP)")
+        if not existed:
+            _adopt_latest_file_rule(con, lay)
+        on_part = " AND ".join(f"x.{c} = t.{c}" for c in lay.part)
+        con.execute(f"""
+            CREATE OR REPLACE VIEW {lay.table}_current AS
+            SELECT t.* FROM {lay.table} t
+            WHERE NOT EXISTS (SELECT 1 FROM {lay.table}_set_aside x
+                              WHERE x.submission_id = t.submission_id AND {on_part})
+              AND NOT EXISTS (SELECT 1 FROM {lay.table}_superseded s
+                              WHERE s.submission_id = t.submission_id
+                                AND s.source_row = t.source_row)""")
+
+
+def _adopt_latest_file_rule(con: duckdb.DuckDBPyConnection, lay: Layout) -> None:
+    """A warehouse from before these rules: keep what its view showed (the latest file per part)."""
+    part = ", ".join(lay.part)
+    con.execute(f"""
+        INSERT INTO {lay.table}_set_aside
+        SELECT DISTINCT t.submission_id, {', '.join('t.' + c for c in lay.part)}, 'replaced',
+               l.latest, now()
+        FROM {lay.table} t
+        JOIN (SELECT partner_id, {part}, max(submission_id) AS latest FROM {lay.table}
+              GROUP BY ALL) l USING (partner_id, {part})
+        WHERE t.submission_id < l.latest""")
+
+
+def _ids(submission_ids) -> str:
+    return ", ".join(str(int(i)) for i in submission_ids)
+
+
+def _components(con, lay: Layout, submission_ids: list[int]) -> list[list[int]]:
+    """Files sharing a part are one submission; union-find over (file, part)."""
+    pairs = con.execute(f"SELECT DISTINCT submission_id, {', '.join(lay.part)} FROM {lay.table} "
+                        f"WHERE submission_id IN ({_ids(submission_ids)})").fetchall()
+    parent = {s: s for s in submission_ids}
+
+    def root(s):
+        while parent[s] != s:
+            parent[s] = parent[parent[s]]
+            s = parent[s]
+        return s
+    first_with: dict[tuple, int] = {}
+    for sid, *part in pairs:
+        other = first_with.setdefault(tuple(part), sid)
+        parent[root(sid)] = root(other)
+    groups: dict[int, list[int]] = {}
+    for sid in submission_ids:
+        groups.setdefault(root(sid), []).append(sid)
+    return [sorted(g) for g in groups.values()]
+
+
+def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartChange]:
+    """Per part the group carries: current rows before it (itself excluded), carried, kept."""
+    key, part, ids = ", ".join(lay.key), ", ".join(lay.part), _ids(group)
+    rows = con.execute(f"""
+        WITH new AS (SELECT DISTINCT {key}, true AS carried FROM {lay.table}
+                     WHERE submission_id IN ({ids})),
+        old AS (SELECT {key}, true AS was FROM {lay.table}_current
+                SEMI JOIN (SELECT DISTINCT {part} FROM new) p USING ({part})
+                WHERE partner_id = $partner AND submission_id NOT IN ({ids}))
+        SELECT {part}, count(*) FILTER (WHERE was), count(*) FILTER (WHERE carried),
+               count(*) FILTER (WHERE was AND carried)
+        FROM old FULL OUTER JOIN new USING ({key}) GROUP BY ALL ORDER BY ALL""",
+        {"partner": partner_id}).fetchall()
+    owners = con.execute(f"SELECT {part}, list(DISTINCT submission_id ORDER BY submission_id) "
+                         f"FROM {lay.table} WHERE submission_id IN ({ids}) GROUP BY ALL").fetchall()
+    by_part = {tuple(r[:-1]): r[-1] for r in owners}
+    n = len(lay.part)
+    return [PartChange(tuple(r[:n]), by_part[tuple(r[:n])], *r[n:]) for r in rows]
+
+
+def _decide(changes: list[PartChange], share: float, max_shrink: float, complete_extracts: bool,
+            allow_shrink: bool) -> bool:
+    """Fill in each part's decision and rows after; True when the group must be held."""
+    held = False
+    for change in changes:
+        if change.before == 0:
+            change.decision, change.after = "added", change.carried
+        elif complete_extracts or change.carried >= share * change.before:
+            change.decision, change.after = "replaced", change.carried
+            held |= not allow_shrink and change.before - change.after > max_shrink * change.before
+        else:
+            change.decision = "updated"
+            change.after = change.before + change.carried - change.kept
+    for change in changes:
+        change.held = held
+    return held
+
+
+def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[PartChange]) -> None:
+    ids, first, part = _ids(group), min(group), ", ".join(lay.part)
+    replaced = [c.part for c in changes if c.decision == "replaced"]
+    if replaced:
+        values = ", ".join("(" + ", ".join(sql_literal(v) for v in p) + ")" for p in replaced)
+        con.execute(f"""
+            INSERT INTO {lay.table}_set_aside
+            SELECT DISTINCT submission_id, {part}, 'replaced', {first}, now()
+            FROM {lay.table}_current
+            SEMI JOIN (VALUES {values}) p({part}) USING ({part})
+            WHERE partner_id = $partner AND submission_id < {first}""", {"partner": partner_id})
+    key = ", ".join(lay.key)
+    # Among the current rows of the keys the group carries (its own included), the newest wins.
+    con.execute(f"""
+        INSERT INTO {lay.table}_superseded
+        SELECT submission_id, source_row, winner, now() FROM (
+            SELECT submission_id, source_row,
+                   first_value(submission_id) OVER newest AS winner,
+                   row_number() OVER newest AS rank
+            FROM {lay.table}_current
+            SEMI JOIN (SELECT DISTINCT {key} FROM {lay.table} WHERE submission_id IN ({ids})) n
+                USING ({key})
+            WHERE partner_id = $partner
+            WINDOW newest AS (PARTITION BY {key} ORDER BY submission_id DESC, source_row DESC))
+        WHERE rank > 1""", {"partner": partner_id})
+    counts = dict(((tuple(r[:-1]), r[-1]) for r in con.execute(f"""
+        SELECT {part}, count(*) FROM {lay.table}_current
+        SEMI JOIN (SELECT DISTINCT {part} FROM {lay.table} WHERE submission_id IN ({ids})) p
+            USING ({part})
+        WHERE partner_id = $partner GROUP BY ALL""", {"partner": partner_id}).fetchall()))
+    for change in changes:
+        change.after = counts.get(change.part, 0)
+
+
+def _record(con, config: InitiativeConfig, lay: Layout, partner_id: str, run_id: str, how: str,
+            group: list[int], changes: list[PartChange], published: bool) -> None:
+    con.executemany(
+        f"INSERT INTO {config.id}.part_changes VALUES ({', '.join(['?'] * 15)})",
+        [(run_id, how, partner_id, lay.table, c.label, min(group), c.submission_ids, c.before,
+          c.carried, c.kept, c.after, c.decision, c.held, dt.datetime.now(), published)
+         for c in changes])
+
+
+def settle_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id: str,
+                 submission_ids: list[int], run_id: str) -> NightOutcome:
+    """Judge and apply one partner's newly inserted files of this run (inside the caller's
+    transaction, the one that inserted them)."""
+    lay = layout_for(config, partner_id)
+    schema = config.schema_for(partner_id)
+    complete = config.crosswalks[partner_id].complete_extracts
+    outcome = NightOutcome()
+    for group in _components(con, lay, submission_ids):
+        changes = _measure(con, lay, partner_id, group)
+        held = _decide(changes, schema.complete_file_share, schema.max_shrink_share, complete,
+                       allow_shrink=False)
+        if held:
+            con.execute(f"INSERT INTO {lay.table}_set_aside SELECT DISTINCT submission_id, "
+                        f"{', '.join(lay.part)}, 'held', NULL, now() FROM {lay.table} "
+                        f"WHERE submission_id IN ({_ids(group)})")
+            con.execute(f"UPDATE submissions SET status = 'held' WHERE submission_id IN "
+                        f"({_ids(group)})")
+        else:
+            _apply(con, lay, partner_id, group, changes)
+        # A held night changes no current data, so it needs no new publication.
+        _record(con, config, lay, partner_id, run_id, "nightly run", group, changes,
+                published=held)
+        for sid in group:
+            outcome.status[sid] = "held" if held else "loaded"
+            outcome.changes[sid] = [c for c in changes if sid in c.submission_ids]
+            outcome.together[sid] = group
+    for sid in submission_ids:  # a file with no rows carries no part
+        outcome.status.setdefault(sid, "loaded")
+        outcome.changes.setdefault(sid, [])
+        outcome.together.setdefault(sid, [sid])
+    return outcome
+
+
+def held_group(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+               submission_id: int) -> list[int]:
+    """The held files judged together with this one (all are applied together)."""
+    rows = con.execute(f"""
+        SELECT DISTINCT unnest(submission_ids) FROM {config.id}.part_changes
+        WHERE held AND batch IN (SELECT batch FROM {config.id}.part_changes
+                                 WHERE held AND list_contains(submission_ids, $id))""",
+                       {"id": submission_id}).fetchall()
+    ids = [r[0] for r in rows] or [submission_id]
+    still = con.execute(f"SELECT submission_id FROM submissions WHERE status = 'held' AND "
+                        f"submission_id IN ({_ids(ids)}) ORDER BY 1").fetchall()
+    return [r[0] for r in still]
+
+
+def overtaken(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id: str,
+              group: list[int]) -> list[str]:
+    """Parts of held files for which newer files were applied since: accepting the held ones
+    then would bring back people the newer complete file removed, so it is refused."""
+    lay = layout_for(config, partner_id)
+    rows = con.execute(f"""
+        SELECT DISTINCT part FROM {config.id}.part_changes
+        WHERE partner_id = $partner AND source_table = $table AND NOT held
+          AND batch > {max(group)}
+          AND part IN (SELECT part FROM {config.id}.part_changes
+                       WHERE held AND batch = {min(group)})
+        ORDER BY part""", {"partner": partner_id, "table": lay.table}).fetchall()
+    return [r[0] for r in rows]
+
+
+def accept(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id: str,
+           group: list[int], run_id: str) -> list[PartChange]:
+    """Apply held files as a data lead decided (inside the caller's transaction)."""
+    lay = layout_for(config, partner_id)
+    schema = config.schema_for(partner_id)
+    con.execute(f"DELETE FROM {lay.table}_set_aside WHERE reason = 'held' AND submission_id IN "
+                f"({_ids(group)})")
+    changes = _measure(con, lay, partner_id, group)
+    _decide(changes, schema.complete_file_share, schema.max_shrink_share,
+            config.crosswalks[partner_id].complete_extracts, allow_shrink=True)
+    _apply(con, lay, partner_id, group, changes)
+    con.execute(f"UPDATE submissions SET status = 'loaded' WHERE submission_id IN ({_ids(group)})")
+    _record(con, config, lay, partner_id, run_id, "accepted by a data lead", group, changes,
+            published=False)
+    return changes
+
+
+def recorded_changes(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+                     submission_id: int) -> list[PartChange]:
+    """The changes a file made, as recorded when it was judged (for a report written later)."""
+    rows = con.execute(f"""SELECT part, submission_ids, rows_before, rows_carried, rows_kept,
+                                  rows_after, decision, held FROM {config.id}.part_changes
+                           WHERE list_contains(submission_ids, $id) AND how = 'nightly run'
+                           ORDER BY part""", {"id": submission_id}).fetchall()
+    return [PartChange(tuple(part.split(" ")), list(ids), b, c, k, a, d, h)
+            for part, ids, b, c, k, a, d, h in rows]
+
+
+def unpublished(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> bool:
+    """True when current data changed (an accept) since outputs were last published."""
+    return con.execute(f"SELECT count(*) FROM {config.id}.part_changes WHERE NOT published"
+                       ).fetchall()[0][0] > 0
+
+
+def mark_published(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
+    con.execute(f"UPDATE {config.id}.part_changes SET published = true WHERE NOT published")

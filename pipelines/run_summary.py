@@ -1,0 +1,43 @@
+"""The nightly run's summary as Markdown, for the Prefect UI (`nightly-summary` artifact).
+
+File names, partner folders, reasons and errors all come from partners' files: each goes in as
+escaped text or a code span, so a newline cannot forge a row, a `|` cannot shift columns, and
+`<img onerror>` or `[x](javascript:...)` stay text when the UI renders the table as HTML.
+"""
+
+from __future__ import annotations
+
+from pipelines.escape import md_code, md_text
+
+REASON_CHARS = 200
+HEADER = ["| initiative | partner | file | status | rows loaded | rows quarantined | reasons |",
+          "|---|---|---|---|---:|---:|---|"]
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _count(value: object) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
+
+
+def run_summary_markdown(summaries: list[dict], run_id: str) -> str:
+    lines = [f"# backbone nightly run {md_text(run_id)}", "", *HEADER]
+    for summary in summaries:
+        initiative = md_text(summary.get("initiative", ""))
+        for item in summary.get("files", []):
+            lines.append(_row(initiative, md_code(item.get("partner_id", ""), table=True),
+                              md_code(item.get("file_name", ""), table=True),
+                              md_text(item.get("status", "")), _count(item.get("rows_loaded")),
+                              _count(item.get("rows_quarantined")),
+                              md_text(item.get("reasons") or "", REASON_CHARS)))
+        for item in summary.get("failed", []):
+            lines.append(_row(initiative, md_code(item.get("partner_id", ""), table=True),
+                              md_code(item.get("file_name", ""), table=True),
+                              "not processed (left in intake)", "", "",
+                              md_text(item.get("error", ""), REASON_CHARS)))
+        if "error" in summary:
+            lines.append(_row(initiative, "", "", "definitions invalid", "", "",
+                              md_text(summary["error"], REASON_CHARS)))
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""The scorecard's words and numbers: value formats, privacy labels and the headline cards.
+
+Kept apart from the chart geometry so the claims a reader sees ("Improving", "Hidden: ...") are
+decided in one place, from the same rows the charts draw.
+"""
+
+from __future__ import annotations
+
+import math
+
+# Changes smaller than this (in rate units) read as "about the same" to a lay reader.
+NO_CHANGE_TOLERANCE = 0.005
+LOW_RELIABILITY_MARK = "†"
+LOW_RELIABILITY_MIN = 30
+PRIMARY, COMPLEMENTARY = "primary", "complementary"
+
+
+def fmt_value(value: float | None, unit: str = "percent") -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:.1f}%" if unit == "percent" else f"{value:,.2f}"
+
+
+def fmt_change(delta: float, unit: str) -> str:
+    return f"{abs(delta) * 100:.1f} percentage points" if unit == "percent" else f"{abs(delta):,.2f}"
+
+
+def fmt_ci(row: dict, unit: str) -> str:
+    if row.get("ci_lower") is None or row.get("ci_upper") is None:
+        return "—"
+    low, high = fmt_value(row["ci_lower"], unit), fmt_value(row["ci_upper"], unit)
+    return f"{low.removesuffix('%')}–{high}"
+
+
+def is_complementary(row: dict) -> bool:
+    reason = (row.get("suppression_reason") or "").lower()
+    return "complement" in reason or "secondary" in reason
+
+
+def suppressed_short(row: dict, threshold: int) -> str:
+    """Fits a chart placeholder; the table note and "About these numbers" say it in full."""
+    if is_complementary(row):
+        return "Hidden: protects a small group"
+    return f"Hidden: a count of 1 to {threshold}"
+
+
+def suppressed_long(row: dict, threshold: int, counted: str = "people") -> str:
+    if is_complementary(row):
+        return ("Hidden so that a small group shown nearby cannot be worked out by subtraction "
+                "(this number itself is not small)")
+    return (f"Hidden: 1 to {threshold} {counted} in this group, or 1 to {threshold} of them with "
+            "(or without) the result")
+
+
+def low_reliability_note(counted: str) -> str:
+    return f"{LOW_RELIABILITY_MARK} Fewer than {LOW_RELIABILITY_MIN} {counted}"
+
+
+def _is_good(delta: float, direction: str) -> bool:
+    return delta < 0 if direction == "lower_is_better" else delta > 0
+
+
+def comparison_baseline(indicator: dict, totals: list[dict]) -> dict | None:
+    """What "change since baseline" compares with, and where it comes from.
+
+    kind 'measured': the published total for the declared baseline period (the number the chart
+    draws); 'declared': the YAML value, only when no results exist for that period; 'earliest':
+    no baseline declared, so the earliest shown period. A hidden baseline compares with nothing.
+    """
+    declared = indicator.get("baseline")
+    by_period = {str(r["period"]): r for r in totals}
+    if declared and declared.get("value") is not None:
+        period = str(declared.get("period"))
+        row = by_period.get(period)
+        if row is None:
+            return {"kind": "declared", "period": period, "value": declared["value"], "row": None}
+        return {"kind": "measured", "period": period, "row": row, "declared": declared["value"],
+                "value": None if row["suppressed"] else row["value"]}
+    latest = totals[-1] if totals else None
+    first = next((r for r in totals if r["value"] is not None and not r["suppressed"]
+                  and r is not latest), None)
+    if first is None:
+        return None
+    return {"kind": "earliest", "period": str(first["period"]), "value": first["value"], "row": first}
+
+
+def _difference_interval(latest: dict, base: dict) -> tuple[float, float] | None:
+    """Newcombe's hybrid score interval for p_latest - p_base, from the two Wilson intervals."""
+    p1, l1, u1 = latest.get("value"), latest.get("ci_lower"), latest.get("ci_upper")
+    p0, l0, u0 = base.get("value"), base.get("ci_lower"), base.get("ci_upper")
+    if None in (p1, l1, u1, p0, l0, u0):
+        return None
+    d = p1 - p0
+    return (d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2),
+            d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2))
+
+
+def headline(indicator: dict, totals: list[dict], unit: str, direction: str, threshold: int,
+             counted: str) -> dict | None:
+    if not totals:
+        return None
+    latest = totals[-1]
+    hidden = bool(latest["suppressed"])
+    head = {
+        "period": latest["period"], "suppressed": hidden,
+        "suppressed_label": "Hidden to protect privacy",
+        "suppressed_text": suppressed_long(latest, threshold, counted) if hidden else "",
+        "value": fmt_value(latest["value"], unit), "ci": fmt_ci(latest, unit),
+        "low_reliability": bool(latest["low_reliability"]) and not hidden,
+        "denominator": latest["denominator"], "counted": counted, "trend": None, "target": None,
+        "no_trend": "No baseline or latest value to compare.", "declared_note": "",
+    }
+    current = None if hidden else latest["value"]
+    base = comparison_baseline(indicator, totals)
+    if base is not None and base["kind"] == "measured":
+        declared = base["declared"]
+        if base["value"] is not None and abs(declared - base["value"]) >= 0.0005:
+            head["declared_note"] = (f"The plan declared {fmt_value(declared, unit)} for "
+                                     f"{base['period']}; the measured value is used.")
+    if current is None:
+        if hidden:
+            head["no_trend"] = "The latest number is hidden to protect privacy."
+    elif base is None:
+        pass
+    elif base["row"] is latest:
+        head["no_trend"] = f"{base['period']} is the baseline period and the latest one."
+    elif base["value"] is None and not (base["row"] or {}).get("suppressed"):
+        head["no_trend"] = f"No one was measured in the {base['period']} baseline period."
+    elif base["value"] is None:
+        head["no_trend"] = (f"The {base['period']} baseline number is hidden to protect privacy, "
+                            "so no change is shown.")
+    else:
+        head["trend"] = _trend(latest, base, unit, direction)
+    target = indicator.get("target")
+    if current is not None and target and target.get("value") is not None:
+        gap = target["value"] - current
+        met = gap <= 0 if direction == "higher_is_better" else gap >= 0
+        head["target"] = {
+            "met": met, "goal": f"{fmt_value(target['value'], unit)} by {target['period']}",
+            "text": "Target reached" if met else f"{fmt_change(gap, unit)} to go",
+        }
+    return head
+
+
+def _trend(latest: dict, base: dict, unit: str, direction: str) -> dict:
+    delta = latest["value"] - base["value"]
+    if base["kind"] == "declared":
+        # A typed-in number has no interval: the change is clear once it leaves the latest's.
+        clear = not (latest["ci_lower"] is not None
+                     and latest["ci_lower"] <= base["value"] <= latest["ci_upper"])
+        since = (f"since the declared {base['period']} baseline of "
+                 f"{fmt_value(base['value'], unit)} (no results for {base['period']})")
+    else:
+        interval = _difference_interval(latest, base["row"])
+        clear = interval is None or interval[0] > 0 or interval[1] < 0
+        since = (f"since {base['period']} ({fmt_value(base['value'], unit)}, 95% CI "
+                 f"{fmt_ci(base['row'], unit)})")
+    if abs(delta) < NO_CHANGE_TOLERANCE:
+        status, arrow, text = "same", "■", "About the same"
+    else:
+        arrow, verb = ("▲", "Up") if delta > 0 else ("▼", "Down")
+        text = f"{verb} {fmt_change(delta, unit)}"
+        status = ("better" if _is_good(delta, direction) else "worse") if clear else "same"
+    return {
+        "status": status, "arrow": arrow, "text": text, "since": since,
+        "word": {"better": "Improving", "worse": "Getting worse", "same": "No clear change"}[status],
+        "within_ci": not clear and abs(delta) >= NO_CHANGE_TOLERANCE,
+        "baseline_value": base["value"], "baseline_period": base["period"], "kind": base["kind"],
+    }

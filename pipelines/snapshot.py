@@ -1,0 +1,232 @@
+"""The analysts' snapshot: a read-only copy of the warehouse that every 1.x DuckDB client opens.
+
+The live warehouse is written in the newest DuckDB storage format, which the DuckDB CLI, R and
+BI tools (whose DuckDB lags behind the Python package) refuse. The snapshot is therefore built,
+not copied: a new database file attached with an older `STORAGE_VERSION`, filled table by table
+from the closed warehouse, then
+- the quarantine's `value` (and any other column not known to be free of partners' values) is
+  left out, so the raw text of a failing cell never reaches analysts;
+- each initiative schema gains analyst tables and views named for their grain:
+  `indicator_results` (the partnership Parquet as published), `indicators` (the YAML
+  definitions), `submissions_by_partner_period`, `quarantine_by_rule`; and `main.data_dictionary`;
+- every table, view and column gets a `COMMENT` (pipelines/dictionary.py);
+- it is written under a temporary name, made read-only and renamed over the old snapshot, so an
+  analyst holding the old one keeps reading it and a new session sees a complete file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from pipelines.config import ConfigError, InitiativeConfig, Workspace
+from pipelines.dictionary import table_descriptions
+from pipelines.duckdb_settings import limit_memory
+
+# DuckDB 1.0's format: read by every 1.x release (1.2's is not read by 1.1, for one).
+STORAGE_VERSION = "v1.0.0"
+# Quarantine columns known to hold no partner value; anything else stays in the live warehouse.
+QUARANTINE_COLUMNS = ("submission_id", "initiative_id", "partner_id", "source_row", "column_name",
+                      "rule", "message")
+
+
+def snapshot_warehouse(workspace: Workspace) -> Path:
+    """Rebuild `workspace.snapshot_file` from the closed warehouse; returns its path."""
+    target = workspace.snapshot_file
+    temporary = target.with_name(f".{target.name}.tmp")
+    _remove(temporary)  # left, maybe read-only, by a crash before the rename
+    spill = temporary.with_name(temporary.name + ".spill")
+    con = duckdb.connect()
+    try:
+        # In memory, DuckDB would spill under the current directory, wherever that is.
+        limit_memory(con, spill=spill)
+        # Row order within a table means nothing here; keeping it would serialize the copy.
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")
+        con.execute("ATTACH ? AS live (READ_ONLY)", [str(workspace.warehouse_file)])
+        con.execute(f"ATTACH ? AS snap (STORAGE_VERSION '{STORAGE_VERSION}')", [str(temporary)])
+        con.execute("BEGIN TRANSACTION")  # one commit, not one per statement
+        # Tables, views, sequences and macros as they are; the data is copied below.
+        con.execute("COPY FROM DATABASE live TO snap (SCHEMA)")
+        _copy_tables(con)
+        for schema in _initiative_schemas(con):
+            config = _config(workspace, schema)
+            _add_analyst_tables(con, workspace, schema, config)
+            _comment(con, schema, config)
+        _add_data_dictionary(con)
+        _comment(con, "main", None)
+        con.execute("COMMIT")
+        con.execute("DETACH snap")
+    except BaseException:
+        con.close()  # first: it holds the file
+        _remove(temporary)
+        raise
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    os.chmod(temporary, 0o444)
+    os.replace(temporary, target)
+    return target
+
+
+def _remove(database: Path) -> None:
+    for path in (database, database.with_name(database.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
+        "AND table_name = ? ORDER BY column_index", [database, schema, table]).fetchall()]
+
+
+def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
+    """name -> TABLE or VIEW, for one schema of the snapshot."""
+    return dict(con.execute(
+        "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = 'snap' AND "
+        "schema_name = ? UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE "
+        "database_name = 'snap' AND schema_name = ? AND NOT internal", [schema, schema]).fetchall())
+
+
+def _copy_tables(con: duckdb.DuckDBPyConnection) -> None:
+    tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
+                         "database_name = 'snap' ORDER BY ALL").fetchall()
+    for schema, table in tables:
+        target = f"snap.{_quote(schema)}.{_quote(table)}"
+        if (schema, table) == ("main", "quarantine"):
+            # Dropped while empty: a column dropped after the copy would leave its old blocks,
+            # partners' values included, in the file.
+            for column in _columns(con, "snap", schema, table):
+                if column not in QUARANTINE_COLUMNS:
+                    con.execute(f"ALTER TABLE {target} DROP COLUMN {_quote(column)}")
+        names = ", ".join(_quote(c) for c in _columns(con, "snap", schema, table))
+        con.execute(f"INSERT INTO {target} ({names}) SELECT {names} "
+                    f"FROM live.{_quote(schema)}.{_quote(table)}")
+
+
+def _initiative_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Schemas the warehouse made for an initiative (they hold its records)."""
+    return [r[0] for r in con.execute(
+        "SELECT DISTINCT schema_name FROM duckdb_tables() WHERE database_name = 'snap' AND "
+        "schema_name <> 'main' AND table_name IN ('records', 'aggregate_counts') ORDER BY 1"
+    ).fetchall()]
+
+
+def _config(workspace: Workspace, initiative_id: str) -> InitiativeConfig | None:
+    """The initiative's definitions, or None when they no longer load (generic texts then)."""
+    try:
+        return workspace.load(initiative_id)
+    except (ConfigError, FileNotFoundError, OSError):
+        return None
+
+
+def _add_analyst_tables(con: duckdb.DuckDBPyConnection, workspace: Workspace, schema: str,
+                        config: InitiativeConfig | None) -> None:
+    s = f"snap.{_quote(schema)}"
+    results = workspace.published(schema) / "partnership" / "indicator_results.parquet"
+    if results.is_file():
+        # The published file itself, so "as published" holds by construction.
+        con.execute(f"CREATE TABLE {s}.indicator_results AS SELECT * FROM read_parquet(?)",
+                    [str(results)])
+    if config is not None:
+        _add_indicators(con, s, config)
+    relations = _relations(con, schema)
+    initiative = _literal(schema)
+    loaded, current = [], []
+    for table in ("records", "aggregate_counts"):
+        if table in relations:
+            loaded.append(f"SELECT submission_id, CAST(period AS VARCHAR) AS period, count(*) "
+                          f"AS n FROM {schema}.{table} GROUP BY ALL")
+        if f"{table}_current" in relations:
+            current.append(f"SELECT submission_id, CAST(period AS VARCHAR) AS period, count(*) "
+                           f"AS n FROM {schema}.{table}_current GROUP BY ALL")
+    empty = "SELECT NULL::BIGINT AS submission_id, NULL::VARCHAR AS period, 0 AS n WHERE false"
+    # View bodies name tables without the database, so they bind in whichever database holds
+    # them; the SQL must stay readable by DuckDB 1.0 (every client re-binds it).
+    con.execute(f"""
+        CREATE VIEW {s}.submissions_by_partner_period AS
+        WITH loaded AS ({' UNION ALL '.join(loaded) or empty}),
+        counting AS ({' UNION ALL '.join(current) or empty}),
+        files AS (
+            SELECT f.submission_id, f.partner_id, f.status, f.file_name, f.received_at,
+                   l.period, coalesce(l.n, 0) AS rows_loaded, coalesce(c.n, 0) AS rows_current
+            FROM main.submissions AS f
+            LEFT JOIN loaded AS l ON l.submission_id = f.submission_id
+            LEFT JOIN counting AS c ON c.submission_id = l.submission_id AND c.period = l.period
+            WHERE f.initiative_id = {initiative})
+        SELECT partner_id, period, status, count(DISTINCT submission_id) AS files,
+               CAST(sum(rows_loaded) AS BIGINT) AS rows_loaded,
+               CAST(sum(rows_current) AS BIGINT) AS rows_current,
+               min(received_at) AS first_received_at, max(received_at) AS last_received_at,
+               arg_max(file_name, submission_id) AS latest_file_name
+        FROM files GROUP BY partner_id, period, status""")
+    con.execute(f"""
+        CREATE VIEW {s}.quarantine_by_rule AS
+        SELECT q.partner_id, q.rule, q.column_name,
+               count(DISTINCT q.submission_id) AS files,
+               count(DISTINCT CAST(q.submission_id AS VARCHAR) || ':' ||
+                              CAST(q.source_row AS VARCHAR)) AS rows_affected,
+               count(*) AS cells, max(f.received_at) AS last_received_at
+        FROM main.quarantine AS q LEFT JOIN main.submissions AS f
+            ON f.submission_id = q.submission_id
+        WHERE q.initiative_id = {initiative}
+        GROUP BY q.partner_id, q.rule, q.column_name""")
+
+
+def _add_indicators(con: duckdb.DuckDBPyConnection, s: str, config: InitiativeConfig) -> None:
+    con.execute(f"""CREATE TABLE {s}.indicators (indicator_id VARCHAR, title VARCHAR,
+        description VARCHAR, unit VARCHAR, direction VARCHAR, source VARCHAR,
+        disaggregations VARCHAR, baseline_period VARCHAR, baseline_value DOUBLE,
+        target_period VARCHAR, target_value DOUBLE)""")
+    con.executemany(f"INSERT INTO {s}.indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        [i.id, i.title, i.description, i.unit, i.direction, i.source,
+         ", ".join(i.disaggregations),
+         i.baseline.period if i.baseline else None, i.baseline.value if i.baseline else None,
+         i.target.period if i.target else None, i.target.value if i.target else None]
+        for i in config.indicators])
+
+
+def _add_data_dictionary(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("""
+        CREATE VIEW snap.main.data_dictionary AS
+        WITH relations AS (
+            SELECT database_name, schema_name, table_name, 'table' AS kind, comment
+            FROM duckdb_tables()
+            UNION ALL
+            SELECT database_name, schema_name, view_name, 'view', comment
+            FROM duckdb_views() WHERE NOT internal)
+        SELECT c.database_name, c.schema_name, c.table_name, r.kind,
+               r.comment AS table_comment, c.column_index, c.column_name, c.data_type,
+               c.comment AS column_comment
+        FROM duckdb_columns() AS c
+        JOIN relations AS r ON r.database_name = c.database_name
+             AND r.schema_name = c.schema_name AND r.table_name = c.table_name
+        WHERE c.database_name NOT IN ('system', 'temp')
+        ORDER BY c.database_name, c.schema_name, c.table_name, c.column_index""")
+
+
+def _comment(con: duckdb.DuckDBPyConnection, schema: str,
+             config: InitiativeConfig | None) -> None:
+    """COMMENT ON every described table/view and column; unknown ones stay bare (a test fails)."""
+    known = table_descriptions(config)
+    for name, kind in _relations(con, schema).items():
+        if name not in known:
+            continue
+        description, columns = known[name]
+        relation = f"snap.{_quote(schema)}.{_quote(name)}"
+        con.execute(f"COMMENT ON {kind} {relation} IS {_literal(description)}")
+        for column in _columns(con, "snap", schema, name):
+            if column in columns:
+                con.execute(f"COMMENT ON COLUMN {relation}.{_quote(column)} IS "
+                            f"{_literal(columns[column])}")
