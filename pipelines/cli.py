@@ -46,7 +46,8 @@ def _print_summaries(summaries: list[dict]) -> None:
         table.add_column(column, overflow="fold")
     for summary in summaries:
         if "error" in summary:
-            table.add_row(summary["initiative"], "", "", "[red]definitions invalid", "", "",
+            table.add_row(summary["initiative"], "", "",
+                          f"[red]{summary.get('error_kind', 'definitions invalid')}", "", "",
                           escape(summary["error"]))
         for item in summary.get("files", []):
             color = {"loaded": "green", "rejected": "red"}.get(item["status"], "yellow")
@@ -54,13 +55,27 @@ def _print_summaries(summaries: list[dict]) -> None:
                           escape(one_line(item["file_name"])), f"[{color}]{item['status']}",
                           str(item["rows_loaded"]), str(item["rows_quarantined"]),
                           escape(one_line(item["reasons"], 300)))
-    console.print(table)
+    arriving = [(s["initiative"], name) for s in summaries for name in s.get("arriving", [])]
+    if table.row_count:
+        console.print(table)
+    elif not arriving:
+        console.print("No new files were waiting in intake.")
+    if arriving:
+        from pipelines.discover import settle_seconds
+
+        console.print(f"Left in intake for a later run, still being written (changed in the last "
+                      f"{settle_seconds():g} seconds, or named as an upload in progress): "
+                      + ", ".join(escape(one_line(f"{i}/{n}")) for i, n in arriving))
     for summary in summaries:
         if summary.get("note"):  # nothing new (resubmission owner's note)
             console.print(f"[bold]{summary['initiative']}[/]: {escape(summary['note'])}")
         elif "published" in summary:
-            console.print(f"[bold]{summary['initiative']}[/]: {summary['cells']} cells, "
-                          f"suppressed {summary['suppressed']}; published to {summary['published']}")
+            hidden = summary["suppressed"]
+            console.print(
+                f"[bold]{summary['initiative']}[/]: {summary['cells']:,} cells measured; "
+                f"{hidden.get('primary', 0):,} hidden as small counts and "
+                f"{hidden.get('complementary', 0):,} hidden to protect them; published for the "
+                f"partnership to {summary['published']}")
 
 
 def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
@@ -144,7 +159,10 @@ def _release(workspace: Workspace, initiative: str, force: bool) -> None:
     except ConfigError as exc:
         console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
         raise typer.Exit(2)
-    except (ReleaseError, WorkspaceLocked) as exc:
+    except WorkspaceLocked as exc:
+        console.print(f"[red]Not released:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_BUSY)
+    except ReleaseError as exc:
         console.print(f"[red]Not released:[/] {escape(str(exc))}")
         raise typer.Exit(1)
     if outcome.release_id is None:
@@ -259,7 +277,7 @@ def accept(file: Path = typer.Argument(..., help="The held file, as the run summ
            home: Optional[Path] = HOME) -> None:
     """Apply a held file: a period's complete file that would remove more than half of a
     partner's rows for it. Files of the same run for the same period are applied with it; the
-    next run publishes the result. Exit 1 if the file is not held."""
+    next run publishes the result. Exit 1 if the file is not held, 3 if the workspace is busy."""
     from pipelines.accept import NotHeld, accept_file
     from pipelines.lock import WorkspaceLocked, workspace_lock
 
@@ -267,7 +285,10 @@ def accept(file: Path = typer.Argument(..., help="The held file, as the run summ
     try:
         with workspace_lock(workspace, purpose=f"accept {file.name}"):
             accepted = accept_file(workspace, file)
-    except (NotHeld, WorkspaceLocked) as exc:
+    except WorkspaceLocked as exc:
+        console.print(f"[red]{escape(str(exc))}")
+        raise typer.Exit(EXIT_BUSY)
+    except NotHeld as exc:
         console.print(f"[red]{escape(str(exc))}")
         raise typer.Exit(1)
     console.print(f"[green]Accepted[/] for {escape(accepted.partner_id)}: "
@@ -275,6 +296,40 @@ def accept(file: Path = typer.Argument(..., help="The held file, as the run summ
     for line in accepted.lines:
         console.print(f"  {escape(line)}")
     console.print("Published by the next `backbone run`.")
+
+
+@app.command()
+def rebuild(initiative: Optional[str] = typer.Option(
+                None, help="Only this initiative (other initiatives' data is kept as it is)."),
+            home: Optional[Path] = HOME) -> None:
+    """Rebuild the warehouse from data/archive/: every loaded or held file is loaded again, in
+    the original order of receipt, with the same salts and today's rules; then the new warehouse
+    replaces the old one (kept as data/warehouse/backbone.duckdb.<time>.before-rebuild.bak) and
+    is published. Archived files and partner reports are not touched. Exit 1 if it stopped (the
+    live warehouse is then unchanged), 3 if another backbone command is using the workspace."""
+    from pipelines.lock import WorkspaceLocked
+    from pipelines.migrations import MigrationFailed, WarehouseTooNew
+    from pipelines.rebuild import RebuildError
+    from pipelines.rebuild import rebuild as rebuild_warehouse
+
+    workspace = Workspace.resolve(home)
+    try:
+        with console.status("Rebuilding the warehouse from data/archive/..."):
+            outcome = rebuild_warehouse(workspace, initiative)
+    except WorkspaceLocked as exc:
+        errors.print(f"[red]Not rebuilt:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_BUSY)
+    except (RebuildError, ConfigError, MigrationFailed, WarehouseTooNew) as exc:
+        errors.print(f"[red]Not rebuilt:[/] {escape(one_line(str(exc), 2000))}")
+        raise typer.Exit(1)
+    console.print(f"Rebuilt {', '.join(outcome.initiatives)}: {outcome.files} file(s) loaded "
+                  f"again from data/archive/, {outcome.copied} submission(s) kept as they were "
+                  "(rejected, duplicates, other initiatives).")
+    for line in outcome.differences:
+        console.print(f"[yellow]Note:[/] {escape(line)}")
+    console.print(f"The previous warehouse is kept as {outcome.backup}")
+    for initiative_id, folder in outcome.published.items():
+        console.print(f"{initiative_id}: published to {folder}")
 
 
 @app.command()
@@ -302,6 +357,46 @@ def schedule(cron: str = typer.Option("0 2 * * *", help="When to run (cron, serv
         warnings.filterwarnings("ignore", message="coroutine .* was never awaited",
                                 category=RuntimeWarning)
     console.print("Stopped serving: no scheduled runs until `backbone schedule` runs again.")
+
+
+@app.command(name="scorecard")
+def scorecard_command(
+        initiative: Optional[str] = typer.Option(None, help="Initiative (default: the only one)."),
+        audience: str = typer.Option("partnership", help="Which published numbers: public or "
+                                     "partnership."),
+        lang: Optional[str] = typer.Option(None, "--lang", help="Language: en or es (default: "
+                                           "the initiative's `language`)."),
+        pdf: bool = typer.Option(False, "--pdf", help="Also print a PDF (headless Chromium): a "
+                                 "cover, one poster page per indicator, then the methods page."),
+        out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="Folder to write "
+                                           "to (default: data/scorecards/<initiative>/)."),
+        home: Optional[Path] = HOME) -> None:
+    """Render a published scorecard in a language, as HTML and optionally PDF, from the
+    numbers already published for that audience. Exit 1 if nothing is published yet or the PDF
+    could not be printed, 2 for invalid definitions or an unknown language or audience."""
+    from pipelines.scorecard_i18n import LANGUAGES
+    from pipelines.scorecard_print import ScorecardError, render_published
+
+    workspace = Workspace.resolve(home)
+    ids = [initiative] if initiative else workspace.initiative_ids()
+    if len(ids) != 1:
+        raise typer.BadParameter(f"choose one with --initiative: {ids}")
+    if lang is not None and lang not in LANGUAGES:
+        raise typer.BadParameter(f"--lang must be one of {', '.join(LANGUAGES)}")
+    if audience not in ("public", "partnership"):
+        raise typer.BadParameter("--audience must be public or partnership")
+    try:
+        config = workspace.load(ids[0])
+    except ConfigError as exc:
+        console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
+        raise typer.Exit(2)
+    try:
+        written = render_published(workspace, config, audience, lang, out, pdf)
+    except ScorecardError as exc:
+        console.print(f"[red]No scorecard:[/] {escape(str(exc))}")
+        raise typer.Exit(1)
+    for path in written:
+        console.print(f"Wrote {escape(str(path))}")
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def write_datapackage(folder: Path, config: InitiativeConfig, *, public: bool, v
         "profile": "tabular-data-package",
         "name": f"{initiative.id}-{audience}".replace("_", "-"),
         "title": f"{initiative.name} — {'open data' if public else 'partnership data (restricted)'}",
-        "description": (initiative.description or initiative.name) + (
+        "description": (initiative.description or initiative.name).strip().rstrip(".") + "." + (
             " Initiative-wide results only; small groups are suppressed." if public else
             " Includes partner-level rows: for partners and analysts under the data-sharing "
             "agreement only."),

@@ -37,6 +37,12 @@ def reserved_sql_words() -> frozenset[str]:
         con.close()
 
 
+# Role columns the records keep under a fixed name, whatever a template calls them.
+_KEPT_AS = {"period": "period", "household_income": "household_income",
+            "household_size": "household_size", "state": "state",
+            "class_proxy": "class_proxy_value", "partner_id": "partner_id"}
+
+
 def _value_problem(value: Any, sql_type: str) -> str | None:
     """Why `value` cannot be compared with a column of `sql_type`, or None when it can."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -71,14 +77,20 @@ def check_conditions(indicator: Indicator, schema: IntakeSchema, path: Path) -> 
 
     kept = dict(record_columns(schema))
     usable = ", ".join(kept)
-    intake = {c.name for c in schema.columns}
+    intake = {c.name: c.role for c in schema.columns}
     for part in ("numerator", "denominator"):
         for index, condition in enumerate(getattr(indicator, part)):
             key = f"{path}: {part}.{index}"
             if condition.column not in kept:
+                stored = _KEPT_AS.get(intake.get(condition.column, ""))
                 why = (f"is a column of intake schema {schema.id!r} but is not kept in the "
                        "records indicators are measured from" if condition.column in intake
                        else f"is not a column of intake schema {schema.id!r}")
+                if stored:
+                    # A template's own name for a role column (`program_year`, `income`): the
+                    # records keep it under the role's name, which is what a condition must use.
+                    why = (f"is column {condition.column!r} of intake schema {schema.id!r}, kept "
+                           f"in the records as {stored!r} (its role); write column: {stored}")
                 raise ConfigError(f"{key}.column: {condition.column!r} {why}; conditions can "
                                   f"use: {usable}")
             values = condition.value if isinstance(condition.value, (list, tuple)) \
@@ -100,3 +112,18 @@ def check_reference_groups(initiative: Initiative, race_labels: list[str],
             raise ConfigError(f"{path}: reference_groups.{dimension}: {label!r} is not a "
                               f"{dimension} group; use one of: "
                               + ", ".join(repr(k) for k in known[dimension]))
+
+
+def check_aggregate_sources(initiative: Initiative, indicators: list[Indicator],
+                            files: dict[str, Path]) -> None:
+    """An indicator measured from aggregate submissions, in an initiative where no partner
+    submits aggregates, would never have a number, and nobody would be told why."""
+    if any(p.submits == "aggregates" for p in initiative.partners.values()):
+        return
+    for indicator in indicators:
+        if indicator.source == "aggregates":
+            raise ConfigError(
+                f"{files[indicator.id]}: source: 'aggregates', but no partner of "
+                f"{initiative.id!r} submits aggregates (partners.<id>.submits: aggregates in "
+                "initiative.yaml), so this indicator would never have data; measure it from "
+                "records (numerator and denominator conditions) or register the partner")

@@ -224,6 +224,11 @@ QUARANTINE_BY_RULE = {
     "cells": "Cells that broke it.",
     "last_received_at": "When the latest such file was taken.",
 }
+BACKBONE_SCHEMA = {
+    "version": "Warehouse layout version.",
+    "reached_at": "When the warehouse reached it.",
+    "how": "How: created new, or migrated from an older version (the copy kept aside).",
+}
 DATA_DICTIONARY = {
     "database_name": "Database (the snapshot's name as attached).",
     "schema_name": "Schema: main (files, runs) or an initiative id.",
@@ -241,6 +246,8 @@ MAIN_TABLES = {
     "quarantine": ("One row per cell set aside for breaking a rule. The value as sent is not in "
                    "the snapshot (it is in the partner's own bad_rows.csv).", QUARANTINE),
     "runs": ("One row per nightly run.", RUNS),
+    "backbone_schema": ("One row per warehouse layout version reached (pipelines/migrations/): "
+                        "the highest is the layout this warehouse has.", BACKBONE_SCHEMA),
     "data_dictionary": ("One row per column of every table and view of this database, with "
                         "the comments that explain them.", DATA_DICTIONARY),
 }

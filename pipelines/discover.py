@@ -21,7 +21,7 @@ from pathlib import Path
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.problems import Problem
 
-ACCEPTED_SUFFIXES = {".csv", ".txt", ".tsv"}
+ACCEPTED_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xls"}
 IN_PROGRESS_SUFFIXES = {".part", ".tmp", ".crdownload", ".partial"}
 UNREGISTERED = "_unregistered"
 # A file is taken once it has not changed for this long. Uploads that stall for longer than this
@@ -80,6 +80,25 @@ def discover(workspace: Workspace, config: InitiativeConfig) -> list[IntakeFile]
             except OSError:  # gone, or not ours to rename, meanwhile: looked at again next run
                 continue
     return found
+
+
+def arriving(workspace: Workspace, config: InitiativeConfig, found: list[IntakeFile]) -> list[str]:
+    """What `discover` left for a later run because it is still being written (changed within the
+    settle time, or named as an upload in progress), as "partner/file": a run that takes
+    nothing must not say that nothing was there. Dotfiles and Office lock files are not files
+    sent, so they are not listed."""
+    base = workspace.intake / config.id
+    taken = {f.path for f in found}
+    left: list[str] = []
+    if not base.is_dir():
+        return left
+    for entry in sorted(base.iterdir()):
+        inside = sorted(entry.iterdir()) if entry.is_dir() and not entry.is_symlink() else [entry]
+        for path in inside:
+            if path not in taken and not path.name.startswith((".", "~$")):
+                left.append(os.fsdecode(path.relative_to(base)).encode("utf-8", "replace")
+                            .decode("utf-8"))
+    return left
 
 
 def _settled(path: Path, now: float, settle: float) -> bool:
@@ -165,5 +184,5 @@ def _refusal(path: Path, known_partner: bool, folder: str) -> Problem | None:
                        "read. Copy the file itself into your folder.")
     if path.suffix.lower() not in ACCEPTED_SUFFIXES:
         return Problem("not_a_csv", f"Files ending in {path.suffix or '(no extension)'!r} are not "
-                       "accepted; please send a CSV file (.csv).")
+                       "accepted; please send a CSV file (.csv) or an Excel workbook (.xlsx).")
     return None

@@ -30,17 +30,15 @@ quiet_third_party_logs()  # before the first flow call starts a temporary Prefec
 from pipelines import ingest, resubmission, warehouse  # noqa: E402
 from pipelines.ingest import published_on  # noqa: E402
 from pipelines.config import ConfigError, Workspace  # noqa: E402
-from pipelines.discover import discover  # noqa: E402
+from pipelines.discover import arriving, discover  # noqa: E402
 from pipelines.escape import log_text, one_line  # noqa: E402
-from pipelines.disparities import compute_disparities  # noqa: E402
 from pipelines.intake import StagedFile, stage_file  # noqa: E402
 from pipelines.lock import workspace_lock  # noqa: E402
-from pipelines.measure import build_indicator_cells  # noqa: E402
-from pipelines.publish import is_current, publish  # noqa: E402
+from pipelines.publish import is_current  # noqa: E402
+from pipelines.refresh import measure_and_publish  # noqa: E402
 from pipelines.run_summary import run_summary_markdown  # noqa: E402
 from pipelines.snapshot import snapshot_warehouse  # noqa: E402
 from pipelines.standardize import ensure_salt, read_salt  # noqa: E402
-from pipelines.suppress import suppress_cells  # noqa: E402
 
 freeze_imports()
 
@@ -97,19 +95,15 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
             logger.info("%s: %s (%s)", initiative_id, note, published)
         else:
             try:
-                cells = build_indicator_cells(con, config)
+                refreshed = measure_and_publish(con, workspace, config, run_id)
             except ConfigError as exc:
                 # The files are loaded and kept; only measuring waits for the definitions (e.g. a
                 # period before the first poverty-guideline year). The last publication stands.
                 logger.error("%s: not measured or published: %s", initiative_id, exc)
                 return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
-                        "error": str(exc)}
-            counts = suppress_cells(con, f"{config.id}.indicator_cells",
-                                    config.initiative.suppression.threshold)
-            compute_disparities(con, f"{config.id}.indicator_cells", f"{config.id}.disparities",
-                                dict(config.initiative.reference_groups))
-            published = publish(con, workspace, config, run_id)
-            resubmission.mark_published(con, config)
+                        "error": str(exc), "error_kind": "not measured"}
+            cells, counts, published = (refreshed.cells, refreshed.suppressed,
+                                        refreshed.published)
             logger.info("%s: %d cells, suppressed %s, published %s", initiative_id, cells, counts,
                         published)
     finally:
@@ -143,6 +137,7 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
             continue
         ensure_salt(workspace, initiative_id)
         found = discover(workspace, config)
+        still_arriving = arriving(workspace, config, found)
         readable = [f for f in found if f.problem is None]
         refused = [(str(f.path), f.partner_id, f.problem.as_dict()) for f in found if f.problem]
         futures = stage_file_task.map(str(workspace.root), initiative_id,
@@ -163,7 +158,7 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
             else:
                 staged.append(result)
         summary = warehouse_task(str(workspace.root), initiative_id, staged, refused, run_id)
-        summaries.append({**summary, "failed": failed})
+        summaries.append({**summary, "failed": failed, "arriving": still_arriving})
     if workspace.warehouse_file.exists():
         snapshot_warehouse(workspace)
     _report(summaries, run_id)

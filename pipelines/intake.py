@@ -12,6 +12,7 @@ the typed table to disk and checkpointing it cost more than reading, typing and 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -22,7 +23,6 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipelines import gx_duckdb
 from pipelines.config import InitiativeConfig
 from pipelines.duckdb_settings import limit_memory
 from pipelines.problems import FileRejected, Problem
@@ -112,7 +112,8 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         return staged
     staging_dir.mkdir(parents=True, exist_ok=True)
     try:
-        sniffed = sniff(path, staging_dir)
+        sniffed = sniff(path, staging_dir, config.schema_for(partner_id),
+                        config.crosswalks[partner_id])
         staged.sha256, staged.size_bytes = sniffed.sha256, sniffed.size
         staged.encoding, staged.delimiter = sniffed.encoding, sniffed.delimiter
         schema = config.schema_for(partner_id)
@@ -125,6 +126,10 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         database = staging_dir / f"{sniffed.sha256}.duckdb"
         database.unlink(missing_ok=True)  # a rerun after a crash starts the file over
         Path(f"{database}.wal").unlink(missing_ok=True)
+        # Imported here, not at module level: importing GX takes 3-4 s, and a night with
+        # nothing to stage (or `ingest`, `feedback`) never needs it.
+        from pipelines import gx_duckdb
+
         memory = f":memory:stage_{uuid.uuid4().hex}"
         con = gx_duckdb.connect(memory)
         limit_memory(con, spill=staging_dir / "spill")
@@ -167,8 +172,8 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     malformed = load_csv(con, sniffed, header_map, table=VIEW, materialize=False,
                          select=stored, expose=exposed)
     aggregate_ids = tuple(i.id for i in config.indicators if i.source == "aggregates")
-    suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=aggregate_ids,
-                        headers=staged.header_names, race=config.standards.race)
+    suite = _suite(schema, crosswalk, partner_id, present, aggregate_ids, staged.header_names,
+                   config.standards.race)
     outcome = record_failures(con, run_suite(memory, suite))
     if malformed.count:
         con.execute("INSERT INTO quarantine SELECT _row, NULL, rule, NULL, message FROM _malformed")
@@ -188,6 +193,33 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
             else standardize(con, config, partner_id, salt, out="kept.records"))
     finally:
         con.execute("DETACH kept")
+
+
+# Suites already built in this process. A night's files from one partner usually share their
+# template, crosswalk and headers, so the suite is built once (GX takes 10-200 ms per suite, more
+# than reading a small file). Keyed by everything build_suite reads, by value: each task loads
+# its own copy of the definitions. Validation does not change a suite, and gx_duckdb runs one
+# validation at a time.
+_SUITES: dict[tuple, object] = {}
+_SUITES_LOCK = threading.Lock()
+_SUITES_KEPT = 64
+
+
+def _suite(schema, crosswalk, partner_id: str, present: list[str], indicator_ids: tuple,
+           headers: dict[str, str], race):
+    key = (schema.model_dump_json(), crosswalk.model_dump_json(), partner_id, tuple(present),
+           indicator_ids, tuple(sorted(headers.items())), race.model_dump_json() if race else None,
+           dt.date.today())  # the future-period rule names today's year
+    with _SUITES_LOCK:
+        suite = _SUITES.get(key)
+    if suite is None:
+        suite = build_suite(schema, crosswalk, partner_id, present, indicator_ids=indicator_ids,
+                            headers=headers, race=race)
+        with _SUITES_LOCK:
+            if len(_SUITES) >= _SUITES_KEPT:
+                _SUITES.clear()
+            _SUITES[key] = suite
+    return suite
 
 
 def _reject_if_unusable(staged: StagedFile, max_bad_share: float,

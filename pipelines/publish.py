@@ -15,8 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -26,7 +24,7 @@ from pipelines.config import InitiativeConfig, Workspace
 from pipelines.datapackage import write_datapackage
 from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
-from pipelines.scorecard import render_scorecard
+from pipelines.scorecard import render_scorecard, scorecard_settings
 from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
                                 start_version)
 
@@ -176,14 +174,15 @@ def initiative_view(config: InitiativeConfig, guidelines: list[dict], audience: 
             "reference_groups": dict(initiative.reference_groups),
             "suppression_threshold": initiative.suppression.threshold,
             "audience": audience,
-            "guideline_notes": [g for g in guidelines if g.get("beyond_latest")]}
+            "guideline_notes": [g for g in guidelines if g.get("beyond_latest")],
+            **scorecard_settings(config)}
 
 
 def indicator_views(config: InitiativeConfig) -> list[dict]:
     views = []
     for i in config.indicators:
         view = i.model_dump(include={"id", "title", "description", "unit", "direction", "target",
-                                     "baseline", "source"})
+                                     "baseline", "source", "translations"})
         view["counted"] = getattr(i, "counted", "people")
         view["disaggregations"] = list(i.disaggregations)
         views.append(view)

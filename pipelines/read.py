@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import workbook
 from pipelines.config import Crosswalk, IntakeSchema
 # Under their old private names too: benchmarks/profile_stages.py times them through this module.
 from pipelines.lines import (CHUNK, MAX_FIELD_BYTES, cap_long_lines, may_have_long_line,
@@ -38,6 +39,9 @@ class Sniffed:
     header: list[str]
     readable_path: Path  # UTF-8 file DuckDB reads: the original, or a transcoded copy
     scratch: Path | None = None  # this file's staging folder, for working copies
+    # Sheet rows above the header (a workbook's title block): added to every row number, so
+    # messages name the row the partner sees in Excel.
+    row_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,6 @@ SIGNATURES = (
     (b"\xff\xd8\xff", "a JPEG image", "Send the data itself as a CSV file, not a picture of it."),
     (b"GIF8", "a GIF image", "Send the data itself as a CSV file, not a picture of it."),
     (b"\x1f\x8b", "a compressed (gzip) file", "Uncompress it and send the CSV file inside."),
-    (b"\xd0\xcf\x11\xe0", "an Excel workbook (.xls)", "In Excel choose File > Save As > 'CSV "
-     "UTF-8 (Comma delimited)' and send that file instead."),
 )
 
 
@@ -145,14 +147,15 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 
 def detect_encoding(path: Path, head: bytes) -> str:
+    """The text encoding, or 'xlsx' / 'xls' for an Excel workbook (read by pipelines.workbook)."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    if (book := workbook.kind(path, head)) is not None:
+        return book
     if head.startswith(b"PK\x03\x04"):
-        kind = "an Excel workbook" if b"xl/" in head else "a Word document" \
-            if b"word/" in head else "a ZIP archive (compressed files)"
-        advice = ("In Excel choose File > Save As > 'CSV UTF-8 (Comma delimited)' and send that "
-                  "file instead." if "Excel" in kind else "Send the CSV file itself instead.")
-        raise FileRejected(Problem("not_a_csv", f"This is {kind}, not a CSV file. {advice}"))
+        kind = "a Word document" if b"word/" in head else "a ZIP archive (compressed files)"
+        raise FileRejected(Problem("not_a_csv", f"This is {kind}, not a CSV file. Send the CSV "
+                                   "file itself instead."))
     for magic, kind, advice in SIGNATURES:
         if head.startswith(magic):
             raise FileRejected(Problem("not_a_csv", f"This is {kind}, not a CSV file. {advice}"))
@@ -185,7 +188,10 @@ def _pick_delimiter(header_line: str) -> str:
     return best if counts[best] > 1 else ","
 
 
-def sniff(path: Path, staging_dir: Path) -> Sniffed:
+def sniff(path: Path, staging_dir: Path, schema: IntakeSchema | None = None,
+          crosswalk: Crosswalk | None = None) -> Sniffed:
+    """`schema` and `crosswalk` matter for workbooks only: which sheet to read, and which row
+    is the header (the first naming a template column)."""
     size = path.stat().st_size
     if size == 0:
         raise FileRejected(Problem("empty_file", "The file is empty (0 bytes). Please re-export it."))
@@ -196,6 +202,8 @@ def sniff(path: Path, staging_dir: Path) -> Sniffed:
                                    "column names and no data. Please re-export it."))
     digest = sha256_file(path)
     encoding = detect_encoding(path, head)
+    if encoding in ("xlsx", "xls"):
+        return _sniff_workbook(path, staging_dir, digest, size, encoding, schema, crosswalk)
     readable = path
     if encoding in CODECS:
         readable = _transcode(path, encoding, staging_dir / f"{digest}.utf8.csv")
@@ -221,17 +229,40 @@ def sniff(path: Path, staging_dir: Path) -> Sniffed:
     return Sniffed(digest, size, encoding, delimiter, header, readable, staging_dir)
 
 
+def _sniff_workbook(path: Path, staging_dir: Path, digest: str, size: int, kind: str,
+                    schema: IntakeSchema | None, crosswalk: Crosswalk | None) -> Sniffed:
+    target = staging_dir / f"{digest}.utf8.csv"
+    crosswalk = crosswalk or Crosswalk()
+    lookup = _lookup(schema, crosswalk) if schema is not None else None
+    try:
+        sheet = workbook.to_csv(path, target, crosswalk.sheet,
+                                None if lookup is None else (lambda c: normalize_name(c) in lookup))
+        if schema is not None:
+            # Checked here, where the header's sheet row is known, so the reasons name it.
+            map_header(sheet.header, schema, crosswalk, header_row=sheet.row_offset + 1)
+    except BaseException:
+        target.unlink(missing_ok=True)  # the partner's data, not kept for a rejected file
+        raise
+    return Sniffed(digest, size, kind, ",", sheet.header, target, staging_dir, sheet.row_offset)
+
+
 def normalize_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lstrip("\ufeff").lower()).strip("_")
 
 
-def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk) -> HeaderMap:
+def _lookup(schema: IntakeSchema, crosswalk: Crosswalk) -> dict[str, str]:
     lookup: dict[str, str] = {}
     for column in schema.columns:
         for alias in (column.name, *column.aliases):
             lookup[normalize_name(alias)] = column.name
     for local, canonical in crosswalk.header_aliases.items():
         lookup[normalize_name(local)] = canonical
+    return lookup
+
+
+def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
+               header_row: int = 1) -> HeaderMap:
+    lookup = _lookup(schema, crosswalk)
 
     mapped = HeaderMap(positions={})
     seen: dict[str, str] = {}
@@ -245,7 +276,7 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk) ->
         if canonical in seen:
             problems.append(Problem(
                 "duplicate_column", f"Columns {seen[canonical]!r} and {raw_name!r} both mean "
-                f"{canonical!r}; keep only one of them.", row=1, column=raw_name))
+                f"{canonical!r}; keep only one of them.", row=header_row, column=raw_name))
             continue
         seen[canonical] = raw_name
         mapped.positions[position] = canonical
@@ -256,8 +287,8 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk) ->
             local = [k for k, v in crosswalk.header_aliases.items() if v == name]
             names = ", ".join(repr(a) for a in (*local, name, *schema.column(name).aliases))
             problems.append(Problem(
-                "missing_column", f"Required column {name!r} is missing. Row 1 needs a column "
-                f"named one of: {names}.", row=1, column=name))
+                "missing_column", f"Required column {name!r} is missing. Row {header_row} "
+                f"needs a column named one of: {names}.", row=header_row, column=name))
     if problems:
         raise FileRejected(problems)
     return mapped
@@ -309,6 +340,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
         # A quote that never closes makes the rest of the file one cell: the rows after it are
         # not bad rows, they are missing, so loading the rest would silently drop them.
         con.execute("DROP TABLE _csv")
+        swallowed += sniffed.row_offset
         raise FileRejected(Problem(
             "unterminated_quote", f"Row {swallowed} has a quote mark (\") that opens a cell and "
             "never closes, so everything from that row to the end of the file reads as one "
@@ -317,9 +349,10 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     messages = " ".join(f"WHEN {_sql_text(kind)} THEN {_sql_text(text.format(width=width))}"
                         for kind, text in _PARSE_MESSAGES.items())
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _malformed AS SELECT line AS _row, 'malformed_row' AS rule, "
-        f"CASE error_type {messages} ELSE {_sql_text(_PARSE_DEFAULT)} END AS message "
-        "FROM _rejected_csv ORDER BY line")
+        "CREATE OR REPLACE TEMP TABLE _malformed AS SELECT line + $offset AS _row, "
+        f"'malformed_row' AS rule, CASE error_type {messages} "
+        f"ELSE {_sql_text(_PARSE_DEFAULT)} END AS message FROM _rejected_csv ORDER BY line",
+        {"offset": sniffed.row_offset})
     first = con.execute("SELECT _row, rule, message FROM _malformed ORDER BY _row "
                         "LIMIT 1").fetchall()
     # DuckDB numbers records like spreadsheet rows (header = 1) and skips empty lines without a
@@ -333,14 +366,17 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
                 "UNION SELECT unnest($blank)::BIGINT", {"blank": blank})
     gaps = con.execute("SELECT count(*) FROM _rejected_lines").fetchall()[0][0]
     expose = expose or "* EXCLUDE (_row)"
-    source = "(SELECT (rowid + 2)::BIGINT AS _row, * FROM _csv)"
+    # Row 1 is the header (a workbook's header is sheet row `row_offset` + 1).
+    first_row = 2 + sniffed.row_offset
+    source = f"(SELECT (rowid + {first_row})::BIGINT AS _row, * FROM _csv)"
     if gaps:
         # A loaded row's number is its position plus the gaps before it: gap k (in line order)
         # comes after `line - k - 1` loaded rows. An ASOF join finds each row's last gap in one
         # pass; counting gaps per row with a correlated subquery was quadratic (100k rows, half
         # refused: 23 s).
         con.execute(
-            "CREATE OR REPLACE TABLE _csv_rows AS SELECT (c.rowid + 2 + coalesce(g.gaps, 0))"
+            f"CREATE OR REPLACE TABLE _csv_rows AS SELECT (c.rowid + {first_row} + "
+            "coalesce(g.gaps, 0))"
             "::BIGINT AS _row, c.* FROM _csv c ASOF LEFT JOIN (SELECT loaded_before, max(k) AS "
             "gaps FROM (SELECT line - k - 1 AS loaded_before, k FROM (SELECT line, row_number() "
             "OVER (ORDER BY line) AS k FROM _rejected_lines)) GROUP BY loaded_before) g "

@@ -85,18 +85,12 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> N
         rows_kept BIGINT, rows_after BIGINT, decision VARCHAR, held BOOLEAN,
         decided_at TIMESTAMP, published BOOLEAN)""")
     for lay in layouts(config):
-        schema, name = lay.table.split(".")
-        existed = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                              "table_schema = ? AND table_name = ?",
-                              [schema, f"{name}_set_aside"]).fetchall()[0][0]
         types = (("indicator_id", "VARCHAR"), ("period", "INTEGER"))
         parts = ", ".join(f"{c} {t}" for c, t in types if c in lay.part)
         con.execute(f"CREATE TABLE IF NOT EXISTS {lay.table}_set_aside (submission_id BIGINT, "
                     f"{parts}, reason VARCHAR, by_submission BIGINT, decided_at TIMESTAMP)")
         con.execute(f"CREATE TABLE IF NOT EXISTS {lay.table}_superseded (submission_id BIGINT, "
                     "source_row BIGINT, by_submission BIGINT, decided_at TIMESTAMP)")
-        if not existed:
-            _adopt_latest_file_rule(con, lay)
         on_part = " AND ".join(f"x.{c} = t.{c}" for c in lay.part)
         con.execute(f"""
             CREATE OR REPLACE VIEW {lay.table}_current AS
@@ -106,19 +100,6 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> N
               AND NOT EXISTS (SELECT 1 FROM {lay.table}_superseded s
                               WHERE s.submission_id = t.submission_id
                                 AND s.source_row = t.source_row)""")
-
-
-def _adopt_latest_file_rule(con: duckdb.DuckDBPyConnection, lay: Layout) -> None:
-    """A warehouse from before these rules: keep what its view showed (the latest file per part)."""
-    part = ", ".join(lay.part)
-    con.execute(f"""
-        INSERT INTO {lay.table}_set_aside
-        SELECT DISTINCT t.submission_id, {', '.join('t.' + c for c in lay.part)}, 'replaced',
-               l.latest, now()
-        FROM {lay.table} t
-        JOIN (SELECT partner_id, {part}, max(submission_id) AS latest FROM {lay.table}
-              GROUP BY ALL) l USING (partner_id, {part})
-        WHERE t.submission_id < l.latest""")
 
 
 def _ids(submission_ids) -> str:

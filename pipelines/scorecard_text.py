@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from pipelines.scorecard_i18n import _, decimal, percent
+
 # Changes smaller than this (in rate units) read as "about the same" to a lay reader.
 NO_CHANGE_TOLERANCE = 0.005
 LOW_RELIABILITY_MARK = "†"
@@ -18,18 +20,36 @@ PRIMARY, COMPLEMENTARY = "primary", "complementary"
 def fmt_value(value: float | None, unit: str = "percent") -> str:
     if value is None:
         return "—"
-    return f"{value * 100:.1f}%" if unit == "percent" else f"{value:,.2f}"
+    return percent(value) if unit == "percent" else decimal(value, 2)
+
+
+def fmt_tick(value: float, unit: str = "percent") -> str:
+    # Axis ticks fall on whole percents (see scorecard._nice_scale).
+    return percent(value, 0) if unit == "percent" else decimal(value, 2)
+
+
+def counted_word(counted: str) -> str:
+    return {"people": _("people"), "families": _("families"),
+            "households": _("households")}.get(counted, counted)
 
 
 def fmt_change(delta: float, unit: str) -> str:
-    return f"{abs(delta) * 100:.1f} percentage points" if unit == "percent" else f"{abs(delta):,.2f}"
+    if unit == "percent":
+        return _("%(points)s percentage points", points=decimal(abs(delta) * 100))
+    return decimal(abs(delta), 2)
+
+
+def fmt_points_short(delta: float, unit: str) -> str:
+    if unit == "percent":
+        return _("%(points)s pts", points=decimal(abs(delta) * 100))
+    return decimal(abs(delta), 2)
 
 
 def fmt_ci(row: dict, unit: str) -> str:
     if row.get("ci_lower") is None or row.get("ci_upper") is None:
         return "—"
-    low, high = fmt_value(row["ci_lower"], unit), fmt_value(row["ci_upper"], unit)
-    return f"{low.removesuffix('%')}–{high}"
+    low = decimal(row["ci_lower"] * 100) if unit == "percent" else fmt_value(row["ci_lower"], unit)
+    return f"{low}–{fmt_value(row['ci_upper'], unit)}"
 
 
 def is_complementary(row: dict) -> bool:
@@ -40,20 +60,28 @@ def is_complementary(row: dict) -> bool:
 def suppressed_short(row: dict, threshold: int) -> str:
     """Fits a chart placeholder; the table note and "About these numbers" say it in full."""
     if is_complementary(row):
-        return "Hidden: protects a small group"
-    return f"Hidden: a count of 1 to {threshold}"
+        return _("Hidden: protects a small group")
+    return _("Hidden: a count of 1 to %(threshold)s", threshold=threshold)
+
+
+def suppressed_chart_label(row: dict, threshold: int) -> str:
+    """The second line under "Hidden" in a trend-chart gap."""
+    if is_complementary(row):
+        return _("protects a small group")
+    return _("a count of 1 to %(threshold)s", threshold=threshold)
 
 
 def suppressed_long(row: dict, threshold: int, counted: str = "people") -> str:
     if is_complementary(row):
-        return ("Hidden so that a small group shown nearby cannot be worked out by subtraction "
-                "(this number itself is not small)")
-    return (f"Hidden: 1 to {threshold} {counted} in this group, or 1 to {threshold} of them with "
-            "(or without) the result")
+        return _("Hidden so that a small group shown nearby cannot be worked out by subtraction "
+                 "(this number itself is not small)")
+    return _("Hidden: 1 to %(threshold)s %(counted)s in this group, or 1 to %(threshold)s of them "
+             "with (or without) the result", threshold=threshold, counted=counted_word(counted))
 
 
 def low_reliability_note(counted: str) -> str:
-    return f"{LOW_RELIABILITY_MARK} Fewer than {LOW_RELIABILITY_MIN} {counted}"
+    return _("%(mark)s Fewer than %(n)s %(counted)s", mark=LOW_RELIABILITY_MARK,
+             n=LOW_RELIABILITY_MIN, counted=counted_word(counted))
 
 
 def _is_good(delta: float, direction: str) -> bool:
@@ -103,32 +131,35 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
     hidden = bool(latest["suppressed"])
     head = {
         "period": latest["period"], "suppressed": hidden,
-        "suppressed_label": "Hidden to protect privacy",
+        "suppressed_label": _("Hidden to protect privacy"),
         "suppressed_text": suppressed_long(latest, threshold, counted) if hidden else "",
         "value": fmt_value(latest["value"], unit), "ci": fmt_ci(latest, unit),
         "low_reliability": bool(latest["low_reliability"]) and not hidden,
         "denominator": latest["denominator"], "counted": counted, "trend": None, "target": None,
-        "no_trend": "No baseline or latest value to compare.", "declared_note": "",
+        "no_trend": _("No baseline or latest value to compare."), "declared_note": "",
     }
     current = None if hidden else latest["value"]
     base = comparison_baseline(indicator, totals)
     if base is not None and base["kind"] == "measured":
         declared = base["declared"]
         if base["value"] is not None and abs(declared - base["value"]) >= 0.0005:
-            head["declared_note"] = (f"The plan declared {fmt_value(declared, unit)} for "
-                                     f"{base['period']}; the measured value is used.")
+            head["declared_note"] = _("The plan declared %(value)s for %(period)s; the measured "
+                                      "value is used.", value=fmt_value(declared, unit),
+                                      period=base["period"])
     if current is None:
         if hidden:
-            head["no_trend"] = "The latest number is hidden to protect privacy."
+            head["no_trend"] = _("The latest number is hidden to protect privacy.")
     elif base is None:
         pass
     elif base["row"] is latest:
-        head["no_trend"] = f"{base['period']} is the baseline period and the latest one."
+        head["no_trend"] = _("%(period)s is the baseline period and the latest one.",
+                             period=base["period"])
     elif base["value"] is None and not (base["row"] or {}).get("suppressed"):
-        head["no_trend"] = f"No one was measured in the {base['period']} baseline period."
+        head["no_trend"] = _("No one was measured in the %(period)s baseline period.",
+                             period=base["period"])
     elif base["value"] is None:
-        head["no_trend"] = (f"The {base['period']} baseline number is hidden to protect privacy, "
-                            "so no change is shown.")
+        head["no_trend"] = _("The %(period)s baseline number is hidden to protect privacy, so "
+                             "no change is shown.", period=base["period"])
     else:
         head["trend"] = _trend(latest, base, unit, direction)
     target = indicator.get("target")
@@ -136,8 +167,10 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
         gap = target["value"] - current
         met = gap <= 0 if direction == "higher_is_better" else gap >= 0
         head["target"] = {
-            "met": met, "goal": f"{fmt_value(target['value'], unit)} by {target['period']}",
-            "text": "Target reached" if met else f"{fmt_change(gap, unit)} to go",
+            "met": met, "goal": _("%(value)s by %(period)s", value=fmt_value(target["value"], unit),
+                                  period=target["period"]),
+            "text": _("Target reached") if met else _("%(change)s to go",
+                                                       change=fmt_change(gap, unit)),
         }
     return head
 
@@ -148,22 +181,24 @@ def _trend(latest: dict, base: dict, unit: str, direction: str) -> dict:
         # A typed-in number has no interval: the change is clear once it leaves the latest's.
         clear = not (latest["ci_lower"] is not None
                      and latest["ci_lower"] <= base["value"] <= latest["ci_upper"])
-        since = (f"since the declared {base['period']} baseline of "
-                 f"{fmt_value(base['value'], unit)} (no results for {base['period']})")
+        since = _("since the declared %(period)s baseline of %(value)s (no results for "
+                  "%(period)s)", period=base["period"], value=fmt_value(base["value"], unit))
     else:
         interval = _difference_interval(latest, base["row"])
         clear = interval is None or interval[0] > 0 or interval[1] < 0
-        since = (f"since {base['period']} ({fmt_value(base['value'], unit)}, 95% CI "
-                 f"{fmt_ci(base['row'], unit)})")
+        since = _("since %(period)s (%(value)s, 95%% CI %(ci)s)", period=base["period"],
+                  value=fmt_value(base["value"], unit), ci=fmt_ci(base["row"], unit))
     if abs(delta) < NO_CHANGE_TOLERANCE:
-        status, arrow, text = "same", "■", "About the same"
+        status, arrow, text = "same", "■", _("About the same")
     else:
-        arrow, verb = ("▲", "Up") if delta > 0 else ("▼", "Down")
-        text = f"{verb} {fmt_change(delta, unit)}"
+        arrow = "▲" if delta > 0 else "▼"
+        change = fmt_change(delta, unit)
+        text = _("Up %(change)s", change=change) if delta > 0 else _("Down %(change)s", change=change)
         status = ("better" if _is_good(delta, direction) else "worse") if clear else "same"
     return {
         "status": status, "arrow": arrow, "text": text, "since": since,
-        "word": {"better": "Improving", "worse": "Getting worse", "same": "No clear change"}[status],
+        "word": {"better": _("Improving"), "worse": _("Getting worse"),
+                 "same": _("No clear change")}[status],
         "within_ci": not clear and abs(delta) >= NO_CHANGE_TOLERANCE,
         "baseline_value": base["value"], "baseline_period": base["period"], "kind": base["kind"],
     }

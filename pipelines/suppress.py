@@ -33,7 +33,8 @@ import pyarrow as pa
 
 TOTAL, ALONE, AOIC = "total", "alone", "alone_or_in_combination"
 ALL = "ALL"
-# schemas/equity/race_spd15.yaml multiracial_label / not_reported_label
+# Defaults of schemas/equity/race_spd15.yaml multiracial_label / not_reported_label; a
+# workspace's own labels are passed to suppress_cells.
 MULTIRACIAL = "Multiracial and/or Multiethnic"
 NOT_REPORTED = "Not reported"
 GROUP_KEY = ("initiative_id", "indicator_id", "period", "partner_id")
@@ -88,7 +89,9 @@ class _Group:
     """
 
     def __init__(self, partner: list[str | None], tab: list[str], race: list[str], cls: list[str],
-                 den: list[int], num: list[int], threshold: int) -> None:
+                 den: list[int], num: list[int], threshold: int,
+                 labels: tuple[str, str] = (MULTIRACIAL, NOT_REPORTED)) -> None:
+        self.multiracial, self.not_reported = labels
         self.den, self.num = list(den), list(num)
         self.n_real = len(den)
         self.virtual = [False] * self.n_real
@@ -140,7 +143,7 @@ class _Group:
         # showing a zero, or a derivable D(r, ALL) at either bound, pins the Ds it bounds,
         # and a pinned D no longer hides anything.
         zero_bound = {
-            c: (i := grid.get((MULTIRACIAL, c))) is None or _shows_zero(den[i], num[i], threshold)
+            c: (i := grid.get((self.multiracial, c))) is None or _shows_zero(den[i], num[i], threshold)
             for c in classes
         }
         # Each multiracial person is in 2..7 AOIC rows, so sum_r D(r, c) >= 2 * multiracial(c);
@@ -162,7 +165,7 @@ class _Group:
                 trios[c] = (len(den) - 1, alone, i)
                 self.rels.append(([i], [len(den) - 1] if alone is None else [alone, len(den) - 1]))
                 by_class.setdefault(c, []).append(trios[c])
-            row_pinned = ALL in trios and self._row_pinned(trios[ALL][0], grid.get((MULTIRACIAL, ALL)), threshold)
+            row_pinned = ALL in trios and self._row_pinned(trios[ALL][0], grid.get((self.multiracial, ALL)), threshold)
             for c, trio in trios.items():
                 if row_pinned or zero_bound.get(c, True):
                     self.pinned.append(trio)
@@ -172,11 +175,11 @@ class _Group:
         # Summing that over races: sum_r AOIC(r, c) ~ total(c) - not reported(c) + multiracial(c).
         for c in classes:
             if (ALL, c) in grid:
-                parts = [grid[(ALL, c)]] + [grid[(r, c)] for r in (NOT_REPORTED, MULTIRACIAL) if (r, c) in grid]
+                parts = [grid[(ALL, c)]] + [grid[(r, c)] for r in (self.not_reported, self.multiracial) if (r, c) in grid]
                 self.rels.append((parts, [row[c] for row in aoic.values() if c in row]))
         self.dsums += [
             ([m], trios) for c, trios in by_class.items()
-            if (m := grid.get((MULTIRACIAL, c))) is not None and den[m] > 0
+            if (m := grid.get((self.multiracial, c))) is not None and den[m] > 0
         ]
 
     def _row_pinned(self, d_all: int, multi_all: int | None, threshold: int) -> bool:
@@ -284,8 +287,13 @@ def _is_small(den: int, num: int, t: int) -> bool:
     return 0 < den <= t or 0 < num <= t or 0 < comp <= t
 
 
-def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 10) -> dict[str, int]:
+def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 10, *,
+                   multiracial_label: str = MULTIRACIAL,
+                   not_reported_label: str = NOT_REPORTED) -> dict[str, int]:
     """Fill `suppressed` / `suppression_reason` on `table`; returns {'primary', 'complementary'} counts.
+
+    `multiracial_label` / `not_reported_label`: the race standard's labels of those two 'alone'
+    rows (a workspace may rename them); the multiracial relations are found by them.
 
     Complements are searched per (initiative_id, indicator_id, period), so partner 'ALL'
     rows and the partners they sum are protected together. Recomputed from the counts
@@ -334,7 +342,8 @@ def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 
         cols = {k: cells[k].to_pylist() for k in names}
         for lo, hi in zip(starts, ends):
             try:
-                group = _Group(*(cols[k][lo:hi] for k in names), threshold=t)
+                group = _Group(*(cols[k][lo:hi] for k in names), threshold=t,
+                               labels=(multiracial_label, not_reported_label))
             except ValueError as exc:
                 key = tuple(cells[k][lo].as_py() for k in GROUP_KEY[:3])
                 raise ValueError(f"{table}: {key}: {exc}") from None

@@ -7,6 +7,9 @@ and marts built by `measure` (`<initiative>.indicator_cells`, `<initiative>.disp
 
 Submission statuses: `loaded`, `rejected`, `duplicate` (byte-identical re-drop from the same
 partner: "already received"), `held` (a replacement kept aside until `backbone accept`).
+
+The layout's version is in `backbone_schema`; `connect` for writing migrates an older warehouse
+(after copying it aside) and refuses a newer one: see pipelines/migrations/.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import resubmission
+from pipelines import migrations, resubmission
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.duckdb_settings import limit_memory
 from pipelines.intake import StagedFile
@@ -68,29 +71,36 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise
     if not read_only:
         limit_memory(con)
+        con = _bring_up_to_date(con, path)
         con.execute(DDL)
-        _widen_status_check(con)
     return con
 
 
-def _widen_status_check(con: duckdb.DuckDBPyConnection) -> None:
-    """Warehouses created before `duplicate` and `held` existed: DuckDB cannot alter a CHECK, so
-    the table is rebuilt once under the new DDL, in one transaction (same columns and ids).
-    A stopgap until warehouse migrations exist (issue 15)."""
-    sql = con.execute("SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' AND "
-                      "table_name = 'submissions'").fetchall()[0][0]
-    if "'held'" in sql:
-        return
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("ALTER TABLE submissions RENAME TO submissions_before_held")
+def _bring_up_to_date(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyConnection:
+    """Stamp a new warehouse with the current schema version; migrate an older one in place after
+    copying it aside (pipelines/migrations); refuse one newer than this code."""
+    version = migrations.version_of(con)
+    if version is None:
         con.execute(DDL)
-        con.execute("INSERT INTO submissions SELECT * FROM submissions_before_held")
-        con.execute("DROP TABLE submissions_before_held")
-        con.execute("COMMIT")
+        migrations.stamp(con, migrations.CURRENT_VERSION, "created")
+        return con
+    if version > migrations.CURRENT_VERSION:
+        con.close()
+        raise migrations.WarehouseTooNew(migrations.too_new_message(path, version))
+    if version == migrations.CURRENT_VERSION:
+        return con
+    # The copy is taken of the closed file: checkpointed, so it holds everything (no WAL).
+    con.execute("CHECKPOINT")
+    con.close()
+    migrations.back_up(path, version)
+    con = duckdb.connect(str(path))
+    limit_memory(con)
+    try:
+        migrations.migrate(con, path, version)
     except BaseException:
-        con.execute("ROLLBACK")
+        con.close()
         raise
+    return con
 
 
 def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
@@ -108,9 +118,9 @@ def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeC
         elif name == "person_key" and existing[name] != sql_type:
             # Keys of the two formats never match, so counts would silently stop unduplicating.
             raise RuntimeError(
-                f"{schema}.records.person_key is {existing[name]}, written by an older backbone; "
-                f"this version stores {sql_type}. Rebuild the warehouse: move the files in "
-                f"data/archive/{schema}/ back into intake and run again on a new warehouse.")
+                f"{schema}.records.person_key is {existing[name]}; this version stores "
+                f"{sql_type} and the migrations (pipelines/migrations) did not convert it. "
+                f"Rebuild the warehouse from data/archive/{schema}/: `backbone rebuild`.")
     aggregate = ", ".join(f"{name} {sql_type}" for name, sql_type in AGGREGATE_COLUMNS)
     con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.aggregate_counts (submission_id BIGINT NOT "
                 f"NULL, source_row BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, {aggregate})")

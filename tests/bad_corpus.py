@@ -158,6 +158,18 @@ def _xlsx(sheet: str) -> bytes:
                  "xl/worksheets/sheet1.xml": "<worksheet><sheetData/></worksheet>"})
 
 
+def _workbook(csv_bytes: bytes) -> bytes:
+    """A real .xlsx holding these CSV rows, numbers typed as numbers as Excel would keep them."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    for line in csv_bytes.decode().splitlines():
+        book.active.append([int(c) if c.isdigit() else c for c in line.split(",")])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
 DOCX = _zip({"[Content_Types].xml": '<?xml version="1.0"?><Types/>',
              "word/document.xml": "<document><body>Student Number, School Year</body></document>"})
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x02\x00\x00"
@@ -291,10 +303,11 @@ CASES: list[Case] = [
          PDF),
     Case("zip_named_csv", "binary", SCHOOLS, "RUSD bundle.csv", rejected("not_a_csv", says="ZIP"),
          _zip({"RUSD_outcomes_2023.csv": schools(tag="ZIP").decode()})),
+    # Workbooks are read by their content whatever their name: these two are damaged ones.
     Case("xlsx_named_csv", "binary", SCHOOLS, "RUSD workbook.csv",
-         rejected("not_a_csv", says="Excel workbook"), _xlsx("RUSD")),
+         rejected("unreadable_workbook", says="Excel workbook"), _xlsx("RUSD")),
     Case("xls_named_csv", "binary", SCHOOLS, "RUSD old workbook.csv",
-         rejected("not_a_csv", says="Excel workbook"), OLE_XLS),
+         rejected("unreadable_workbook", says="Excel workbook"), OLE_XLS),
     Case("gzip_named_csv", "binary", SCHOOLS, "RUSD compressed.csv",
          rejected("not_a_csv", says="compressed"), gzip.compress(schools(tag="GZ"), mtime=0)),
     Case("executable_named_csv", "binary", SCHOOLS, "RUSD program.csv",
@@ -402,8 +415,10 @@ CASES: list[Case] = [
          b"", fresh=True),
 
     # --- extensions --------------------------------------------------------------------------
-    Case("xlsx_extension", "extension", SCHOOLS, "RUSD 2023.xlsx", rejected("not_a_csv", says=".xlsx"),
-         _xlsx("RUSD 2023")),
+    Case("xlsx_extension", "extension", SCHOOLS, "RUSD 2023.xlsx", loaded(rows=8),
+         _workbook(schools(tag="XLW"))),
+    Case("corrupt_xlsx", "extension", SCHOOLS, "RUSD 2023 broken.xlsx",
+         rejected("unreadable_workbook", says="Excel workbook"), _xlsx("RUSD 2023")),
     Case("docx_extension", "extension", BRIGHT, "notes.docx", rejected("not_a_csv", says=".docx"),
          DOCX),
     Case("pdf_extension", "extension", CLINIC, "report.pdf", rejected("not_a_csv", says=".pdf"),

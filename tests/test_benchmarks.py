@@ -42,3 +42,25 @@ def test_generated_files_are_staged_and_profiled_against_the_baseline(tmp_path, 
         records = con.execute("SELECT count(*) FROM riverbend.records").fetchall()
     assert loaded[0][0] == len(written)
     assert records[0][0] > 1000
+
+
+def test_small_files_cuts_and_stages_every_file(tmp_path):
+    from benchmarks import small_files
+
+    files = small_files.make_files(tmp_path / "ws", 4)
+    assert [len(p.read_bytes().splitlines()) - 1 for p, _ in files] == [
+        small_files.rows_in(i) for i in range(4)]
+    result = small_files.child(tmp_path / "ws", 2)
+    assert result["files"] == 4 and result["baseline"] > 0
+    for mode in result["modes"].values():
+        assert mode["statuses"] == ["staged"] and len(mode["per_file"]) == 4
+    assert "| after | 2 threads | 4 |" in small_files.report({"after": [result]})
+
+
+def test_check_cost_files_pass_check(tmp_path):
+    from benchmarks import check_cost
+
+    cases = check_cost.prepare(tmp_path)
+    for home, file in cases.values():
+        assert len(file.read_text().splitlines()) == check_cost.ROWS + 1
+        assert check_cost._timed(check_cost._check_command(home, file)) > 0  # exit 0: it loads

@@ -145,3 +145,33 @@ def test_the_run_table_shows_hostile_file_names_inert():
     output = captured.get()
     assert "\x1b" not in output and "\x07" not in output
     assert "a\\u001b[2J\\nb[red]x.csv" in output
+
+
+def test_run_summary_says_what_happened_in_words(capsys):
+    from pipelines import cli
+
+    cli._print_summaries([
+        {"initiative": "riverbend", "files": [], "note": None, "cells": 2901,
+         "suppressed": {"primary": 1622, "complementary": 515}, "published": "/p/partnership"},
+        {"initiative": "eastside", "files": [], "error": "year 2013: no HHS poverty guideline",
+         "error_kind": "not measured"}])
+    out = capsys.readouterr().out
+    assert "1,622 hidden as small counts and 515 hidden to protect them" in out
+    assert "{'primary'" not in out
+    assert "not measured" in out and "definitions invalid" not in out
+    cli._print_summaries([{"initiative": "riverbend", "files": [], "note": "nothing new"}])
+    out = capsys.readouterr().out
+    assert "No new files were waiting in intake." in out and "Files received" not in out
+
+
+def test_a_run_that_took_nothing_names_the_files_still_arriving(capsys, monkeypatch):
+    from pipelines import cli
+
+    monkeypatch.setenv("BACKBONE_SETTLE_SECONDS", "300")
+    cli._print_summaries([{"initiative": "riverbend", "files": [], "note": "nothing new",
+                           "arriving": ["riverbend_schools/RUSD 2024.csv"]}])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "No new files were waiting" not in out
+    assert ("Left in intake for a later run, still being written (changed in the last 300 "
+            "seconds, or named as an upload in progress): riverbend/riverbend_schools/RUSD "
+            "2024.csv") in out

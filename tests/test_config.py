@@ -127,3 +127,48 @@ def test_a_definition_mistake_stops_the_run_before_any_file_moves(workspace):
     assert path.exists()
     assert not workspace.path("data", "archive").exists()
     assert not workspace.path("data", "reports").exists()
+
+
+@pytest.mark.parametrize("relative, old, new, expected", [
+    # a template's own name for a role column: the records keep it under the role's name
+    ("indicators/riverbend/kindergarten_readiness.yaml", "column: kinder_ready, op: not_null",
+     "column: low_income_proxy, op: not_null",
+     "denominator.0.column: 'low_income_proxy' is column 'low_income_proxy' of intake schema "
+     "'person_outcomes_v1', kept in the records as 'class_proxy_value' (its role); write column: "
+     "class_proxy_value"),
+    # an aggregates indicator where nobody submits aggregates would never have a number
+    ("indicators/riverbend/initiative.yaml", "    submits: aggregates\n", "",
+     "stable_housing.yaml: source: 'aggregates', but no partner of 'riverbend' submits "
+     "aggregates"),
+    # a baseline typed as a percent: the scorecard would compare 64% with 5200%
+    ("indicators/riverbend/kindergarten_readiness.yaml", "baseline: {value: 0.52",
+     "baseline: {value: 52", "kindergarten_readiness.yaml: baseline.value: Value error, 52.0 is "
+     "not a share between 0 and 1"),
+    ("indicators/riverbend/kindergarten_readiness.yaml", 'target: {value: 0.70, period: "2027"}',
+     'target: {value: 0.70, period: "FY27"}',
+     "kindergarten_readiness.yaml: target.period: Value error, 'FY27' is not a period"),
+    # YAML reads `true` as a boolean, which pydantic would otherwise take as the count 1
+    ("indicators/riverbend/initiative.yaml", "threshold: 10", "threshold: true",
+     "initiative.yaml: suppression.threshold: Input should be a valid integer"),
+])
+def test_more_definition_mistakes_fail_on_load(workspace, relative, old, new, expected):
+    _edit(workspace.path(relative), old, new)
+    with pytest.raises(ConfigError) as caught:
+        workspace.load("riverbend")
+    assert expected in str(caught.value)
+
+
+def test_a_milestone_period_written_as_a_number_is_that_year(workspace):
+    """YAML reads `period: 2027` as a number; it means the year, as "2027" does."""
+    _edit(workspace.path("indicators/riverbend/kindergarten_readiness.yaml"),
+          'target: {value: 0.70, period: "2027"}', "target: {value: 0.70, period: 2027}")
+    config = workspace.load("riverbend")
+    indicator = next(i for i in config.indicators if i.id == "kindergarten_readiness")
+    assert indicator.target.period == "2027"
+
+
+def test_an_unknown_initiative_names_the_ones_there(workspace):
+    with pytest.raises(ConfigError) as caught:
+        workspace.load("riverbed")
+    assert (f"no initiative 'riverbed' in workspace {workspace.root} (initiatives there: "
+            "riverbend)") in str(caught.value)

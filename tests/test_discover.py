@@ -94,3 +94,21 @@ def test_names_that_are_not_utf8_are_renamed_to_text(workspace, config):
         "école du nord/caf_.csv": unknown, "école du nord/café.csv": unknown}
     assert (workspace.intake / "riverbend" / SCHOOLS / "café.csv").read_bytes() == \
         schools(tag="TAKEN")
+
+
+def test_files_left_to_settle_are_listed_as_still_arriving(workspace, config, monkeypatch):
+    """A run that takes nothing must not say nothing was there: what discover leaves for a
+    later run because it is still being written is named, plain temporary names aside."""
+    from pipelines.discover import arriving
+
+    monkeypatch.setenv("BACKBONE_SETTLE_SECONDS", "60")
+    done = drop(workspace, SCHOOLS, "RUSD 2023.csv", schools(tag="D"))
+    os.utime(done, (LONG_AGO, LONG_AGO))
+    drop(workspace, SCHOOLS, "RUSD 2024.csv", schools(tag="W")[:300])
+    drop(workspace, SCHOOLS, "RUSD 2025.csv.part", b"Student")
+    drop(workspace, SCHOOLS, ".DS_Store", b"")
+    drop(workspace, SCHOOLS, "~$RUSD 2024.xlsx", b"")
+    found = discover(workspace, config)
+    assert [f.path.name for f in found] == ["RUSD 2023.csv"]
+    assert arriving(workspace, config, found) == [f"{SCHOOLS}/RUSD 2024.csv",
+                                                  f"{SCHOOLS}/RUSD 2025.csv.part"]

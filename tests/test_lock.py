@@ -113,3 +113,16 @@ def test_backbone_run_while_busy_exits_3_with_the_message_and_changes_nothing(wo
     assert "Traceback" not in result.stderr and "temporary" not in result.stderr
     assert elapsed < 60  # refused before any Prefect server is started
     assert _tree(workspace) == before
+
+
+def test_accept_on_a_busy_workspace_exits_3_like_run(workspace):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    held = workspace.path("data", "archive", "riverbend", "riverbend_schools", "x.csv")
+    held.parent.mkdir(parents=True)
+    held.write_text("person_id,period\n")
+    with workspace_lock(workspace, purpose="run"):
+        outcome = CliRunner().invoke(app, ["accept", str(held), "--home", str(workspace.root)])
+    assert outcome.exit_code == 3 and "busy" in outcome.output

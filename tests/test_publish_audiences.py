@@ -175,7 +175,7 @@ def test_release_before_any_run_or_while_the_workspace_is_busy(workspace):
         release(workspace, workspace.load("riverbend"))
     with workspace_lock(workspace, purpose="run"):
         outcome = runner.invoke(app, ["release", "riverbend", "--home", str(workspace.root)])
-    assert outcome.exit_code == 1 and "busy" in outcome.output
+    assert outcome.exit_code == 3 and "busy" in outcome.output
     assert not (workspace.published("riverbend") / "public").exists()
 
 

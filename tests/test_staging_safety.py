@@ -55,8 +55,8 @@ def test_a_file_written_to_after_it_was_read_waits_for_the_next_run(workspace, c
 def test_a_file_that_changes_while_it_is_read_is_not_staged(workspace, config, monkeypatch):
     path = drop(workspace, SCHOOLS, "RUSD 2023.csv", schools(tag="B"))
 
-    def sniff_while_written(source, staging_dir):
-        sniffed = read.sniff(source, staging_dir)
+    def sniff_while_written(source, staging_dir, *schema_and_crosswalk):
+        sniffed = read.sniff(source, staging_dir, *schema_and_crosswalk)
         with source.open("ab") as handle:  # a writer still appending as the file is read
             handle.write(b"B900,2023,700,F,Y\n")
         return sniffed

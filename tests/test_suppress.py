@@ -482,3 +482,21 @@ def test_fast_on_100k_cells() -> None:
     counts = suppress_cells(con, "cells")
     assert time.perf_counter() - start < 20
     assert counts["complementary"] > 0
+
+
+def test_a_workspace_race_standard_with_its_own_labels_is_suppressed_the_same() -> None:
+    """The multiracial relations are found by the race standard's labels, not the defaults:
+    a workspace that calls the group "Two or more races" gets the same protection."""
+    con = duckdb.connect()
+    make_people(con, 3, 200, outcome_p=0.3)
+    aggregate(con)
+    suppress_cells(con, "cells", threshold=3)
+    default = con.execute("SELECT race_tabulation, race, class, suppressed FROM cells "
+                          "ORDER BY ALL").fetchall()
+    con.execute(f"UPDATE cells SET race = 'Two or more races' WHERE race = '{MULTI}'")
+    suppress_cells(con, "cells", threshold=3, multiracial_label="Two or more races")
+    renamed = con.execute(f"SELECT race_tabulation, replace(race, 'Two or more races', '{MULTI}'), "
+                          "class, suppressed FROM cells ORDER BY ALL").fetchall()
+    assert renamed == default
+    con.execute(f"UPDATE cells SET race = '{MULTI}' WHERE race = 'Two or more races'")
+    assert attack(con, 3) == []

@@ -169,3 +169,32 @@ def test_a_period_before_the_guideline_table_is_reported_not_crashed(tmp_path):
     assert "year 2013" in summaries[0]["error"] and "starts in 2015" in summaries[0]["error"]
     assert not late.exists()
     assert (workspace.published("eastside") / "partnership").resolve() == published
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_condition_on_class_follows_the_corrected_guidelines_too(tmp_path):
+    """An indicator counting only people below 100% FPG re-measures with the guideline table,
+    like the class breakdowns: its condition sees the class of today's table, not the class
+    stored when the file was loaded."""
+    from pipelines.flows import nightly
+
+    workspace = _new_initiative(tmp_path / "eastside_home")
+    folder = workspace.path("indicators", "eastside")
+    (folder / "poor_checkups.yaml").write_text(yaml.safe_dump({
+        "id": "poor_checkups", "title": "Children in poverty with a yearly checkup",
+        "direction": "higher_is_better", "disaggregations": ["race"],
+        "denominator": [{"column": "well_child_visit", "op": "not_null"},
+                        {"column": "class", "op": "=", "value": "Below 100% FPG"},
+                        {"column": "poverty_ratio", "op": "<", "value": 1}],
+        "numerator": [{"column": "well_child_visit", "op": "=", "value": 1}]}))
+    poor = """SELECT denominator FROM eastside.indicator_cells WHERE partner_id = 'ALL'
+              AND indicator_id = 'poor_checkups' AND race = 'ALL' AND class = 'ALL'"""
+    nightly(home=str(workspace.root), initiative="eastside")
+    assert _query(workspace.warehouse_file, poor) in ([], [(0,)])  # 123% of the 2023 line
+    guidelines = _equity(workspace, "poverty_guidelines.csv")
+    guidelines.write_text(guidelines.read_text() + "2024,contiguous,20000,5380,local\n"
+                          "2024,alaska,18810,6730,local\n2024,hawaii,17310,6190,local\n")
+    summaries = nightly(home=str(workspace.root), initiative="eastside")
+    assert summaries[0]["files"] == []
+    assert _classes(workspace) == {"Below 100% FPG": 24}
+    assert _query(workspace.warehouse_file, poor) == [(24,)]

@@ -93,13 +93,20 @@ def _class_rank_sql(config: InitiativeConfig) -> str:
 
 def classed_records_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
     """Every current record with `race_bits` and `class_rank` (its own, before any union);
-    `years`: period -> guideline year, for the periods whose records carry an income."""
+    `years`: period -> guideline year, for the periods whose records carry an income.
+
+    `class` and `poverty_ratio` are replaced by their measure-time values: an indicator
+    condition on them (only people below 100% FPG) must follow a corrected guideline table or
+    band as the breakdowns do, not the values stored when the file was loaded."""
+    labels = ", ".join(sql_literal(label) for label in config.standards.class_bands.labels)
     return f"""
-        SELECT *, {_class_rank_sql(config)} AS class_rank
-        FROM (SELECT r.*, {race_bits_sql()} AS race_bits,
-                     CASE WHEN r.household_size >= 1
-                          THEN r.household_income / ({_amount_sql(config, years)}) END AS _ratio
-              FROM {config.id}.records_current r)"""
+        SELECT * REPLACE ([{labels}][class_rank + 1] AS class, _ratio AS poverty_ratio)
+        FROM (SELECT *, {_class_rank_sql(config)} AS class_rank
+              FROM (SELECT r.*, {race_bits_sql()} AS race_bits,
+                           CASE WHEN r.household_size >= 1
+                                THEN r.household_income / ({_amount_sql(config, years)})
+                           END AS _ratio
+                    FROM {config.id}.records_current r))"""
 
 
 def prepare(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> str:

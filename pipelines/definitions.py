@@ -1,0 +1,140 @@
+"""Initiatives, partners and indicators: what is measured, for whom, and what may be published."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pipelines.curve_plan import CurvePlan, IndicatorText, InitiativeText, ScorecardLanguage
+from pipelines.yaml_models import IDENTIFIER, _not_an_sql_keyword, _Strict
+
+# --- initiatives and indicators ---------------------------------------------------------------
+
+Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null"]
+
+
+class Condition(_Strict):
+    column: str = Field(pattern=IDENTIFIER)
+    op: Op = "="
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Condition:
+        if self.op in ("is_null", "not_null"):
+            if self.value is not None:
+                raise ValueError(f"op {self.op!r} takes no value")
+        elif self.op in ("in", "not_in"):
+            if not isinstance(self.value, (list, tuple)) or not self.value:
+                raise ValueError(f"op {self.op!r} needs a non-empty list value")
+        elif not isinstance(self.value, (int, float, str)) or isinstance(self.value, bool):
+            raise ValueError(f"op {self.op!r} needs a number or text value")
+        return self
+
+
+class Milestone(_Strict):
+    # Every indicator is a percent, stored as a share: 52% is written 0.52.
+    value: float = Field(allow_inf_nan=False)
+    period: str
+
+    @field_validator("value")
+    @classmethod
+    def _a_share(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(f"{value!r} is not a share between 0 and 1: indicators are percents "
+                             f"written as shares (52% is 0.52)")
+        return value
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _a_year(cls, value: Any) -> Any:
+        # Periods are years (the template's period column is an integer); YAML reads an
+        # unquoted 2027 as a number, which is what a user means.
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}", value):
+            raise ValueError(f"{value!r} is not a period: write the year, e.g. 2027")
+        return value
+
+
+class Indicator(_Strict):
+    id: str = Field(pattern=IDENTIFIER)
+    title: str
+    description: str = ""
+    unit: Literal["percent"] = "percent"
+    # Who one count is: the scorecard says "families" for a housing indicator, not "people".
+    counted: Literal["people", "families", "households"] = "people"
+    direction: Literal["higher_is_better", "lower_is_better"]
+    # "aggregates": measured only from partners' aggregate submissions (no conditions needed).
+    source: Literal["records", "aggregates"] = "records"
+    denominator: tuple[Condition, ...] = ()
+    numerator: tuple[Condition, ...] = ()
+    target: Milestone | None = None
+    baseline: Milestone | None = None
+    disaggregations: tuple[Literal["race", "class", "race_x_class", "partner"], ...] = (
+        "race", "class", "race_x_class", "partner")
+    # The scorecard's words in other languages: {es: {title: ..., description: ...}}.
+    translations: dict[ScorecardLanguage, IndicatorText] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _conditions_for_records(self) -> Indicator:
+        if self.source == "records" and not (self.numerator and self.denominator):
+            raise ValueError("an indicator measured from records needs numerator and denominator "
+                             "conditions")
+        return self
+
+
+class Partner(_Strict):
+    name: str
+    submits: Literal["records", "aggregates"] = "records"
+    # A file name under schemas/crosswalks/<initiative>/, never a path out of it.
+    crosswalk: str | None = Field(default=None, pattern=r"^[^/\\]+$")
+
+
+class Suppression(_Strict):
+    # 0 would suppress nothing while the scorecard promises small counts are hidden.
+    threshold: int = Field(default=10, ge=1, strict=True)  # `true` is not a count
+
+
+class Initiative(_Strict):
+    id: str = Field(pattern=IDENTIFIER)
+    name: str
+    description: str = ""
+    state: str = Field(default="", pattern=r"^([A-Z]{2})?$")
+    record_schema: str
+    aggregate_schema: str = "aggregate_counts_v1"
+    suppression: Suppression = Suppression()
+    # The open-data licence written into the public datapackage.json.
+    license: Literal["CC-BY-4.0", "ODC-BY-1.0", "ODC-PDDL-1.0", "CC0-1.0"] = "CC-BY-4.0"
+    reference_groups: dict[Literal["race", "class"], str] = Field(
+        default_factory=lambda: {"race": "White", "class": "400%+ FPG"})
+    partners: dict[str, Partner]
+    # The scorecard's language unless `backbone scorecard --lang` says otherwise.
+    language: ScorecardLanguage = "en"
+    translations: dict[ScorecardLanguage, InitiativeText] = Field(default_factory=dict)
+    # Per indicator id: partners with a role and strategies, shown on the scorecard.
+    turn_the_curve: dict[str, CurvePlan] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _plan_partners_exist(self) -> Initiative:
+        for indicator_id, plan in self.turn_the_curve.items():
+            for i, role in enumerate(plan.partners):
+                if role.partner is not None and role.partner not in self.partners:
+                    raise ValueError(f"turn_the_curve.{indicator_id}.partners.{i}.partner: "
+                                     f"{role.partner!r} is not one of partners: "
+                                     f"{sorted(self.partners)}")
+        return self
+
+    @field_validator("id")
+    @classmethod
+    def _id_not_reserved(cls, value: str) -> str:
+        return _not_an_sql_keyword(value)  # the initiative's DuckDB schema is named after it
+
+    @field_validator("partners")
+    @classmethod
+    def _partner_ids(cls, value: dict[str, Partner]) -> dict[str, Partner]:
+        for partner_id in value:
+            if not re.match(IDENTIFIER, partner_id):
+                raise ValueError(f"partner id {partner_id!r} must be lowercase letters, digits, _")
+        return value

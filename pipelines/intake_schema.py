@@ -1,0 +1,174 @@
+"""Intake schemas (the shared templates partners fill) and partner crosswalks onto them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pipelines.errors import ConfigError
+from pipelines.yaml_models import IDENTIFIER, _not_an_sql_keyword, _Strict, parse_model
+
+if TYPE_CHECKING:
+    from pipelines.config import Workspace
+    from pipelines.equity.workspace import EquityStandards
+
+# --- intake schemas -------------------------------------------------------------------------
+
+ColumnType = Literal["string", "integer", "number", "date"]
+ColumnRole = Literal[
+    "person_id", "period", "race_codes", "race_flag", "race_none", "household_income",
+    "household_size", "state", "class_proxy", "partner_id", "measure", "attribute",
+    # aggregate templates
+    "indicator_id", "race_group", "class_group", "numerator", "denominator",
+]
+ROLES_REQUIRED = {
+    "records": ("person_id", "period"),
+    "aggregates": ("indicator_id", "period", "race_group", "class_group", "numerator",
+                   "denominator"),
+}
+
+
+class IntakeColumn(_Strict):
+    name: str = Field(pattern=IDENTIFIER)
+    type: ColumnType = "string"
+    role: ColumnRole = "attribute"
+    required: bool = False
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    allowed: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    # "current_year" rejects future periods, relative to the day of the run.
+    max_is_current_year: bool = False
+    pattern: str | None = None
+    race_code: str | None = None  # for role race_flag: which SPD 15 code the 0/1 column marks
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        return _not_an_sql_keyword(value)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+    @model_validator(mode="after")
+    def _race_flag_has_code(self) -> IntakeColumn:
+        if self.role == "race_flag" and not self.race_code:
+            raise ValueError("a race_flag column needs race_code (one of the SPD 15 codes)")
+        return self
+
+
+class IntakeSchema(_Strict):
+    id: str = Field(pattern=IDENTIFIER)
+    kind: Literal["records", "aggregates"] = "records"
+    title: str
+    grain: str
+    columns: tuple[IntakeColumn, ...]
+    unique: tuple[str, ...] = ()
+    # A file whose share of bad rows exceeds this is rejected whole: it is probably the wrong template.
+    max_bad_row_share: float = Field(default=0.5, ge=0, le=1)
+    # Resubmissions (pipelines/resubmission.py): a night's files replace a whole period when they
+    # carry at least this share of its current rows; a replacement dropping more than
+    # max_shrink_share of them is held for a data lead (`backbone accept`).
+    complete_file_share: float = Field(default=0.5, gt=0, le=1)
+    max_shrink_share: float = Field(default=0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IntakeSchema:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"column names repeat: {sorted({n for n in names if names.count(n) > 1})}")
+        for key in self.unique:
+            if key not in names:
+                raise ValueError(f"unique key {key!r} is not a column")
+        for role in ROLES_REQUIRED[self.kind]:
+            if [c.role for c in self.columns].count(role) != 1:
+                raise ValueError(f"a {self.kind} schema needs exactly one column with role {role!r}")
+        return self
+
+    def column(self, name: str) -> IntakeColumn:
+        return next(c for c in self.columns if c.name == name)
+
+    def by_role(self, role: str) -> list[IntakeColumn]:
+        return [c for c in self.columns if c.role == role]
+
+    def role_column(self, role: str) -> str | None:
+        found = self.by_role(role)
+        return found[0].name if found else None
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+# --- partner crosswalks -----------------------------------------------------------------------
+
+class Crosswalk(_Strict):
+    """How one partner's local file maps onto the shared template."""
+
+    header_aliases: dict[str, str] = Field(default_factory=dict)
+    # local race code -> SPD 15 codes; "not_reported" marks an explicit refusal/unknown.
+    race_codes: dict[str, tuple[str, ...] | Literal["not_reported"]] = Field(default_factory=dict)
+    race_separator: str = ";"
+    class_proxy: dict[str, str] = Field(default_factory=dict)
+    # column -> {local value -> shared value}, applied before validation
+    values: dict[str, dict[str, str | int | float]] = Field(default_factory=dict)
+    # True: every file is a complete extract of each period it carries, so it replaces them
+    # (people it does not list are dropped), however few rows it has.
+    complete_extracts: bool = False
+    # Excel workbooks: the sheet to read (else the first visible one).
+    sheet: str | None = None
+
+    @field_validator("race_codes", mode="before")
+    @classmethod
+    def _single_code_to_list(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): ([v] if isinstance(v, str) and v != "not_reported" else v)
+                    for k, v in value.items()}
+        return value
+
+    @field_validator("race_separator")
+    @classmethod
+    def _separator_is_one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("race_separator must be a single character")
+        return value
+
+
+def load_schema(workspace: Workspace, schema_id: str, referenced_from: Path) -> IntakeSchema:
+    path = workspace.path("schemas", "intake", f"{schema_id}.yaml")
+    if not path.is_file():
+        raise ConfigError(f"{referenced_from}: schema {schema_id!r}: no file {path}")
+    schema: IntakeSchema = parse_model(IntakeSchema, path)
+    return schema
+
+
+def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
+                     standards: EquityStandards) -> None:
+    names = {c.name for c in schema.columns}
+    for local, canonical in crosswalk.header_aliases.items():
+        if canonical not in names:
+            raise ConfigError(f"{path}: header_aliases.{local}: {canonical!r} is not a column of "
+                              f"intake schema {schema.id!r}")
+    proxies = standards.class_bands.proxy_labels
+    for local, label in crosswalk.class_proxy.items():
+        if label not in (proxies.low_income, proxies.not_low_income):
+            raise ConfigError(f"{path}: class_proxy.{local}: {label!r} is not a proxy class label "
+                              f"({proxies.low_income!r} or {proxies.not_low_income!r})")
+    known = standards.race.codes
+    for local, codes in crosswalk.race_codes.items():
+        for code in () if codes == "not_reported" else codes:
+            if code not in known:
+                raise ConfigError(f"{path}: race_codes.{local}: {code!r} is not an SPD 15 code "
+                                  f"({', '.join(known)}) or not_reported")
+    for column in crosswalk.values:
+        if column not in names:
+            raise ConfigError(f"{path}: values.{column}: not a column of intake schema "
+                              f"{schema.id!r}")

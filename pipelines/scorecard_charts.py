@@ -1,0 +1,306 @@
+"""Scorecard chart geometry and the per-indicator view model.
+
+SVG geometry is computed here so the jinja2 template only lays out primitives, and every label
+passes through autoescaping. Words come from the translation catalog (scorecard_i18n).
+"""
+
+from __future__ import annotations
+
+from pipelines.scorecard_i18n import _, decimal, integer
+from pipelines.scorecard_text import (LOW_RELIABILITY_MARK, fmt_ci, fmt_points_short, fmt_tick,
+                                      fmt_value, headline, low_reliability_note,
+                                      suppressed_chart_label, suppressed_long, suppressed_short)
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for the catalog; translated where it is shown (group_label)."""
+    return message
+
+
+RACE_ORDER = [
+    N_("American Indian or Alaska Native"), N_("Asian"), N_("Black or African American"),
+    N_("Hispanic or Latino"), N_("Middle Eastern or North African"),
+    N_("Native Hawaiian or Pacific Islander"), N_("White"), N_("Multiracial and/or Multiethnic"),
+    N_("Not reported"),
+]
+CLASS_ORDER = [
+    N_("Below 100% FPG"), N_("100-199% FPG"), N_("200-399% FPG"), N_("400%+ FPG"),
+    N_("Low income (proxy)"), N_("Not low income (proxy)"), N_("Not reported"),
+]
+_KNOWN_LABELS = frozenset(RACE_ORDER + CLASS_ORDER)
+
+
+def group_label(label: str) -> str:
+    """Standard group names in the page's language; a workspace's own labels as written."""
+    return _(label) if label in _KNOWN_LABELS else label
+
+
+def dimension_words(dimension: str) -> str:
+    return _("race and ethnicity") if dimension == "race" else _("household income")
+KEY_DISPARITIES_PER_DIMENSION = 3
+MAX_SVG_LABEL_CHARS = 36  # SVG text does not wrap; the data table keeps the full label.
+
+# SVG user units; every chart scales to its container through its viewBox.
+TREND_W, TREND_H = 900, 270
+# The right margin holds baseline/target labels so they never collide with data labels.
+TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 56, 170, 26, 34
+BAR_W, BAR_LABEL_W, BAR_VALUE_W, BAR_ROW_H, BAR_TOP, BAR_AXIS_H = 500, 250, 70, 30, 6, 24
+REF_LABEL_GAP = 15
+
+# ---------------------------------------------------------------- formatting
+
+def _short(label: str) -> str:
+    return label if len(label) <= MAX_SVG_LABEL_CHARS else label[: MAX_SVG_LABEL_CHARS - 1] + "…"
+
+
+def _nice_scale(values: list[float]) -> tuple[float, list[float]]:
+    """Axis maximum and gridline ticks; rates never need an axis above 100%."""
+    top = max([v for v in values if v is not None] + [0.01])
+    for step in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25):
+        if top / step <= 5:
+            break
+    ymax = min(1.0, step * (int(top / step + 1e-9) + 1))
+    ticks = [round(i * step, 6) for i in range(int(round(ymax / step)) + 1)]
+    return ymax, ticks
+
+
+# ---------------------------------------------------------------- view model
+
+def indicator_section(
+    index: int, indicator: dict, rows: list[dict], disparities: list[dict] | None,
+    reference_groups: dict, threshold: int,
+) -> dict:
+    unit = indicator.get("unit") or "percent"
+    direction = indicator.get("direction") or "higher_is_better"
+    counted = indicator.get("counted") or "people"
+    # Indicators built before disaggregations were passed in publish everything.
+    published = set(indicator.get("disaggregations") or ("race", "class", "race_x_class", "partner"))
+    totals = sorted(
+        (r for r in rows if r["race"] == "ALL" and r["class"] == "ALL" and r["race_tabulation"] == "total"),
+        key=lambda r: r["period"],
+    )
+    head = headline(indicator, totals, unit, direction, threshold, counted)
+    baseline_line = None
+    if head and head["trend"] and head["trend"]["kind"] != "earliest":
+        baseline_line = {"value": head["trend"]["baseline_value"], "period": head["trend"]["baseline_period"]}
+    elif indicator.get("baseline") and not any(str(r["period"]) == str(indicator["baseline"].get("period")) for r in totals):
+        baseline_line = indicator["baseline"]  # declared, and nothing measured for that period
+    scale_values = [r[k] for r in rows for k in ("value", "ci_upper")]
+    scale_values += [(indicator.get(k) or {}).get("value") for k in ("target", "baseline")]
+    ymax, ticks = _nice_scale(scale_values)
+    chart_id = f"ind{index}"
+    ctx = {"ymax": ymax, "ticks": ticks, "unit": unit, "threshold": threshold, "counted": counted}
+
+    def breakdown(tabulation: str, dimension: str, order: list[str]) -> dict | None:
+        if dimension == "race":
+            picked = [r for r in rows if r["race_tabulation"] == tabulation and r["race"] != "ALL" and r["class"] == "ALL"]
+        else:
+            picked = [r for r in rows if r["race"] == "ALL" and r["class"] != "ALL"]
+            # Class rows should be 'total'; prefer it if a pipeline also emits other tabulations.
+            if any(r["race_tabulation"] == "total" for r in picked):
+                picked = [r for r in picked if r["race_tabulation"] == "total"]
+        if not picked:
+            return None
+        period = max(r["period"] for r in picked)
+        latest = [r for r in picked if r["period"] == period]
+        rank = {label: i for i, label in enumerate(order)}
+        latest.sort(key=lambda r: (rank.get(r[dimension], len(order)), r[dimension]))
+        return _bar_chart(f"{chart_id}-{dimension}-{tabulation}", latest, dimension, period,
+                          reference_groups.get(dimension), ctx)
+
+    race_alone = breakdown("alone", "race", RACE_ORDER)
+    race_aic = breakdown("alone_or_in_combination", "race", RACE_ORDER)
+    by_class = breakdown("total", "class", CLASS_ORDER)
+    shown = totals + [b for chart in (race_alone, race_aic, by_class) if chart for b in chart["rows"]]
+    aggregate = indicator.get("source") == "aggregates"
+    return {
+        "id": indicator["id"], "anchor": f"indicator-{index + 1}",
+        "title": indicator.get("title") or indicator["id"],
+        "description": indicator.get("description") or "", "direction": direction,
+        "counted": counted, "aggregate": aggregate,
+        "headline": head,
+        "trend": _trend_chart(chart_id, baseline_line, indicator.get("target"), totals, ctx) if totals else None,
+        "race_alone": race_alone, "race_aic": race_aic, "by_class": by_class,
+        "race_published": "race" in published, "class_published": "class" in published,
+        "disparities": _key_disparities(disparities, direction, unit),
+        "gap_notes": [c["gap_note"] for c in (race_alone, by_class) if c and c.get("gap_note")],
+        "has_low_reliability": any(r.get("low_reliability") and not r.get("suppressed") for r in shown),
+        "has_suppressed": any(r.get("suppressed") for r in shown),
+        "has_data": bool(rows),
+    }
+
+
+def _trend_chart(chart_id: str, baseline: dict | None, target: dict | None, totals: list[dict],
+                 ctx: dict) -> dict:
+    ymax, ticks, unit, threshold = ctx["ymax"], ctx["ticks"], ctx["unit"], ctx["threshold"]
+    by_period = {r["period"]: r for r in totals}
+    refs = {k: v for k, v in (("baseline", baseline), ("target", target)) if v}
+    # Reference periods (e.g. a 2027 target) extend the axis so the goal sits in time.
+    periods = sorted(set(by_period) | {str(v["period"]) for v in refs.values() if v.get("period")})
+    plot_w, plot_h = TREND_W - TREND_LEFT - TREND_RIGHT, TREND_H - TREND_TOP - TREND_BOTTOM
+    step = plot_w / len(periods)
+
+    def y(v: float) -> float:
+        return round(TREND_TOP + (1 - min(v, ymax) / ymax) * plot_h, 1)
+
+    slots, runs, run = [], [], []
+    for i, period in enumerate(periods):
+        row = by_period.get(period)
+        x = round(TREND_LEFT + (i + 0.5) * step, 1)
+        slot = {"x": x, "period": period, "kind": "empty", "slot_w": round(min(step * 0.6, 90), 1)}
+        if row is not None and row["suppressed"]:
+            slot.update(kind="suppressed", label=suppressed_chart_label(row, threshold))
+        elif row is not None and row["value"] is not None:
+            low = row["ci_lower"] if row["ci_lower"] is not None else row["value"]
+            high = row["ci_upper"] if row["ci_upper"] is not None else row["value"]
+            slot.update(
+                kind="point", y=y(row["value"]), y_lo=y(low), y_hi=y(high),
+                label_y=max(y(high) - 7, TREND_TOP - 6),
+                text=fmt_value(row["value"], unit) + (f" {LOW_RELIABILITY_MARK}" if row["low_reliability"] else ""),
+                low_reliability=bool(row["low_reliability"]),
+            )
+            run.append(f"{x},{slot['y']}")
+        if slot["kind"] != "point" and run:
+            runs.append(run)
+            run = []
+        slots.append(slot)
+    if run:
+        runs.append(run)
+    lines = sorted(
+        ({"kind": kind, "y": y(ref["value"]), "name": _("Baseline") if kind == "baseline" else _("Target"),
+          "text": f"{fmt_value(ref['value'], unit)} ({ref.get('period', '')})",
+          "x": next((sl["x"] for sl in slots if sl["period"] == str(ref.get("period"))), None)}
+         for kind, ref in refs.items() if ref.get("value") is not None),
+        key=lambda line: line["y"],
+    )
+    for above, below in zip(lines, lines[1:]):
+        # Two-line labels: push the lower one down when the reference values are close.
+        below["label_y"] = max(below["y"], above.get("label_y", above["y"]) + 2 * REF_LABEL_GAP)
+    for line in lines:
+        line.setdefault("label_y", line["y"])
+    return {
+        "id": chart_id, "width": TREND_W, "height": TREND_H,
+        "left": TREND_LEFT, "right": TREND_W - TREND_RIGHT, "top": TREND_TOP,
+        "bottom": TREND_TOP + plot_h, "slots": slots,
+        "lines": [" ".join(r) for r in runs if len(r) > 1],
+        "ticks": [{"y": y(t), "text": fmt_tick(t, unit)} for t in ticks],
+        "refs": lines, "rows": totals,
+        "table": [_table_row(r, r["period"], ctx) for r in totals],
+    }
+
+
+def _gap_note(rows: list[dict], dimension: str, period: str, reference: str | None) -> str:
+    """Why no gap is shown for a dimension whose reference group cannot be compared with."""
+    if not reference:
+        return ""
+    ref = next((r for r in rows if r[dimension] == reference), None)
+    values = {"words": dimension_words(dimension), "period": period,
+              "reference": group_label(reference)}
+    if ref is None:
+        return _("No gaps by %(words)s are shown for %(period)s: the reference group "
+                 "(%(reference)s) has no results that period.", **values)
+    if ref["suppressed"]:
+        return _("No gaps by %(words)s are shown for %(period)s: the reference group "
+                 "(%(reference)s) is hidden to protect privacy, so there is nothing to compare "
+                 "with.", **values)
+    if ref["value"] is None:
+        return _("No gaps by %(words)s are shown for %(period)s: no one in the reference group "
+                 "(%(reference)s) was measured.", **values)
+    return ""
+
+
+def _bar_chart(chart_id: str, rows: list[dict], dimension: str, period: str, reference: str | None,
+               ctx: dict) -> dict:
+    ymax, ticks, unit, threshold = ctx["ymax"], ctx["ticks"], ctx["unit"], ctx["threshold"]
+    area = BAR_W - BAR_LABEL_W - BAR_VALUE_W
+
+    def x(v: float) -> float:
+        return round(BAR_LABEL_W + min(max(v, 0.0), ymax) / ymax * area, 1)
+
+    bars = []
+    for i, row in enumerate(rows):
+        top = BAR_TOP + i * BAR_ROW_H
+        label = row[dimension]
+        bar = {
+            # Shortened whole: a long translated name must not push "(reference)" off the chart.
+            "label": _short(group_label(label) + (_(" (reference)") if label == reference else "")),
+            "full_label": group_label(label), "is_reference": label == reference,
+            "y": top + 5, "h": BAR_ROW_H - 10, "mid": top + BAR_ROW_H / 2,
+            "suppressed": bool(row["suppressed"]),
+            "low_reliability": bool(row["low_reliability"]) and not row["suppressed"],
+        }
+        if row["suppressed"] or row["value"] is None:
+            bar.update(suppressed=True, text=suppressed_short(row, threshold) if row["suppressed"]
+                       else _("No one measured"))
+        else:
+            bar.update(
+                w=round(x(row["value"]) - BAR_LABEL_W, 1),
+                ci=None if row["ci_lower"] is None else (x(row["ci_lower"]), x(row["ci_upper"])),
+                text=fmt_value(row["value"], unit) + (f" {LOW_RELIABILITY_MARK}" if bar["low_reliability"] else ""),
+            )
+        bars.append(bar)
+    plot_bottom = BAR_TOP + len(rows) * BAR_ROW_H
+    return {
+        "id": chart_id, "period": period, "width": BAR_W, "height": plot_bottom + BAR_AXIS_H,
+        "x0": BAR_LABEL_W, "x1": BAR_LABEL_W + area, "value_x": BAR_LABEL_W + area + 10,
+        "plot_top": BAR_TOP, "plot_bottom": plot_bottom, "bars": bars, "rows": rows,
+        "ticks": [{"x": x(t), "text": fmt_tick(t, unit)} for t in ticks],
+        "table": [_table_row(r, r[dimension], ctx, reference) for r in rows],
+        "reference": group_label(reference) if any(r[dimension] == reference for r in rows) else None,
+        "gap_note": _gap_note(rows, dimension, period, reference),
+    }
+
+
+def _table_row(row: dict, label: str, ctx: dict, reference: str | None = None) -> dict:
+    unit, counted = ctx["unit"], ctx["counted"]
+    note = ""
+    if row["suppressed"]:
+        note = suppressed_long(row, ctx["threshold"], counted)
+    elif row["low_reliability"]:
+        note = low_reliability_note(counted)
+    counts = "—" if row["denominator"] is None else _(
+        "%(numerator)s of %(denominator)s", numerator=integer(row["numerator"]),
+        denominator=integer(row["denominator"]))
+    return {
+        "label": group_label(label) + (_(" (reference)") if reference and label == reference
+                                       else ""),
+        "value": fmt_value(None if row["suppressed"] else row["value"], unit),
+        "ci": fmt_ci(row, unit), "counts": counts, "note": note,
+    }
+
+
+def _key_disparities(rows: list[dict] | None, direction: str, unit: str) -> dict | None:
+    """Most adverse gaps per dimension for the latest period, so the table stays short."""
+    if not rows:
+        return None
+    period = max(r["period"] for r in rows)
+    groups = []
+    for dimension in ("race", "class"):
+        picked = [r for r in rows if r["period"] == period and r["dimension"] == dimension and r["rate_ratio"] is not None]
+        # Adverse means furthest below the reference when higher is better, above when lower is.
+        picked.sort(key=lambda r: r["rate_ratio"], reverse=direction == "lower_is_better")
+        out = [_disparity_row(r, direction, unit) for r in picked[:KEY_DISPARITIES_PER_DIMENSION]]
+        if out:
+            groups.append({"dimension": _("Race and ethnicity") if dimension == "race"
+                           else _("Household income"), "rows": out})
+    return {"period": period, "groups": groups} if groups else None
+
+
+def _disparity_row(r: dict, direction: str, unit: str) -> dict:
+    if abs(r["rate_ratio"] - 1) < 0.005:
+        comparison = _("About the same")
+    else:
+        higher = r["rate_ratio"] > 1
+        worse = higher if direction == "lower_is_better" else not higher
+        comparison = {(True, True): _("Higher (worse)"), (True, False): _("Higher (better)"),
+                      (False, True): _("Lower (worse)"), (False, False): _("Lower (better)")}[
+            (higher, worse)]
+    diff = r["rate_difference"] or 0.0
+    sign = "+" if diff > 0 else "−" if diff < 0 else ""
+    return {
+        "group": group_label(r["group_label"]), "group_rate": fmt_value(r["group_rate"], unit),
+        "reference": group_label(r["reference_group"]),
+        "reference_rate": fmt_value(r["reference_rate"], unit),
+        "ratio": decimal(r["rate_ratio"], 2) + "×", "comparison": comparison,
+        "difference": sign + fmt_points_short(diff, unit),
+    }

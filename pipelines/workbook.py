@@ -1,0 +1,194 @@
+"""Excel workbooks (.xlsx, .xls): one sheet written out as a UTF-8 CSV for the CSV path.
+
+A workbook is read with python-calamine and its sheet becomes `<sha256>.utf8.csv` in the file's
+staging folder, so header aliases, typing, quarantine and reports are the CSV path's own. Cells
+are written as the partner sees them in Excel: dates as ISO dates, a whole number stored as a
+number (2024.0) as 2024, a number stored as text ("00123") kept as typed.
+
+Title or blank rows often sit above the table: the header is the first row naming a template
+column, and `row_offset` says how many sheet rows precede it, so every message still names the
+row the partner sees in Excel.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.lines import CHUNK
+from pipelines.problems import FileRejected, Problem
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and any password-protected Office file
+ZIP_MAGIC = b"PK\x03\x04"  # .xlsx
+WORKBOOK_SUFFIXES = {".xlsx", ".xls"}
+# Stream names of an encrypted Office document (MS-OFFCRYPTO), as stored in the OLE directory.
+_ENCRYPTED_STREAMS = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
+# How many rows from the first filled one a header row is looked for (title blocks are a few rows).
+HEADER_SEARCH_ROWS = 50
+
+ENCRYPTED = Problem(
+    "encrypted_workbook", "This workbook is protected with a password, so it cannot be read. In "
+    "Excel choose File > Info > Protect Workbook > Encrypt with Password, clear the password, "
+    "save, and send the file again (or save the sheet as 'CSV UTF-8' and send that).")
+
+
+def corrupt(detail: str = "") -> Problem:
+    return Problem(
+        "unreadable_workbook", "This file could not be opened as an Excel workbook: it is damaged "
+        "or not really a workbook" + (f" ({detail})" if detail else "") + ". Open it in Excel, "
+        "save it again as .xlsx (or as 'CSV UTF-8'), and send the file again.")
+
+
+def kind(path: Path, head: bytes) -> str | None:
+    """'xlsx' or 'xls' when the file is (or claims by its name to be) an Excel workbook."""
+    if head.startswith(ZIP_MAGIC) and b"xl/" in head:
+        return "xlsx"
+    if head.startswith(OLE_MAGIC):
+        return "xls"
+    suffix = path.suffix.lower()
+    return suffix[1:] if suffix in WORKBOOK_SUFFIXES else None
+
+
+@dataclass(frozen=True)
+class Sheet:
+    header: list[str]
+    row_offset: int  # sheet rows above the header row
+    name: str
+
+
+def _encrypted(path: Path) -> bool:
+    """An OLE container holding an encrypted package: how Office stores a password-protected
+    .xlsx (and calamine, given one by content, can only say 'cannot detect format')."""
+    keep = max(len(s) for s in _ENCRYPTED_STREAMS)
+    tail = b""
+    with path.open("rb") as handle:
+        if handle.read(len(OLE_MAGIC)) != OLE_MAGIC:
+            return False
+        handle.seek(0)
+        while chunk := handle.read(CHUNK):
+            window = tail + chunk
+            if any(stream in window for stream in _ENCRYPTED_STREAMS):
+                return True
+            tail = window[-keep:]
+    return False
+
+
+def cell_text(value: object) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):  # before int: bool is an int
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _pick_sheet(book, wanted: str | None):
+    import python_calamine as calamine
+
+    if wanted is not None:
+        # Named in the partner's crosswalk by the backbone team: read even if hidden.
+        if wanted not in book.sheet_names:
+            names = ", ".join(repr(n) for n in book.sheet_names)
+            raise FileRejected(Problem(
+                "missing_sheet", f"The workbook has no sheet named {wanted!r}, which is the sheet "
+                f"your data is read from; its sheets are: {names}. Put the data in a sheet named "
+                f"{wanted!r}, or ask the backbone team to change the sheet name they expect."))
+        return book.get_sheet_by_name(wanted)
+    for meta in book.sheets_metadata:
+        if (meta.visible == calamine.SheetVisibleEnum.Visible
+                and meta.typ == calamine.SheetTypeEnum.WorkSheet):
+            return book.get_sheet_by_name(meta.name)
+    raise FileRejected(Problem("empty_file", "This workbook has no visible worksheet to read. "
+                               "Unhide the sheet with the data and send the file again."))
+
+
+def _header_index(rows: list[list[str]], maps: Callable[[str], bool] | None) -> int | None:
+    first = next((i for i, row in enumerate(rows) if _filled(row)), None)
+    if maps is not None:
+        named = [sum(1 for c in row if c.strip() and maps(c)) for row in rows]
+        # Two names first: a title that happens to be one column's alias ("White") is not it.
+        for enough in (2, 1):
+            found = next((i for i, count in enumerate(named) if count >= enough), None)
+            if found is not None:
+                return found
+    return first
+
+
+def _filled(row: list[str]) -> bool:
+    return any(cell.strip() for cell in row)
+
+
+def to_csv(path: Path, target: Path, sheet_name: str | None = None,
+           maps: Callable[[str], bool] | None = None) -> Sheet:
+    """Write the workbook's sheet (the named one, else the first visible one) to `target`.
+
+    `maps` says whether a cell's text names a template column: the header is the first row
+    with one. Blank sheet rows become blank lines, which the CSV path skips but counts.
+    """
+    if _encrypted(path):
+        raise FileRejected(ENCRYPTED)
+    import python_calamine as calamine  # only when a workbook comes in
+
+    try:
+        with path.open("rb") as handle:
+            book = calamine.CalamineWorkbook.from_filelike(handle)
+        sheet = _pick_sheet(book, sheet_name)
+        rows = (([cell_text(v) for v in row]) for row in sheet.iter_rows())
+        head = _head(rows)
+        # iter_rows starts at sheet row 1 (leading blank rows included); were it to start at
+        # the first filled row instead, that row would not be blank.
+        top = sheet.start[0] if sheet.start and head and _filled(head[0]) else 0
+        at = _header_index(head, maps)
+        if at is None:
+            raise FileRejected(Problem(
+                "empty_file", f"The sheet {sheet.name!r} is empty: no column names and no data. "
+                "Please put the data in it and send the file again."))
+        width = max(len(row) for row in head)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", encoding="utf-8", newline="") as out:
+            _write(out, (row + [""] * (width - len(row))
+                         for row in itertools.chain(head[at:], rows)))
+    except calamine.PasswordError:
+        raise FileRejected(ENCRYPTED) from None
+    except calamine.CalamineError as exc:
+        raise FileRejected(corrupt(_first_line(exc))) from None
+    return Sheet(head[at] + [""] * (width - len(head[at])), top + at, sheet.name)
+
+
+def _head(rows: Iterator[list[str]]) -> list[list[str]]:
+    """The sheet's first rows, up to HEADER_SEARCH_ROWS from the first filled one: where the
+    header is looked for. The rest stays in `rows`, streamed to the CSV."""
+    head: list[list[str]] = []
+    filled_at = None
+    for row in rows:
+        head.append(row)
+        if filled_at is None and _filled(row):
+            filled_at = len(head) - 1
+        if filled_at is not None and len(head) - filled_at >= HEADER_SEARCH_ROWS:
+            break
+    return head
+
+
+def _write(out, rows: Iterable[list[str]]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    for row in rows:
+        if _filled(row):
+            writer.writerow(row)
+        else:
+            out.write("\n")  # a blank line: skipped by the CSV reader, kept in the numbering
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]

@@ -1,0 +1,205 @@
+"""Excel workbooks in intake: read through the CSV path, with the partner's own sheet rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from pipelines.intake import stage_file
+from pipelines.read import load_csv, map_header, sniff
+from pipelines.workbook import OLE_MAGIC
+
+from conftest import drop
+
+SALT = "test-salt"
+SCHOOLS = "riverbend_schools"
+HEADER = ["Student Number", "School Year", "Ethnicity/Race Codes", "Lunch Status",
+          "K Readiness Met"]
+# Numbers as Excel holds them: years and race codes typed as numbers, ids typed as text.
+ROWS = [["007", 2024, 700, "F", "Y"], ["S2", 2024, "400|300", "P", "N"],
+        *([f"T{i}", 2024, 200, "R", "N"] for i in range(8))]
+
+
+def _xlsx(*sheets: tuple[str, list[list]], hidden: tuple[str, ...] = (),
+          merge: dict[str, str] | None = None) -> bytes:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets:
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+        if name in hidden:
+            sheet.sheet_state = "hidden"
+        if merge and name in merge:
+            sheet.merge_cells(merge[name])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _csv(rows: list[list]) -> str:
+    return "".join(",".join(str(c) for c in row) + "\n" for row in [HEADER, *rows])
+
+
+def _stage(workspace, config, name, content, partner=SCHOOLS):
+    path = drop(workspace, partner, name, content)
+    return stage_file(path, config, partner, SALT, workspace.staging)
+
+
+def _query(staged, sql):
+    con = duckdb.connect(staged.staged_db, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_clean_workbook_stages_exactly_like_the_same_csv(workspace, config):
+    content = _xlsx(("Outcomes", [HEADER, *ROWS]))
+    book = _stage(workspace, config, "RUSD 2024.xlsx", content)
+    text = _stage(workspace, config, "RUSD 2024.csv", _csv(ROWS))
+    assert book.status == text.status == "staged", book.problems
+    assert book.sha256 == hashlib.sha256(content).hexdigest()
+    assert book.size_bytes == len(content) and book.encoding == "xlsx"
+    assert book.header_names == text.header_names
+    assert (book.rows_read, book.rows_loaded, book.rows_quarantined) == \
+        (text.rows_read, text.rows_loaded, text.rows_quarantined) == (10, 10, 0)
+    records = "SELECT * FROM records ORDER BY ALL"
+    assert _query(book, records) == _query(text, records)
+    # The working CSV written from the sheet is not kept in staging.
+    assert not list(workspace.staging.rglob("*.utf8.csv"))
+
+
+def test_cells_are_written_as_the_partner_sees_them(tmp_path, config):
+    rows = [HEADER, ["007", 2024.0, 700, "F", "Y"], ["A1", dt.date(2024, 3, 1), 1.5, True, None],
+            ["A2", dt.datetime(2024, 3, 1, 9, 30), "00123", False, "N"]]
+    path = tmp_path / "cells.xlsx"
+    path.write_bytes(_xlsx(("Sheet1", rows)))
+    crosswalk = config.crosswalks[SCHOOLS]
+    sniffed = sniff(path, tmp_path / "staging", config.record_schema, crosswalk)
+    con = duckdb.connect()
+    load_csv(con, sniffed, map_header(sniffed.header, config.record_schema, crosswalk))
+    assert con.execute("SELECT * FROM raw ORDER BY _row").fetchall() == [
+        (2, "007", "2024", "700", "F", "Y"),
+        (3, "A1", "2024-03-01", "1.5", "TRUE", None),
+        (4, "A2", "2024-03-01 09:30:00", "00123", "FALSE", "N")]
+
+
+def test_title_rows_above_the_header_keep_sheet_row_numbers(workspace, config):
+    title = ["Riverbend USD: kindergarten readiness, 2024", None, None, None, None]
+    rows = [title, [], HEADER,                      # sheet rows 1-3: merged title, blank, header
+            ["S1", 2024, 700, "F", "Y"],            # 4
+            ["S2", 2024, 123, "F", "Y"],            # 5: unknown race code
+            [],                                     # 6: blank row inside the table
+            ["S4", 2099, 400, "P", "N"],            # 7: future period
+            *([f"T{i}", 2024, 200, "R", "N"] for i in range(8))]  # 8-15
+    staged = _stage(workspace, config, "RUSD titled.xlsx",
+                    _xlsx(("Report", rows), merge={"Report": "A1:E1"}))
+    assert staged.status == "staged", staged.problems
+    bad = _query(staged, "SELECT _row, column_name, rule, value FROM quarantine ORDER BY ALL")
+    assert bad == [(5, "race", "unknown_race_code", "123"), (7, "period", "future_period", "2099")]
+    assert staged.rows_read == 11 and staged.rows_loaded == 9
+
+
+def test_a_missing_column_names_the_header_row_of_the_sheet(workspace, config):
+    rows = [["Kindergarten readiness"], HEADER[1:], ["2024", 700, "F", "Y"]]
+    staged = _stage(workspace, config, "RUSD no id.xlsx", _xlsx(("Sheet1", rows)))
+    assert staged.status == "rejected"
+    problem = staged.problems[0]
+    assert problem["rule"] == "missing_column" and problem["row"] == 2
+    assert "Row 2 needs a column" in problem["message"]
+
+
+def test_the_sheet_named_in_the_crosswalk_is_read(workspace, config):
+    config.crosswalks[SCHOOLS] = config.crosswalks[SCHOOLS].model_copy(update={"sheet": "Data"})
+    content = _xlsx(("Read me", [["How to fill this workbook"], ["Student Number is the id"]]),
+                    ("Data", [HEADER, *ROWS]))
+    staged = _stage(workspace, config, "RUSD sheets.xlsx", content)
+    assert staged.status == "staged", staged.problems
+    assert staged.rows_loaded == 10
+
+    config.crosswalks[SCHOOLS] = config.crosswalks[SCHOOLS].model_copy(
+        update={"sheet": "Outcomes"})
+    staged = _stage(workspace, config, "RUSD sheets 2.xlsx", content)
+    assert staged.status == "rejected"
+    assert staged.problems[0]["rule"] == "missing_sheet"
+    assert "'Read me', 'Data'" in staged.problems[0]["message"]
+
+
+def test_hidden_sheets_are_ignored(workspace, config):
+    old = [HEADER, *([f"OLD{i}", 2023, 700, "F", "Y"] for i in range(3))]
+    content = _xlsx(("Last year", old), ("This year", [HEADER, *ROWS]), hidden=("Last year",))
+    staged = _stage(workspace, config, "RUSD hidden.xlsx", content)
+    assert staged.status == "staged", staged.problems
+    assert staged.rows_read == 10
+    assert _query(staged, "SELECT DISTINCT period FROM records") == [(2024,)]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("RUSD broken.xlsx", b"PK\x03\x04\x14\x00\x00\x00xl/workbook.xml truncated"),
+    ("RUSD old.xls", OLE_MAGIC + bytes(504)),
+    ("RUSD not really.xlsx", b"Student Number,School Year\nS1,2024\n"),
+])
+def test_a_corrupt_workbook_is_rejected_with_a_reason(workspace, config, name, content):
+    staged = _stage(workspace, config, name, content)
+    assert staged.status == "rejected"
+    assert staged.problems[0]["rule"] == "unreadable_workbook"
+    assert "could not be opened as an Excel workbook" in staged.problems[0]["message"]
+    assert not list(workspace.staging.rglob("*.utf8.csv"))
+
+
+def test_a_password_protected_workbook_is_rejected_with_a_reason(workspace, config):
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    encrypted = io.BytesIO()
+    OOXMLFile(io.BytesIO(_xlsx(("Sheet1", [HEADER, *ROWS])))).encrypt("secret", encrypted)
+    for name in ("RUSD locked.xlsx", "RUSD locked.xls"):
+        staged = _stage(workspace, config, name, encrypted.getvalue())
+        assert staged.status == "rejected"
+        assert staged.problems[0]["rule"] == "encrypted_workbook"
+        assert "protected with a password" in staged.problems[0]["message"]
+
+
+def test_a_workbook_goes_through_the_nightly_flow_and_its_bytes_are_archived(
+        workspace, prefect_harness):
+    from pipelines.flows import nightly
+
+    content = _xlsx(("Outcomes", [["Riverbend USD export"], HEADER, *ROWS,
+                                  ["S9", 2024, 123, "F", "Y"]]))  # sheet row 13: bad race code
+    drop(workspace, SCHOOLS, "RUSD 2024.xlsx", content)
+    summaries = nightly(home=str(workspace.root), initiative="riverbend")
+    outcome = summaries[0]["files"][0]
+    assert outcome["status"] == "loaded", outcome
+    con = duckdb.connect(str(workspace.warehouse_file), read_only=True)
+    try:
+        (sha256, stored, encoding), = con.execute(
+            "SELECT sha256, stored_path, encoding FROM submissions").fetchall()
+        assert con.execute("SELECT count(*) FROM riverbend.records").fetchall()[0][0] == 10
+        quarantined = con.execute("SELECT source_row, rule FROM quarantine").fetchall()
+    finally:
+        con.close()
+    assert quarantined == [(13, "unknown_race_code")]
+    # What is archived is the workbook itself, and its hash is of the workbook's bytes.
+    assert sha256 == hashlib.sha256(content).hexdigest() and encoding == "xlsx"
+    assert stored.endswith(".xlsx") and Path(stored).read_bytes() == content
+
+
+def test_a_table_that_starts_below_and_right_of_a1_keeps_its_sheet_rows(workspace, config):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for r, row in enumerate([HEADER, ["S1", 2024, 700, "F", "Y"], ["S2", 2024, 123, "F", "Y"],
+                             *([f"T{i}", 2024, 200, "R", "N"] for i in range(8))], start=4):
+        for c, value in enumerate(row, start=3):  # the table starts at C4
+            sheet.cell(row=r, column=c, value=value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    staged = _stage(workspace, config, "RUSD offset.xlsx", buffer.getvalue())
+    assert staged.status == "staged", staged.problems
+    assert _query(staged, "SELECT _row, rule FROM quarantine") == [(6, "unknown_race_code")]
+    assert staged.rows_loaded == 9
