@@ -32,6 +32,17 @@ def config(workspace: Workspace):
     return workspace.load("riverbend")
 
 
+def query(database: str | Path, sql: str, params=()) -> list[tuple]:
+    """Rows of `sql` from a DuckDB file, opened read-only and closed again."""
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
 def drop(workspace: Workspace, partner: str, name: str, content: str | bytes,
          encoding: str = "utf-8") -> Path:
     """Put a file in a partner's intake folder, as a partner would."""

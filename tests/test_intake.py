@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 from pipelines.intake import stage_file
 from pipelines.validate import build_suite
 
-from conftest import drop
+from conftest import drop, query
 
 SALT = "test-salt"
 
@@ -19,11 +18,7 @@ def _stage(workspace, config, partner, name, content, encoding="utf-8"):
 
 
 def _query(staged, sql):
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return query(staged.staged_db, sql)
 
 
 def test_suite_is_generated_from_the_schema(config):

@@ -15,7 +15,7 @@ from pipelines.intake import stage_file
 from pipelines.read import load_csv, map_header, sniff
 from pipelines.workbook import OLE_MAGIC
 
-from conftest import drop
+from conftest import drop, query
 
 SALT = "test-salt"
 SCHOOLS = "riverbend_schools"
@@ -53,11 +53,7 @@ def _stage(workspace, config, name, content, partner=SCHOOLS):
 
 
 def _query(staged, sql):
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return query(staged.staged_db, sql)
 
 
 def test_a_clean_workbook_stages_exactly_like_the_same_csv(workspace, config):

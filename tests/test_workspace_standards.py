@@ -5,14 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
 from pipelines.config import REPO_ROOT, Workspace
 from pipelines.intake import stage_file
 
-from conftest import drop
+from conftest import drop, query
 
 SALT = "test-salt"
 
@@ -21,12 +20,7 @@ def _equity(workspace: Workspace, name: str) -> Path:
     return workspace.path("schemas", "equity", name)
 
 
-def _query(database: str | Path, sql: str, params=()):
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+_query = query
 
 
 def test_each_standards_file_is_part_of_the_definitions_fingerprint(workspace):
