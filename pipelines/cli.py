@@ -292,7 +292,7 @@ def accept(file: Path = typer.Argument(..., help="The held file, as the run summ
         console.print(f"[red]{escape(str(exc))}")
         raise typer.Exit(1)
     console.print(f"[green]Accepted[/] for {escape(accepted.partner_id)}: "
-                  f"{escape(', '.join(accepted.files))}")
+                  f"{escape(one_line(', '.join(accepted.files)))}")
     for line in accepted.lines:
         console.print(f"  {escape(line)}")
     console.print("Published by the next `backbone run`.")

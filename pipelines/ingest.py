@@ -150,9 +150,10 @@ def _accept_hint(workspace: Workspace, stored: Path) -> str:
 def _sections(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,
               status: str, stored: Path, changes: list, others: list[str]) -> list[str]:
     lay = resubmission.layout_for(config, staged.partner_id)
-    share = config.schema_for(staged.partner_id).complete_file_share
-    return resubmission_report.sections(changes, status, lay.unit, share, others,
-                                        _accept_hint(workspace, stored))
+    schema = config.schema_for(staged.partner_id)
+    return resubmission_report.sections(changes, status, lay.unit, schema.complete_file_share,
+                                        others, _accept_hint(workspace, stored),
+                                        max_shrink=schema.max_shrink_share)
 
 
 def _write(workspace: Workspace, staged: StagedFile, status: str, rows: list, stored: Path,

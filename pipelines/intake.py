@@ -153,8 +153,10 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         shutil.rmtree(staging_dir, ignore_errors=True)
         raise
     finally:
-        if staged.sha256:
-            (staging_dir / f"{staged.sha256}.utf8.csv").unlink(missing_ok=True)
+        # The folder is this source path's alone: a copy transcoded before a rejection left
+        # staged.sha256 unset (a blank first line) is this file's data too.
+        for copy in staging_dir.glob("*.utf8.csv"):
+            copy.unlink(missing_ok=True)
         shutil.rmtree(staging_dir / "spill", ignore_errors=True)
         shutil.rmtree(staging_dir / "pieces", ignore_errors=True)
     if not unchanged_since_staging(staged):

@@ -29,6 +29,9 @@ ROLES_REQUIRED = {
     "aggregates": ("indicator_id", "period", "race_group", "class_group", "numerator",
                    "denominator"),
 }
+# The key of a row within a partner, as the resubmission rule applies it.
+ROW_KEY_ROLES = {"records": ("person_id", "period"),
+                 "aggregates": ("indicator_id", "period", "race_group", "class_group")}
 
 
 class IntakeColumn(_Strict):
@@ -91,6 +94,16 @@ class IntakeSchema(_Strict):
         for role in ROLES_REQUIRED[self.kind]:
             if [c.role for c in self.columns].count(role) != 1:
                 raise ValueError(f"a {self.kind} schema needs exactly one column with role {role!r}")
+        # The warehouse keeps one current row per partner and this key (pipelines/resubmission.py
+        # layouts): rows repeating it must be quarantined by the duplicate_key rule, not
+        # silently superseded, so the rule always runs on exactly this key.
+        key = tuple(self.role_column(role) for role in ROW_KEY_ROLES[self.kind])
+        if not self.unique:
+            object.__setattr__(self, "unique", key)
+        elif set(self.unique) != set(key):
+            raise ValueError(f"unique must be [{', '.join(key)}]: the warehouse keeps one row per "
+                             f"partner and {' + '.join(key)}, so a file may not repeat it "
+                             f"(got [{', '.join(self.unique)}])")
         return self
 
     def column(self, name: str) -> IntakeColumn:

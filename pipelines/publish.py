@@ -25,6 +25,7 @@ from pipelines.datapackage import write_datapackage
 from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
 from pipelines.scorecard import render_scorecard, scorecard_settings
+from pipelines.validate import sql_literal
 from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
                                 start_version)
 
@@ -90,10 +91,11 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
     columns = RESULT_COLUMNS.format(min_n=RELIABILITY_MIN_DENOMINATOR)
     con.execute(f"COPY (SELECT {columns} FROM {config.id}.indicator_cells "
                 f"WHERE {_wanted_cells(config)} ORDER BY ALL) TO "
-                f"'{staging / 'indicator_results.parquet'}' (FORMAT parquet, COMPRESSION zstd, "
+                f"{sql_literal(str(staging / 'indicator_results.parquet'))} (FORMAT parquet, "
+                f"COMPRESSION zstd, "
                 f"{parquet_kv_metadata(config, 'indicator_results')})")
     con.execute(f"COPY (SELECT * FROM {config.id}.disparities WHERE {_wanted_disparities(config)} "
-                f"ORDER BY ALL) TO '{staging / 'disparities.parquet'}' "
+                f"ORDER BY ALL) TO {sql_literal(str(staging / 'disparities.parquet'))} "
                 f"(FORMAT parquet, COMPRESSION zstd, {parquet_kv_metadata(config, 'disparities')})")
     sources = source_files(con, config)
     guidelines = guideline_years(con, config)

@@ -154,7 +154,9 @@ def _decide(changes: list[PartChange], share: float, max_shrink: float, complete
     for change in changes:
         if change.before == 0:
             change.decision, change.after = "added", change.carried
-        elif complete_extracts or change.carried >= share * change.before:
+        # The part's complete file carries most of its *current* rows (kept); counting its new
+        # rows too made a second campus sent on a later night replace the first.
+        elif complete_extracts or change.kept >= share * change.before:
             change.decision, change.after = "replaced", change.carried
             held |= not allow_shrink and change.before - change.after > max_shrink * change.before
         else:
@@ -208,13 +210,21 @@ def _record(con, config: InitiativeConfig, lay: Layout, partner_id: str, run_id:
          for c in changes])
 
 
+def _files_are_complete(config: InitiativeConfig, partner_id: str) -> bool:
+    """Aggregate files are always complete for each indicator-period they carry: intake checks
+    that a period's cells add up to its totals, so keeping older cells beside a resent part of a
+    table would publish totals that disagree with their own subgroups."""
+    return (config.crosswalks[partner_id].complete_extracts
+            or config.schema_for(partner_id).kind == "aggregates")
+
+
 def settle_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id: str,
                  submission_ids: list[int], run_id: str) -> NightOutcome:
     """Judge and apply one partner's newly inserted files of this run (inside the caller's
     transaction, the one that inserted them)."""
     lay = layout_for(config, partner_id)
     schema = config.schema_for(partner_id)
-    complete = config.crosswalks[partner_id].complete_extracts
+    complete = _files_are_complete(config, partner_id)
     outcome = NightOutcome()
     for group in _components(con, lay, submission_ids):
         changes = _measure(con, lay, partner_id, group)
@@ -280,7 +290,7 @@ def accept(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id:
                 f"({_ids(group)})")
     changes = _measure(con, lay, partner_id, group)
     _decide(changes, schema.complete_file_share, schema.max_shrink_share,
-            config.crosswalks[partner_id].complete_extracts, allow_shrink=True)
+            _files_are_complete(config, partner_id), allow_shrink=True)
     _apply(con, lay, partner_id, group, changes)
     con.execute(f"UPDATE submissions SET status = 'loaded' WHERE submission_id IN ({_ids(group)})")
     _record(con, config, lay, partner_id, run_id, "accepted by a data lead", group, changes,

@@ -42,17 +42,19 @@ def _line(change: PartChange, unit: str, share: float) -> str:
                    "were removed.")
 
 
-def _held_line(change: PartChange, unit: str) -> str:
+def _held_line(change: PartChange, unit: str, max_shrink: float) -> str:
     head = f"- **{change.label}**: {_n(change.before, unit)}, unchanged (held). "
-    if change.decision != "replaced" or change.kept >= change.before:
+    # Held is decided per submission: only the parts that crossed the limit are said to.
+    if change.decision != "replaced" or change.before - change.after <= max_shrink * change.before:
         return head + f"Applied, it would give {_n(change.after, unit)}."
+    limit = "half" if max_shrink == 0.5 else f"{max_shrink:.0%}"
     return head + (f"As the complete file for {change.label} this file would leave "
                    f"{change.after:,} and remove {change.before - change.kept:,} of "
-                   f"{change.before:,} {_who(unit)} on file, more than half.")
+                   f"{change.before:,} {_who(unit)} on file, more than {limit}.")
 
 
 def sections(changes: list[PartChange], status: str, unit: str, share: float,
-             together: list[str], accept_hint: str) -> list[str]:
+             together: list[str], accept_hint: str, max_shrink: float = 0.5) -> list[str]:
     """Markdown lines for `feedback.write_report(..., sections=...)`."""
     if not changes:
         return []
@@ -60,7 +62,8 @@ def sections(changes: list[PartChange], status: str, unit: str, share: float,
     if together:
         lines += ["Received in the same run, for the same period(s), and counted with this file "
                   "as one submission: " + ", ".join(_code(n) for n in together) + ".", ""]
-    lines += [_held_line(c, unit) if c.held else _line(c, unit, share) for c in changes] + [""]
+    lines += [_held_line(c, unit, max_shrink) if c.held else _line(c, unit, share)
+              for c in changes] + [""]
     if status == "held":
         lines += ["**This file was held, not applied**: nothing in it counts yet, and your "
                   "earlier data stands. If the smaller numbers are right, a data lead applies it "

@@ -38,6 +38,7 @@ def run_summary_markdown(summaries: list[dict], run_id: str) -> str:
                               "not processed (left in intake)", "", "",
                               md_text(item.get("error", ""), REASON_CHARS)))
         if "error" in summary:
-            lines.append(_row(initiative, "", "", "definitions invalid", "", "",
+            lines.append(_row(initiative, "", "", md_text(summary.get("error_kind",
+                                                                  "definitions invalid")), "", "",
                               md_text(summary["error"], REASON_CHARS)))
     return "\n".join(lines)

@@ -52,7 +52,7 @@ def finish_version(workspace: Workspace, initiative_id: str, audience: str, stag
     os.replace(staging, target)
     _ensure_initiative_folder(workspace, initiative_id)
     _point(audience_dir(workspace, initiative_id, audience), target)
-    _prune(versions_dir(workspace, initiative_id, audience))
+    _prune(versions_dir(workspace, initiative_id, audience), keep=target)
     return audience_dir(workspace, initiative_id, audience)
 
 
@@ -98,8 +98,10 @@ def _point(link: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
-def _prune(versions: Path) -> None:
+def _prune(versions: Path, keep: Path) -> None:
     done = sorted((p for p in versions.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.name)
     for old in done[:-KEEP_VERSIONS]:
-        shutil.rmtree(old, ignore_errors=True)
+        # Names need not sort by age (`rebuild-...`): the linked version must never go.
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)

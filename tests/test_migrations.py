@@ -288,3 +288,28 @@ def test_backbone_run_migrates_a_version_1_warehouse_and_publishes(tmp_path, bui
     published = Path(summaries[0]["published"])
     for name in ("indicator_results.parquet", "disparities.parquet"):
         assert_same_rows(pq.read_table(published / name), pq.read_table(reference / name))
+
+
+def test_raw_quarantine_values_of_version_1_are_masked_by_the_migration(tmp_path, built):
+    workspace = workspace_with(tmp_path, built, "version_1.duckdb")
+    con = duckdb.connect(str(workspace.warehouse_file))
+    try:
+        con.execute("INSERT INTO quarantine VALUES (1, 'riverbend', 'riverbend_schools', 7, "
+                    "'period', 'wrong_type', '1987-04-02', 'not a year'), (1, 'riverbend', "
+                    "'riverbend_schools', 8, 'person_id', 'pattern', "
+                    "'(hidden: person identifier)', 'bad id')")
+        already = con.execute("SELECT value FROM quarantine WHERE source_row NOT IN (7, 8) "
+                              "ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    warehouse.connect(workspace.warehouse_file).close()
+    con = read_only(workspace.warehouse_file)
+    try:
+        values = dict(con.execute("SELECT source_row, value FROM quarantine WHERE source_row IN "
+                                  "(7, 8)").fetchall())
+        assert values == {7: "1… (10 characters)", 8: "(hidden: person identifier)"}
+        # Values a version-2 load already masked are left as they are.
+        assert con.execute("SELECT value FROM quarantine WHERE source_row NOT IN (7, 8) "
+                           "ORDER BY ALL").fetchall() == already
+    finally:
+        con.close()

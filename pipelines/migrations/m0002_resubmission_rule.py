@@ -41,8 +41,20 @@ LAYOUTS = (("records", (("period", "INTEGER"),)),
            ("aggregate_counts", (("indicator_id", "VARCHAR"), ("period", "INTEGER"))))
 
 
+# Version 1 kept up to 200 characters of every failing cell: a date of birth in the year column
+# or a name in the race column. Version 2 keeps the first character and the length only (the full
+# value is in the partner's own bad_rows.csv); written out here so the migration never changes.
+MASK_OLD_VALUES = r"""
+    UPDATE quarantine SET value = left(value, 1)
+        || CASE WHEN length(value) > 1 THEN '…' ELSE '' END || ' (' || length(value)
+        || CASE WHEN length(value) = 1 THEN ' character)' ELSE ' characters)' END
+    WHERE value IS NOT NULL AND value <> '(hidden: person identifier)'
+      AND NOT regexp_full_match(value, '.…? \(\d+ characters?\)')"""
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     _widen_status_check(con)
+    con.execute(MASK_OLD_VALUES)
     for schema in initiative_schemas(con):
         columns = {r[0] for r in con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
