@@ -10,6 +10,7 @@ lineage and derived columns have the fixed texts below.
 from __future__ import annotations
 
 from pipelines.config import InitiativeConfig
+from pipelines.sql import sql_literal
 
 LINEAGE = {
     "submission_id": "The file this row came from: joins to submissions.submission_id.",
@@ -324,12 +325,9 @@ def parquet_kv_metadata(config: InitiativeConfig, table: str) -> str:
     """`KV_METADATA {...}` for a DuckDB `COPY ... (FORMAT parquet, ...)` of a published table."""
     description, columns = table_descriptions(config)[table]
     pairs = {"description": description, **{f"description:{k}": v for k, v in columns.items()}}
-    return "KV_METADATA {" + ", ".join(f"{_literal(k)}: {_literal(v)}"
+    return "KV_METADATA {" + ", ".join(f"{sql_literal(k)}: {sql_literal(v)}"
                                        for k, v in pairs.items()) + "}"
 
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _intake_descriptions(config: InitiativeConfig | None, aggregate: bool = False) -> dict:

@@ -16,7 +16,7 @@ import duckdb
 from pipelines.config import Condition, InitiativeConfig
 from pipelines.equity import profiles
 from pipelines.standardize import RACE_CODES
-from pipelines.validate import sql_literal
+from pipelines.sql import sql_literal
 
 CELLS_COLUMNS = ("initiative_id VARCHAR, indicator_id VARCHAR, period VARCHAR, partner_id VARCHAR, "
                  "race_tabulation VARCHAR, race VARCHAR, class VARCHAR, numerator BIGINT, "

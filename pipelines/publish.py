@@ -25,7 +25,7 @@ from pipelines.datapackage import write_datapackage
 from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
 from pipelines.scorecard import render_scorecard, scorecard_settings
-from pipelines.validate import sql_literal
+from pipelines.sql import sql_literal
 from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
                                 start_version)
 

@@ -26,6 +26,7 @@ from pipelines.lines import (CHUNK, MAX_FIELD_BYTES, cap_long_lines, may_have_lo
 from pipelines.lines import blank_rows as _blank_rows
 from pipelines.lines import line_count as _line_count
 from pipelines.problems import FileRejected, Problem
+from pipelines.sql import sql_literal
 
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -346,12 +347,12 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
             "never closes, so everything from that row to the end of the file reads as one "
             "cell. Remove the stray quote mark (or close it) and send the file again.",
             row=int(swallowed)))
-    messages = " ".join(f"WHEN {_sql_text(kind)} THEN {_sql_text(text.format(width=width))}"
+    messages = " ".join(f"WHEN {sql_literal(kind)} THEN {sql_literal(text.format(width=width))}"
                         for kind, text in _PARSE_MESSAGES.items())
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _malformed AS SELECT line + $offset AS _row, "
         f"'malformed_row' AS rule, CASE error_type {messages} "
-        f"ELSE {_sql_text(_PARSE_DEFAULT)} END AS message FROM _rejected_csv ORDER BY line",
+        f"ELSE {sql_literal(_PARSE_DEFAULT)} END AS message FROM _rejected_csv ORDER BY line",
         {"offset": sniffed.row_offset})
     first = con.execute("SELECT _row, rule, message FROM _malformed ORDER BY _row "
                         "LIMIT 1").fetchall()
@@ -455,6 +456,3 @@ _PARSE_MESSAGES = {
 
 _PARSE_DEFAULT = "This row could not be read as CSV."
 
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -26,7 +26,7 @@ from pipelines.dictionary import parquet_kv_metadata
 from pipelines.publish import guideline_notes, indicator_views, initiative_view, write_manifest
 from pipelines.release_note import CELL_KEY, revisions, write_release_note
 from pipelines.scorecard import render_scorecard
-from pipelines.validate import sql_literal
+from pipelines.sql import sql_literal
 from pipelines.versions import PARTNERSHIP, PUBLIC, current_version, finish_version, start_version
 
 PUBLIC_SOURCE_FIELDS = ("submission_id", "partner_id", "sha256", "received_at", "kind")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipelines.config import InitiativeConfig
-from pipelines.validate import sql_literal
+from pipelines.sql import sql_literal
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import duckdb
 from pipelines.config import DEFINITION_FOLDERS, ConfigError, InitiativeConfig, Workspace
 from pipelines.dictionary import table_descriptions
 from pipelines.duckdb_settings import limit_memory
+from pipelines.sql import sql_identifier, sql_literal
 
 # DuckDB 1.0's format: read by every 1.x release (1.2's is not read by 1.1, for one).
 STORAGE_VERSION = "v1.0.0"
@@ -119,10 +120,11 @@ def _warehouse_version(con: duckdb.DuckDBPyConnection) -> list:
     tables = con.execute(
         "SELECT schema_name, table_name, sql FROM duckdb_tables() WHERE database_name = 'live' "
         "ORDER BY ALL").fetchall()
+    names = [f"live.{sql_identifier(schema)}.{sql_identifier(table)}"
+             for schema, table, _ in tables]
     counts = [con.execute(
-        f"SELECT (SELECT count(*) FROM live.{_quote(schema)}.{_quote(table)}), count(*), "
-        f"sum(hash(s))::VARCHAR FROM pragma_storage_info(?) AS s",
-        [f"live.{_quote(schema)}.{_quote(table)}"]).fetchall()[0] for schema, table, _ in tables]
+        f"SELECT (SELECT count(*) FROM {name}), count(*), sum(hash(s))::VARCHAR "
+        "FROM pragma_storage_info(?) AS s", [name]).fetchall()[0] for name in names]
     views = con.execute("SELECT schema_name, view_name, sql FROM duckdb_views() WHERE "
                         "database_name = 'live' AND NOT internal ORDER BY ALL").fetchall()
     submissions = con.execute(
@@ -151,12 +153,6 @@ def _remove(database: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[str]:
@@ -177,16 +173,16 @@ def _copy_tables(con: duckdb.DuckDBPyConnection) -> None:
     tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
                          "database_name = 'snap' ORDER BY ALL").fetchall()
     for schema, table in tables:
-        target = f"snap.{_quote(schema)}.{_quote(table)}"
+        target = f"snap.{sql_identifier(schema)}.{sql_identifier(table)}"
         if (schema, table) == ("main", "quarantine"):
             # Dropped while empty: a column dropped after the copy would leave its old blocks,
             # partners' values included, in the file.
             for column in _columns(con, "snap", schema, table):
                 if column not in QUARANTINE_COLUMNS:
-                    con.execute(f"ALTER TABLE {target} DROP COLUMN {_quote(column)}")
-        names = ", ".join(_quote(c) for c in _columns(con, "snap", schema, table))
+                    con.execute(f"ALTER TABLE {target} DROP COLUMN {sql_identifier(column)}")
+        names = ", ".join(sql_identifier(c) for c in _columns(con, "snap", schema, table))
         con.execute(f"INSERT INTO {target} ({names}) SELECT {names} "
-                    f"FROM live.{_quote(schema)}.{_quote(table)}")
+                    f"FROM live.{sql_identifier(schema)}.{sql_identifier(table)}")
 
 
 def _initiative_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -207,7 +203,7 @@ def _config(workspace: Workspace, initiative_id: str) -> InitiativeConfig | None
 
 def _add_analyst_tables(con: duckdb.DuckDBPyConnection, workspace: Workspace, schema: str,
                         config: InitiativeConfig | None) -> None:
-    s = f"snap.{_quote(schema)}"
+    s = f"snap.{sql_identifier(schema)}"
     results = workspace.published(schema) / "partnership" / "indicator_results.parquet"
     if results.is_file():
         # The published file itself, so "as published" holds by construction.
@@ -216,7 +212,7 @@ def _add_analyst_tables(con: duckdb.DuckDBPyConnection, workspace: Workspace, sc
     if config is not None:
         _add_indicators(con, s, config)
     relations = _relations(con, schema)
-    initiative = _literal(schema)
+    initiative = sql_literal(schema)
     loaded, current = [], []
     for table in ("records", "aggregate_counts"):
         if table in relations:
@@ -298,9 +294,9 @@ def _comment(con: duckdb.DuckDBPyConnection, schema: str,
         if name not in known:
             continue
         description, columns = known[name]
-        relation = f"snap.{_quote(schema)}.{_quote(name)}"
-        con.execute(f"COMMENT ON {kind} {relation} IS {_literal(description)}")
+        relation = f"snap.{sql_identifier(schema)}.{sql_identifier(name)}"
+        con.execute(f"COMMENT ON {kind} {relation} IS {sql_literal(description)}")
         for column in _columns(con, "snap", schema, name):
             if column in columns:
-                con.execute(f"COMMENT ON COLUMN {relation}.{_quote(column)} IS "
-                            f"{_literal(columns[column])}")
+                con.execute(f"COMMENT ON COLUMN {relation}.{sql_identifier(column)} IS "
+                            f"{sql_literal(columns[column])}")

@@ -28,7 +28,8 @@ from pipelines.equity.poverty import (STATE_REGIONS, period_years_sql, ratio_sql
                                      register_poverty_guidelines)
 from pipelines.equity.race import code_lookup
 from pipelines.equity.standards import RaceStandard, class_band_sql
-from pipelines.validate import SQL_TYPES, VIEW, sql_literal
+from pipelines.sql import sql_literal
+from pipelines.validate import SQL_TYPES, VIEW
 
 RACE_CODES = ("aian", "asian", "black", "hispanic", "mena", "nhpi", "white")
 

@@ -18,6 +18,7 @@ import duckdb
 from pipelines.config import Crosswalk, IntakeColumn, IntakeSchema
 from pipelines.equity.race import code_lookup
 from pipelines.equity.standards import RaceStandard
+from pipelines.sql import sql_literal
 
 if TYPE_CHECKING:  # imported where used: GX takes seconds to import
     import great_expectations as gx
@@ -58,12 +59,6 @@ class ValidationOutcome:
     row_count: int
     outcomes: list[RuleOutcome] = field(default_factory=list)
     gx_statistics: dict = field(default_factory=dict)
-
-
-def sql_literal(value: object) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _mapped_text(column: str, crosswalk: Crosswalk) -> str:

@@ -28,7 +28,7 @@ from pipelines.config import InitiativeConfig, Workspace
 from pipelines.duckdb_settings import limit_memory
 from pipelines.intake import StagedFile
 from pipelines.standardize import AGGREGATE_COLUMNS, record_columns
-from pipelines.validate import sql_literal
+from pipelines.sql import sql_literal
 
 DDL = """
 CREATE SEQUENCE IF NOT EXISTS submission_ids;

@@ -33,7 +33,7 @@ from pipelines.equity.poverty import (REGIONS, STATE_REGIONS, period_years_sql,
                                       register_poverty_guidelines)
 from pipelines.errors import ConfigError
 from pipelines.standardize import RACE_CODES
-from pipelines.validate import sql_literal
+from pipelines.sql import sql_literal
 
 
 def race_bits_sql(alias: str = "r") -> str:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pipelines.errors import ConfigError
+from pipelines.sql import sql_literal
 
 # File names inside a workspace's schemas/equity/.
 RACE_STANDARD_FILE = "race_spd15.yaml"
@@ -262,9 +263,6 @@ def load_class_bands(path: Path) -> ClassBands:
     return _validate(ClassBands, _read_yaml(path), path)
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
 
 def class_band_sql(ratio_expr: str, bands: ClassBands) -> str:
     """SQL CASE mapping a poverty ratio to its band label; NULL/NaN ratio -> NULL.
@@ -274,6 +272,6 @@ def class_band_sql(ratio_expr: str, bands: ClassBands) -> str:
     r = f"({ratio_expr})"
     parts = [f"WHEN {r} IS NULL OR isnan(CAST({r} AS DOUBLE)) THEN NULL"]
     for band in bands.bands[:-1]:
-        parts.append(f"WHEN {r} < {band.upper!r} THEN {_sql_str(band.label)}")
-    parts.append(f"ELSE {_sql_str(bands.bands[-1].label)}")
+        parts.append(f"WHEN {r} < {band.upper!r} THEN {sql_literal(band.label)}")
+    parts.append(f"ELSE {sql_literal(bands.bands[-1].label)}")
     return "CASE " + " ".join(parts) + " END"
