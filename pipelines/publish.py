@@ -25,7 +25,7 @@ from pipelines.datapackage import write_datapackage
 from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
 from pipelines.scorecard import render_scorecard, scorecard_settings
-from pipelines.sql import sql_literal
+from pipelines.sql import has_table, sql_literal
 from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
                                 start_version)
 
@@ -135,14 +135,9 @@ def is_current(con: duckdb.DuckDBPyConnection, workspace: Workspace,
             and published.get("data_version") == data_version(con, config))
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND "
-                            "table_name = ?", [schema, table]).fetchall()[0][0])
-
-
 def guideline_years(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> list[dict]:
     """Which HHS guideline year classed each period (written by measure, when it exists)."""
-    if not _has_table(con, config.id, "poverty_guideline_years"):
+    if not has_table(con, config.id, "poverty_guideline_years"):
         return []
     rows = con.execute(f"SELECT period::VARCHAR, guideline_year::INTEGER, beyond_latest::BOOLEAN "
                        f"FROM {config.id}.poverty_guideline_years ORDER BY 1").fetchall()
@@ -159,7 +154,7 @@ def guideline_notes(guidelines: list[dict]) -> list[str]:
 def source_files(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> list[dict]:
     """Every submission whose rows are in the current data, records and aggregates alike."""
     feeds = [f"SELECT submission_id, 'records' AS kind FROM {config.id}.records_current"]
-    if _has_table(con, config.id, "aggregate_counts"):
+    if has_table(con, config.id, "aggregate_counts"):
         feeds.append(f"SELECT submission_id, 'aggregates' FROM {config.id}.aggregate_counts_current")
     rows = con.execute(f"""
         SELECT s.submission_id, s.partner_id, s.file_name, s.sha256, s.rows_loaded,

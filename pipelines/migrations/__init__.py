@@ -27,6 +27,8 @@ from types import ModuleType
 
 import duckdb
 
+from pipelines.sql import has_table
+
 CURRENT_VERSION = 2
 # One module per step, named for the version it leaves and what it does; each has `migrate(con)`.
 STEPS = {0: "m0001_person_keys_as_integers", 1: "m0002_resubmission_rule"}
@@ -44,12 +46,6 @@ def step(version: int) -> ModuleType:
     return importlib.import_module(f"{__name__}.{STEPS[version]}")
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "
-                            "current_database() AND schema_name = ? AND table_name = ?",
-                            [schema, table]).fetchall()[0][0])
-
-
 def initiative_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Schemas holding an initiative's records or aggregate cells."""
     return [r[0] for r in con.execute(
@@ -60,9 +56,9 @@ def initiative_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def version_of(con: duckdb.DuckDBPyConnection) -> int | None:
     """The warehouse's layout version; None for an empty (new) warehouse."""
-    if _has_table(con, "main", "backbone_schema"):
+    if has_table(con, "main", "backbone_schema"):
         return con.execute("SELECT max(version) FROM backbone_schema").fetchall()[0][0]
-    if not _has_table(con, "main", "submissions"):
+    if not has_table(con, "main", "submissions"):
         return None
     text_keys = con.execute(
         "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND "

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.migrations import _has_table, initiative_schemas
+from pipelines.migrations import initiative_schemas
+from pipelines.sql import has_table
 
 SUBMISSIONS = """
 CREATE TABLE submissions (
@@ -67,9 +68,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
             rows_kept BIGINT, rows_after BIGINT, decision VARCHAR, held BOOLEAN,
             decided_at TIMESTAMP, published BOOLEAN)""")
         for name, part in LAYOUTS:
-            if _has_table(con, schema, name):
+            if has_table(con, schema, name):
                 _resubmission_tables(con, f"{schema}.{name}", part,
-                                     adopt=not _has_table(con, schema, f"{name}_set_aside"))
+                                     adopt=not has_table(con, schema, f"{name}_set_aside"))
 
 
 def _widen_status_check(con: duckdb.DuckDBPyConnection) -> None:
