@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -76,6 +78,18 @@ def _print_summaries(summaries: list[dict]) -> None:
                 f"{hidden.get('primary', 0):,} hidden as small counts and "
                 f"{hidden.get('complementary', 0):,} hidden to protect them; published for the "
                 f"partnership to {summary['published']}")
+
+
+@contextlib.contextmanager
+def _exit_3_when_busy(refusal: str) -> Iterator[None]:
+    """Another backbone command holds the workspace: say so, change nothing, exit 3."""
+    from pipelines.lock import WorkspaceLocked
+
+    try:
+        yield
+    except WorkspaceLocked as exc:
+        errors.print(f"[red]{refusal}:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_BUSY) from None
 
 
 def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
@@ -149,19 +163,17 @@ def demo(home: Optional[Path] = HOME) -> None:
 
 
 def _release(workspace: Workspace, initiative: str, force: bool) -> None:
-    from pipelines.lock import WorkspaceLocked, workspace_lock
+    from pipelines.lock import workspace_lock
     from pipelines.release import ReleaseError, release
 
     try:
         config = workspace.load(initiative)
-        with workspace_lock(workspace, purpose=f"release {initiative}"):
+        with _exit_3_when_busy("Not released"), \
+                workspace_lock(workspace, purpose=f"release {initiative}"):
             outcome = release(workspace, config, force=force)
     except ConfigError as exc:
         console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
         raise typer.Exit(2)
-    except WorkspaceLocked as exc:
-        console.print(f"[red]Not released:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_BUSY)
     except ReleaseError as exc:
         console.print(f"[red]Not released:[/] {escape(str(exc))}")
         raise typer.Exit(1)
@@ -279,15 +291,13 @@ def accept(file: Path = typer.Argument(..., help="The held file, as the run summ
     partner's rows for it. Files of the same run for the same period are applied with it; the
     next run publishes the result. Exit 1 if the file is not held, 3 if the workspace is busy."""
     from pipelines.accept import NotHeld, accept_file
-    from pipelines.lock import WorkspaceLocked, workspace_lock
+    from pipelines.lock import workspace_lock
 
     workspace = Workspace.resolve(home)
     try:
-        with workspace_lock(workspace, purpose=f"accept {file.name}"):
+        with _exit_3_when_busy("Not accepted"), \
+                workspace_lock(workspace, purpose=f"accept {file.name}"):
             accepted = accept_file(workspace, file)
-    except WorkspaceLocked as exc:
-        console.print(f"[red]{escape(str(exc))}")
-        raise typer.Exit(EXIT_BUSY)
     except NotHeld as exc:
         console.print(f"[red]{escape(str(exc))}")
         raise typer.Exit(1)
@@ -307,18 +317,15 @@ def rebuild(initiative: Optional[str] = typer.Option(
     replaces the old one (kept as data/warehouse/backbone.duckdb.<time>.before-rebuild.bak) and
     is published. Archived files and partner reports are not touched. Exit 1 if it stopped (the
     live warehouse is then unchanged), 3 if another backbone command is using the workspace."""
-    from pipelines.lock import WorkspaceLocked
     from pipelines.migrations import MigrationFailed, WarehouseTooNew
     from pipelines.rebuild import RebuildError
     from pipelines.rebuild import rebuild as rebuild_warehouse
 
     workspace = Workspace.resolve(home)
     try:
-        with console.status("Rebuilding the warehouse from data/archive/..."):
+        with _exit_3_when_busy("Not rebuilt"), \
+                console.status("Rebuilding the warehouse from data/archive/..."):
             outcome = rebuild_warehouse(workspace, initiative)
-    except WorkspaceLocked as exc:
-        errors.print(f"[red]Not rebuilt:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_BUSY)
     except (RebuildError, ConfigError, MigrationFailed, WarehouseTooNew) as exc:
         errors.print(f"[red]Not rebuilt:[/] {escape(one_line(str(exc), 2000))}")
         raise typer.Exit(1)
