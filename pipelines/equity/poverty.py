@@ -80,11 +80,6 @@ def guideline_amount(guidelines: tuple[PovertyGuideline, ...], year: int, region
     return amount
 
 
-def guideline_year_for(guidelines: tuple[PovertyGuideline, ...], period: int) -> int | None:
-    years = [g.year for g in guidelines if g.year <= period]
-    return max(years) if years else None
-
-
 def region_sql(state_expr: str) -> str:
     cases = " ".join(f"WHEN '{st}' THEN '{region}'" for st, region in STATE_REGIONS.items())
     return f"(CASE upper(trim({state_expr})) {cases} ELSE 'contiguous' END)"
@@ -120,11 +115,21 @@ def register_poverty_guidelines(con: duckdb.DuckDBPyConnection,
                 ) END)""")
 
 
+def guideline_sql(first: str, each: str, size: str, floor_first: str | None = None,
+                  floor_each: str | None = None) -> str:
+    """HHS's formula as SQL: first + each × (size − 1), never below the previous year's line
+    (`floor_*`, when there is one). Both the table-joined and the constant form are built here."""
+    line = f"{first} + {each} * ({size} - 1)"
+    if floor_first is None:
+        return f"({line})"
+    return f"greatest({line}, {floor_first} + {floor_each} * ({size} - 1))"
+
+
 def amount_sql(alias: str, size_expr: str) -> str:
     """The guideline for a household of `size_expr` from a row `alias` of the guideline table."""
-    line = f"{alias}.first_person + {alias}.each_additional * ({size_expr} - 1)"
-    floor = f"{alias}.floor_first_person + {alias}.floor_each_additional * ({size_expr} - 1)"
-    return f"greatest({line}, coalesce({floor}, 0))"
+    return guideline_sql(f"{alias}.first_person", f"{alias}.each_additional", size_expr,
+                         f"coalesce({alias}.floor_first_person, 0)",
+                         f"coalesce({alias}.floor_each_additional, 0)")
 
 
 def period_years_sql(periods_sql: str, table: str = "poverty_guidelines") -> str:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.config import InitiativeConfig
-from pipelines.equity.poverty import (REGIONS, STATE_REGIONS, period_years_sql,
+from pipelines.equity.poverty import (REGIONS, STATE_REGIONS, guideline_sql, period_years_sql,
                                       register_poverty_guidelines)
 from pipelines.errors import ConfigError
 from pipelines.standardize import RACE_CODES
@@ -54,12 +54,11 @@ def _amount_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
     def by_period(region: str) -> str:
         whens = []
         for period, year in sorted(years.items()):
-            line = rows[(year, region)]
-            amount = f"({line.first_person!r} + {line.each_additional!r} * (r.household_size - 1))"
-            if (year - 1, region) in rows:  # the HHS floor: never below last year's guideline
-                floor = rows[(year - 1, region)]
-                amount = (f"greatest({amount}, {floor.first_person!r} + "
-                          f"{floor.each_additional!r} * (r.household_size - 1))")
+            line, floor = rows[(year, region)], rows.get((year - 1, region))
+            amount = guideline_sql(repr(line.first_person), repr(line.each_additional),
+                                   "r.household_size",
+                                   *((repr(floor.first_person), repr(floor.each_additional))
+                                     if floor else ()))
             whens.append(f"WHEN {period} THEN {amount}")
         return f"CASE r.period {' '.join(whens)} END"
 
