@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.config import Crosswalk, InitiativeConfig, IntakeSchema, Workspace
-from pipelines.equity.poverty import (STATE_REGIONS, period_years_sql, ratio_sql,
+from pipelines.equity.poverty import (period_years_sql, ratio_sql, region_sql,
                                      register_poverty_guidelines)
 from pipelines.equity.race import code_lookup
 from pipelines.equity.standards import RaceStandard, class_band_sql
@@ -131,8 +131,7 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
         return f"t.{found[0].name}" if found else fallback
 
     state = f"upper(coalesce({role('state')}, {sql_literal(config.initiative.state or 'XX')}))"
-    region = "CASE " + " ".join(f"WHEN {state} = '{s}' THEN '{r}'" for s, r in STATE_REGIONS.items()) \
-        + " ELSE 'contiguous' END"
+    region = region_sql(state)
     proxy_cases = " ".join(f"WHEN {role('class_proxy')} = {sql_literal(k)} THEN {sql_literal(v)}"
                            for k, v in crosswalk.class_proxy.items())
     proxy = f"(CASE {proxy_cases} END)" if proxy_cases else "NULL"
