@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 
 import duckdb
 
 from pipelines.config import InitiativeConfig
+from pipelines.escape import md_text
 
 CELL_KEY = ("indicator_id", "period", "race_tabulation", "race", "class")
 CHANGE_WORDS = {
     "new": "new cell", "removed": "no longer published", "revised": "counts revised",
     "now hidden": "now hidden (privacy)", "now shown": "now shown",
 }
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~-])")
-
-
-def _md(text: object) -> str:
-    """Escape Markdown (and HTML) in a value; labels can reach here from partner files."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
-
-
 def revisions(con: duckdb.DuckDBPyConnection, old: Path | None, new: Path) -> list[dict]:
     """Cells added, removed, hidden, shown or with different counts; all cells are new at first."""
     key = ", ".join(f'"{k}"' for k in CELL_KEY)
@@ -64,15 +56,15 @@ def _cell(numerator: int | None, denominator: int | None, suppressed: bool | Non
 def write_release_note(path: Path, config: InitiativeConfig, release_id: str, now: dt.datetime,
                        built: dict, previous: dict | None, changed: list[dict]) -> None:
     titles = {i.id: i.title for i in config.indicators}
-    lines = [f"# {_md(config.initiative.name)}: public release {_md(release_id)}", "",
+    lines = [f"# {md_text(config.initiative.name)}: public release {md_text(release_id)}", "",
              f"Released {now:%Y-%m-%d %H:%M} UTC from the partnership results of run "
-             f"{_md(built.get('run_id'))} (built {_md(built.get('generated_at'))}).", ""]
+             f"{md_text(built.get('run_id'))} (built {md_text(built.get('generated_at'))}).", ""]
     if previous is None:
         lines += [f"First public release: {len(changed)} initiative-wide cells.", ""]
         (path).write_text("\n".join(lines), encoding="utf-8")
         return
-    lines += [f"Previous release: {_md(previous.get('release_id'))} of "
-              f"{_md(previous.get('released_at'))}.", ""]
+    lines += [f"Previous release: {md_text(previous.get('release_id'))} of "
+              f"{md_text(previous.get('released_at'))}.", ""]
     if not changed:
         lines += ["No published number changed; only the definitions' wording or the release "
                   "date did.", ""]
@@ -93,8 +85,8 @@ def write_release_note(path: Path, config: InitiativeConfig, release_id: str, no
                            c["change"] != "new")
             after = _cell(c["new_numerator"], c["new_denominator"], c["new_suppressed"],
                           c["change"] != "removed")
-            lines.append(f"| {_md(titles.get(c['indicator_id'], c['indicator_id']))} | "
-                         f"{_md(c['period'])} | {_md(race)} | {_md(c['class'])} | {_md(before)} "
-                         f"| {_md(after)} | {_md(CHANGE_WORDS[c['change']])} |")
+            lines.append(f"| {md_text(titles.get(c['indicator_id'], c['indicator_id']))} | "
+                         f"{md_text(c['period'])} | {md_text(race)} | {md_text(c['class'])} | {md_text(before)} "
+                         f"| {md_text(after)} | {md_text(CHANGE_WORDS[c['change']])} |")
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")

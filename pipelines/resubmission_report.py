@@ -7,13 +7,8 @@ ids (validated values); file names are partner text and are escaped.
 
 from __future__ import annotations
 
+from pipelines.escape import md_code
 from pipelines.resubmission import PartChange
-
-
-def _code(text: object) -> str:
-    """Partner text inside a Markdown code span: no backticks, pipes or line breaks survive."""
-    cleaned = str(text).replace("`", "'").replace("|", "/").replace("\r", " ").replace("\n", " ")
-    return f"`{cleaned}`"
 
 
 def _n(count: int, unit: str) -> str:
@@ -61,7 +56,7 @@ def sections(changes: list[PartChange], status: str, unit: str, share: float,
     lines = ["## What this file did to your earlier data", ""]
     if together:
         lines += ["Received in the same run, for the same period(s), and counted with this file "
-                  "as one submission: " + ", ".join(_code(n) for n in together) + ".", ""]
+                  "as one submission: " + ", ".join(md_code(n) for n in together) + ".", ""]
     lines += [_held_line(c, unit, max_shrink) if c.held else _line(c, unit, share)
               for c in changes] + [""]
     if status == "held":
