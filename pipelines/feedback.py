@@ -16,12 +16,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.escape import FORMULA_START, md_code, md_text, spreadsheet_safe
+from pipelines.escape import md_code, md_text, spreadsheet_safe
 from pipelines.intake import StagedFile
 from pipelines.problems import Problem
-
-__all__ = ["FORMULA_START", "MAX_LISTED", "bad_rows", "partner_column", "spreadsheet_safe",
-           "write_bad_rows", "write_report"]
 
 MAX_LISTED = 50  # spreadsheet rows listed in the report; the CSV holds them all
 CSV_HEADER = ["row", "column", "problem", "value", "what to fix", "template column"]

@@ -23,7 +23,7 @@ from bad_corpus import BY_ID, CASES, FORMULAS, OUTSIDE_TARGET, Case, schools
 from pipelines import feedback, ingest, synth, warehouse
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.discover import discover
-from pipelines.feedback import FORMULA_START
+from pipelines.escape import FORMULA_START
 from pipelines.intake import stage_file
 from pipelines.problems import Problem
 from pipelines.standardize import ensure_salt, read_salt
