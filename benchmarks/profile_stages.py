@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks import run
-from pipelines import ingest, intake, read, warehouse
+from pipelines import folded_rules, ingest, intake, read, warehouse
 from pipelines.config import Workspace
 from pipelines.discover import discover
 from pipelines.disparities import compute_disparities
@@ -56,8 +56,10 @@ def timed(name: str, line: list):
 
 # What intake.stage_file calls, by the name it calls it under; read.sniff's passes inside it.
 WRAPPED = [(intake, "sniff", "sniff"), (intake, "load_csv", "load_csv (parse and type)"),
-           (intake, "build_suite", "build_suite"), (intake, "run_suite", "gx_validate"),
-           (intake, "record_failures", "record_failures"), (intake, "standardize", "standardize"),
+           (intake, "build_suite", "build_suite"), (folded_rules, "fold", "build_suite"),
+           (folded_rules, "run_suite", "gx_validate"),
+           (folded_rules, "record_failures", "record_failures"),
+           (intake, "standardize", "standardize"),
            (intake, "standardize_aggregates", "standardize"),
            (read, "sha256_file", "sniff: sha256"), (read, "detect_encoding", "sniff: encoding"),
            (read, "_transcode", "sniff: transcode"), (read, "_blank_rows", "load_csv: blank lines")]

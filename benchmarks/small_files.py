@@ -7,7 +7,8 @@ files of 1,000 to 5,000 rows, and stages them with the real `intake.stage_file`,
 Prefect, in one process per code tree:
 
 - one after another, and with a pool of 2 threads (the flow maps one thread per file; the
-  number of files staged at once is `intake.STAGING_SLOTS`),
+  number of files staged at once is `intake.SMALL_FILE_SLOTS` for files of at most
+  `intake.SMALL_FILE_BYTES`, one per core, and `intake.STAGING_SLOTS` for larger ones),
 - beside DuckDB's floor on the same files in the same process (`benchmarks.run.baseline`: COPY
   each to Parquet), so each result is also a ratio that a busy machine moves less.
 

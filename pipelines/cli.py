@@ -9,6 +9,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -19,8 +20,9 @@ from rich.table import Table
 
 from pipelines.config import REPO_ROOT, ConfigError, Workspace
 from pipelines.escape import one_line
+from pipelines.process_end import CommandLine, end_without_teardown
 
-app = typer.Typer(help="backbone: shared measurement for collective impact initiatives.",
+app = CommandLine(help="backbone: shared measurement for collective impact initiatives.",
                   no_args_is_help=True, add_completion=False)
 # Logs and CI are not terminals; a wider table keeps partner-facing reasons readable there.
 console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -140,6 +142,7 @@ def run(initiative: Optional[str] = typer.Option(None, help="Only this initiativ
     """Ingest waiting partner files, then measure, suppress and publish. Exit 0 when done, 1 when
     an initiative's definitions are invalid or the run failed (files left in intake), 3 when
     another backbone command is using the workspace (nothing was changed; run again later)."""
+    end_without_teardown()  # a night's fixed cost: see pipelines/process_end.py
     summaries = _run(home, initiative, dask, dask_address)
     if any("error" in s for s in summaries):
         raise typer.Exit(1)
@@ -228,6 +231,8 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
           home: Optional[Path] = HOME) -> None:
     from pipelines.feedback import bad_rows, listed, partner_column, write_bad_rows
     from pipelines.intake import stage_file
+
+    end_without_teardown()  # partners wait for this command: see pipelines/process_end.py
 
     def say(text: object) -> str:  # partner text: no markup, no line breaks, no terminal codes
         return escape(one_line(text))
@@ -364,6 +369,32 @@ def schedule(cron: str = typer.Option("0 2 * * *", help="When to run (cron, serv
         warnings.filterwarnings("ignore", message="coroutine .* was never awaited",
                                 category=RuntimeWarning)
     console.print("Stopped serving: no scheduled runs until `backbone schedule` runs again.")
+
+
+@app.command()
+def status(initiative: Optional[str] = typer.Option(None, help="Only this initiative."),
+           as_of: Optional[datetime] = typer.Option(
+               None, "--as-of", formats=["%Y-%m-%d"],
+               help="Show the calendar as it stood that day (default: today); files received "
+               "later do not count."),
+           home: Optional[Path] = HOME) -> None:
+    """Per partner and owed period (initiative.yaml `reporting:`): on time, late, missing
+    (overdue), not yet due, rejected, held or partly quarantined, with the latest file. Reads
+    the warehouse without waiting (the snapshot while a run writes it). Exit 0; 1 if it cannot
+    be read; 2 for invalid definitions."""
+    from pipelines.status_text import print_status
+    from pipelines.submission_status import StatusUnavailable
+
+    workspace = Workspace.resolve(home)
+    try:
+        print_status(console, workspace, [initiative] if initiative else
+                     workspace.initiative_ids(), as_of.date() if as_of else None)
+    except ConfigError as exc:
+        console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
+        raise typer.Exit(2)
+    except StatusUnavailable as exc:
+        errors.print(f"[red]No status:[/] {escape(str(exc))}")
+        raise typer.Exit(1)
 
 
 @app.command(name="scorecard")

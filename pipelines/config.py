@@ -27,6 +27,7 @@ from pipelines.definitions import (  # noqa: F401  (re-exported)
 )
 from pipelines.errors import ConfigError
 from pipelines.curve_plan import check_plans_and_stories
+from pipelines.reporting import check_measures
 from pipelines.intake_schema import (  # noqa: F401  (re-exported)
     ROLES_REQUIRED,
     ColumnRole,
@@ -189,6 +190,8 @@ class InitiativeConfig:
                 crosswalks[partner_id] = parse_model(Crosswalk, path)
                 schema = aggregate_schema if partner.submits == "aggregates" else record_schema
                 _check_crosswalk(crosswalks[partner_id], schema, path, standards)
+        check_measures(initiative, record_schema, aggregate_schema, list(indicator_files),
+                       initiative_file)
         return cls(workspace, initiative, tuple(indicators), record_schema, aggregate_schema,
                    crosswalks, standards)
 

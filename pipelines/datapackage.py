@@ -46,6 +46,29 @@ def _indicator_description(config: InitiativeConfig) -> str:
     return "\n".join(line.strip() for line in lines)
 
 
+PERIOD_TYPES_TEXT = ("'year' (calendar year, e.g. 2024), 'school_year' (e.g. 2023-24), "
+                     "'fiscal_year' (FY2024, named by the year it ends in), 'quarter' (2024Q1) or "
+                     "'month' (2024-03)")
+
+
+def period_fields(config: InitiativeConfig) -> list[dict]:
+    """The indicator period of a row: its label, type and first and last day."""
+    calendar = getattr(config.initiative, "calendar", None)
+    months = (f" School years start in month {calendar.school_year_start_month}, fiscal years "
+              f"in month {calendar.fiscal_year_start_month}." if calendar else "")
+    types = sorted({getattr(i, "period_type", None) or "year" for i in config.indicators})
+    return [
+        _field("period", "string", "The indicator's period, labelled in its period type "
+               "(period_type). People are counted once per period over all their records "
+               "within it (monthly or dated rows included); sort by period_start, not by this "
+               "label."),
+        _field("period_type", "string", f"The indicator's period type: {PERIOD_TYPES_TEXT}."
+               + months, types),
+        _field("period_start", "date", "First day of the period."),
+        _field("period_end", "date", "Last day of the period (inclusive)."),
+    ]
+
+
 def result_fields(config: InitiativeConfig, public: bool) -> list[dict]:
     threshold = config.initiative.suppression.threshold
     partner = ("Always 'ALL': all partners combined." if public else
@@ -56,7 +79,7 @@ def result_fields(config: InitiativeConfig, public: bool) -> list[dict]:
         _field("initiative_id", "string", f"The initiative ({config.initiative.name})."),
         _field("indicator_id", "string", _indicator_description(config),
                [i.id for i in config.indicators]),
-        _field("period", "string", "The reporting period (school or program year)."),
+        *period_fields(config),
         _field("partner_id", "string", partner),
         _field("race_tabulation", "string", "'total' = everyone (race 'ALL'); 'alone' = each "
                "person in one race group, people reporting several in 'Multiracial and/or "
@@ -95,7 +118,7 @@ def disparity_fields(config: InitiativeConfig, public: bool) -> list[dict]:
         _field("initiative_id", "string", f"The initiative ({config.initiative.name})."),
         _field("indicator_id", "string", _indicator_description(config),
                [i.id for i in config.indicators]),
-        _field("period", "string", "The reporting period."),
+        *period_fields(config),
         _field("partner_id", "string", "Always 'ALL': all partners combined." if public else
                "'ALL' = all partners combined; otherwise one partner."),
         _field("dimension", "string", "What groups are compared: 'race' (race alone, class ALL) "
@@ -151,6 +174,7 @@ def write_datapackage(folder: Path, config: InitiativeConfig, *, public: bool, v
             "id": i.id, "title": i.title, "description": i.description, "unit": i.unit,
             "direction": i.direction, "counted": getattr(i, "counted", "people"),
             "source": i.source, "disaggregations": list(i.disaggregations),
+            "period_type": getattr(i, "period_type", None) or "year",
         } for i in config.indicators],
     }
     out = folder / "datapackage.json"

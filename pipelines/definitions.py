@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pipelines.curve_plan import CurvePlan, IndicatorText, InitiativeText, ScorecardLanguage
+from pipelines.periods import DEFAULT_CALENDAR, PERIOD_TYPES, Calendar, parse_label
+from pipelines.reporting import Reporting, check_reporting
+from pipelines.quality import Quality
 from pipelines.yaml_models import IDENTIFIER, _not_an_sql_keyword, _Strict
 
 # --- initiatives and indicators ---------------------------------------------------------------
@@ -33,9 +36,16 @@ class Condition(_Strict):
         return self
 
 
+_EXAMPLES = {"year": "2027", "school_year": "2026-27", "fiscal_year": "FY2027",
+             "quarter": "2026Q4", "month": "2026-12"}
+
+
 class Milestone(_Strict):
     # Every indicator is a percent, stored as a share: 52% is written 0.52.
     value: float = Field(allow_inf_nan=False)
+    # The indicator's period_type, set by Indicator._milestones_in_its_type so that `period` is
+    # read as a label of that type (and a mistake is reported at target.period).
+    period_type: str = Field(default="year", exclude=True, repr=False)
     period: str
 
     @field_validator("value")
@@ -48,14 +58,25 @@ class Milestone(_Strict):
 
     @field_validator("period", mode="before")
     @classmethod
-    def _a_year(cls, value: Any) -> Any:
-        # Periods are years (the template's period column is an integer); YAML reads an
-        # unquoted 2027 as a number, which is what a user means.
+    def _text(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2027 as a number, which is what a user means. The label is
+        # read in the indicator's period type (Indicator._milestones_in_its_type).
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
-        if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}", value):
-            raise ValueError(f"{value!r} is not a period: write the year, e.g. 2027")
         return value
+
+    @field_validator("period")
+    @classmethod
+    def _canonical(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("period_type", "year")
+        if kind not in PERIOD_TYPES:
+            return value  # the indicator's period_type error says it
+        period = parse_label(value, DEFAULT_CALENDAR, kind)
+        if period.type != kind:
+            raise ValueError(f"{value!r} is a {period.type.replace('_', ' ')}, but the "
+                             f"indicator's period_type is {kind}: write a {kind.replace('_', ' ')} "
+                             f"label, e.g. {_EXAMPLES[kind]}")
+        return period.label
 
 
 class Indicator(_Strict):
@@ -66,6 +87,8 @@ class Indicator(_Strict):
     # Who one count is: the scorecard says "families" for a housing indicator, not "people".
     counted: Literal["people", "families", "households"] = "people"
     direction: Literal["higher_is_better", "lower_is_better"]
+    # The grain results are published at; baseline/target periods are labels of this type.
+    period_type: Literal["year", "school_year", "fiscal_year", "quarter", "month"] = "year"
     # "aggregates": measured only from partners' aggregate submissions (no conditions needed).
     source: Literal["records", "aggregates"] = "records"
     denominator: tuple[Condition, ...] = ()
@@ -83,6 +106,18 @@ class Indicator(_Strict):
             raise ValueError("an indicator measured from records needs numerator and denominator "
                              "conditions")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _milestones_in_its_type(cls, data: Any) -> Any:
+        """Baseline and target periods are labels of the indicator's period type ("2026 Q4" ->
+        "2026Q4"; a bare 2027 is the year, or school or fiscal year, ending in 2027)."""
+        if isinstance(data, dict):
+            kind = data.get("period_type", "year")
+            data = {**data, **{key: {**data[key], "period_type": kind}
+                               for key in ("baseline", "target")
+                               if isinstance(data.get(key), dict)}}
+        return data
 
 
 class Partner(_Strict):
@@ -110,11 +145,22 @@ class Initiative(_Strict):
     reference_groups: dict[Literal["race", "class"], str] = Field(
         default_factory=lambda: {"race": "White", "class": "400%+ FPG"})
     partners: dict[str, Partner]
+    # When school and fiscal years start (pipelines/periods.py).
+    calendar: Calendar = Calendar()
     # The scorecard's language unless `backbone scorecard --lang` says otherwise.
     language: ScorecardLanguage = "en"
     translations: dict[ScorecardLanguage, InitiativeText] = Field(default_factory=dict)
     # Per indicator id: partners with a role and strategies, shown on the scorecard.
     turn_the_curve: dict[str, CurvePlan] = Field(default_factory=dict)
+    # What each partner owes and when (pipelines/reporting.py; `backbone status`).
+    reporting: Reporting = Field(default_factory=dict)
+    # What looks far from a partner's own history (pipelines/quality.py).
+    quality: Quality = Quality()
+
+    @model_validator(mode="after")
+    def _reporting_partners_exist(self) -> Initiative:
+        check_reporting(self)
+        return self
 
     @model_validator(mode="after")
     def _plan_partners_exist(self) -> Initiative:

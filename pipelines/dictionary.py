@@ -10,6 +10,7 @@ lineage and derived columns have the fixed texts below.
 from __future__ import annotations
 
 from pipelines.config import InitiativeConfig
+from pipelines.quality import FLAGS_TABLE
 from pipelines.sql import sql_literal
 
 LINEAGE = {
@@ -28,7 +29,18 @@ RACE_GROUP = ("Race/ethnicity group (OMB SPD 15 label: a minimum category, Multi
 CLASS_GROUP = ("Class group: household income as a share of the federal poverty guideline (FPG) "
                "band, a partner's proxy (Low income (proxy), Not low income (proxy)), Not "
                "reported, or ALL for everyone.")
-PERIOD = "Reporting period (year) the row counts in."
+PERIOD = ("The indicator period the row counts in, labelled in the indicator's period type "
+          "(2024, 2023-24, FY2024, 2024Q1, 2024-03); order by period_start, not by this label.")
+RECORD_PERIOD = ("The period the row reports, as a canonical label at the grain the partner "
+                 "reported it: 2024, 2023-24 (school year), FY2024, 2024Q1, 2024-03, or a day "
+                 "(2024-03-15) for dated rows.")
+PERIODS = {
+    "period_type": ("The period's type: year, school_year, fiscal_year, quarter, month (or day "
+                    "for a partner's dated rows); the initiative's calendar sets where school "
+                    "and fiscal years start."),
+    "period_start": "First day of the period.",
+    "period_end": "Last day of the period (inclusive).",
+}
 
 RECORD_FIXED = {
     "partner_id": "Partner that sent the file (its folder under data/intake/<initiative>/).",
@@ -43,13 +55,17 @@ RECORD_FIXED = {
     "class": ("Class band: income as % of the federal poverty guideline when income and household "
               "size are known, otherwise the partner's proxy, otherwise Not reported."),
     "guideline_year": "The HHS poverty guideline year used to class this row.",
+    "race_multi_unspecified": ("True when the partner reported \"more than one race, not "
+                               "specified\" (e.g. 2+): the person counts as Multiracial and/or "
+                               "Multiethnic alone, never in an alone-or-in-combination group."),
     "class_proxy_value": ("The partner's class proxy as sent (e.g. free/reduced lunch status), "
                           "kept so class can be derived again when a crosswalk changes."),
 }
 AGGREGATE_FIXED = {
     "partner_id": "Partner that sent the file.",
     "indicator_id": "Indicator the counts are for (see the indicators table).",
-    "period": PERIOD,
+    "period": RECORD_PERIOD,
+    **PERIODS,
     "race": RACE_GROUP + " As the partner counted it (SPD 15 alone tabulation).",
     "class": CLASS_GROUP,
     "numerator": "People (or families) in the group who meet the indicator.",
@@ -59,6 +75,7 @@ CELL = {
     "initiative_id": "Initiative id.",
     "indicator_id": "Indicator id (see the indicators table for its title and definition).",
     "period": PERIOD,
+    **PERIODS,
     "partner_id": PARTNER_OR_ALL,
     "race_tabulation": ("How race was tabulated: 'alone' (everyone in exactly one group: a "
                         "single category, Multiracial and/or Multiethnic, or Not reported), "
@@ -88,6 +105,7 @@ DISPARITIES = {
     "initiative_id": "Initiative id.",
     "indicator_id": "Indicator id (see the indicators table).",
     "period": PERIOD,
+    **PERIODS,
     "partner_id": PARTNER_OR_ALL,
     "dimension": "race or class: which breakdown the group belongs to.",
     "group_label": "The group compared with the reference group.",
@@ -141,10 +159,22 @@ RUNS = {
     "published": "Where the run published.",
 }
 GUIDELINE_YEARS = {
-    "period": PERIOD,
-    "guideline_year": "The HHS poverty guideline year used to class the period.",
-    "beyond_latest": "True when the period is after the latest guideline year shipped, so the "
+    "period": ("Calendar year (e.g. 2023) in which the periods of the classed records start: a "
+               "record's guideline year follows its period's first day (school year 2023-24 "
+               "and March 2023 both use 2023's), not its label's digits."),
+    "guideline_year": "The HHS poverty guideline year used for those records.",
+    "beyond_latest": "True when that year is after the latest guideline year shipped, so the "
                      "latest year was used.",
+}
+INDICATOR_GRAINS = {
+    "indicator_id": "Indicator id (see the indicators table).",
+    "period_type": "The indicator's period type (its YAML period_type; year by default).",
+    "records_not_counted": ("Current records in the indicator's denominator whose period is "
+                            "coarser than the indicator's (a yearly row for a quarterly "
+                            "indicator) or straddles two of its periods: not counted."),
+    "aggregate_rows_not_counted": ("Current aggregate rows for the indicator whose period is "
+                                   "not exactly one of its periods: not counted."),
+    "aggregate_periods_not_counted": "Those rows' partner and period, as 'partner period'.",
 }
 POVERTY_GUIDELINES = {
     "year": "Guideline year (HHS poverty guidelines).",
@@ -158,7 +188,8 @@ POVERTY_GUIDELINES = {
 }
 PART_CHANGES = {
     "run_id": "The run that made the change.",
-    "how": "nightly run, or accepted by a data lead (a held change applied with backbone accept).",
+    "how": ("nightly run, accepted by a data lead (a held change applied with backbone accept), "
+            "or a warehouse migration that needs the outputs measured again (no partner, part)."),
     "partner_id": "Partner whose files made the change.",
     "source_table": "The table changed (records or aggregate_counts).",
     "part": "The part: a period of person records, or an indicator and period of aggregate cells.",
@@ -179,7 +210,7 @@ PART_CHANGES = {
 SET_ASIDE = {
     "submission_id": "The file whose rows for the part do not count.",
     "indicator_id": "Indicator of the part (aggregate cells).",
-    "period": "Period of the part.",
+    "period": "Period of the part (its label, as stored in the rows).",
     "reason": "replaced (by a complete newer file) or held (until a data lead accepts it).",
     "by_submission": "The file that replaced them (empty when held).",
     "decided_at": "When it was decided.",
@@ -198,6 +229,7 @@ INDICATORS = {
     "direction": "higher_is_better or lower_is_better.",
     "source": "records (measured from person-level rows) or aggregates (partners' counts).",
     "disaggregations": "Breakdowns published for it (race, class, race_x_class, partner).",
+    "period_type": "The indicator's period type: year, school_year, fiscal_year, quarter, month.",
     "baseline_period": "Period of the declared baseline.",
     "baseline_value": "Declared baseline value (0 to 1).",
     "target_period": "Period of the target.",
@@ -279,8 +311,12 @@ def _initiative_tables(config: InitiativeConfig | None) -> dict[str, tuple[str, 
         "disparities": ("One row per indicator, period, partner (or ALL), dimension and group "
                         "compared with the reference group (suppressed groups left out).",
                         DISPARITIES),
-        "poverty_guideline_years": ("One row per period: the poverty guideline year that "
-                                    "classed it.", GUIDELINE_YEARS),
+        "poverty_guideline_years": ("One row per calendar year in which records' periods "
+                                    "start: the poverty guideline year that classed them.",
+                                    GUIDELINE_YEARS),
+        "indicator_grains": ("One row per indicator: its period type and what was not counted "
+                             "because of it (also in the published manifest).",
+                             INDICATOR_GRAINS),
         "poverty_guidelines": ("One row per guideline year and region: the HHS poverty "
                                "guidelines class is computed from (schemas/equity/).",
                                POVERTY_GUIDELINES),
@@ -304,6 +340,7 @@ def _initiative_tables(config: InitiativeConfig | None) -> dict[str, tuple[str, 
             SUBMISSIONS_BY_PARTNER_PERIOD),
         "quarantine_by_rule": ("One row per partner, rule and column: how many cells, rows and "
                                "files broke it (no values).", QUARANTINE_BY_RULE),
+        "quality_flags": FLAGS_TABLE,
     }
 
 
@@ -338,7 +375,8 @@ def _intake_descriptions(config: InitiativeConfig | None, aggregate: bool = Fals
 
 
 def _record_columns(config: InitiativeConfig | None) -> dict[str, str]:
-    columns = {"period": PERIOD, **_intake_descriptions(config), **RECORD_FIXED}
+    columns = {**_intake_descriptions(config), **RECORD_FIXED, "period": RECORD_PERIOD,
+               **PERIODS}
     columns.update({f"race_{code}": f"True if the person was reported as {label} (SPD 15, "
                     "select all that apply)." for code, label in SPD15.items()})
     columns.setdefault("household_income", "Annual household income in US dollars.")

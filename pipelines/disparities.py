@@ -1,6 +1,7 @@
 """Disparity measures (NCI HD*Calc) over suppressed cell tables.
 
-Per (initiative, indicator, period, partner) and dimension:
+Per (initiative, indicator, period, partner) and dimension (rows carry the indicator period's
+`period_type`, `period_start` and `period_end` when the cells do):
   * race: 'alone' rows at class 'ALL' (the multiracial group included);
   * class: race 'ALL' rows at each class label.
 Each non-reference group gets its rate, pair ratio and pair difference against the
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 import duckdb
 
 DIMENSIONS = ("race", "class")
+PERIOD_COLUMNS = ("period_type", "period_start", "period_end")
 # Missing data is not a population group; comparing against it, or letting it move
 # IDisp, would make disparities depend on data quality.
 DEFAULT_EXCLUDED_GROUPS = ("Not reported",)
@@ -58,6 +60,11 @@ def compute_disparities(
     columns = {r[0] for r in con.execute(f"DESCRIBE {cells_table}").fetchall()}
     if "suppressed" not in columns:
         raise ValueError(f"{cells_table}: no 'suppressed' column; run suppress_cells first")
+    # The indicator period's type and dates ride along (measure's cells have them; a bare cell
+    # table of tests or analysts may not). One indicator has one period type, so `period`
+    # alone still identifies the period within an indicator.
+    period_columns = [c for c in PERIOD_COLUMNS if c in columns]
+    periods = "".join(f"{c}, " for c in period_columns)
 
     refs = [(d, reference_groups[d]) for d in DIMENSIONS if d in reference_groups]
     ref_values = ", ".join("(?, ?)" for _ in refs) or "(NULL, NULL)"
@@ -69,13 +76,13 @@ def compute_disparities(
         CREATE OR REPLACE TABLE {out_table} AS
         WITH refs(dimension, reference_group) AS (VALUES {ref_values}),
         groups AS (
-            SELECT initiative_id, indicator_id, period, partner_id,
+            SELECT initiative_id, indicator_id, period, {periods} partner_id,
                    'race' AS dimension, race AS group_label, numerator, denominator
             FROM {cells_table}
             WHERE race_tabulation = 'alone' AND class = 'ALL' AND race <> 'ALL'
               AND suppressed IS FALSE AND denominator > 0
             UNION ALL
-            SELECT initiative_id, indicator_id, period, partner_id,
+            SELECT initiative_id, indicator_id, period, {periods} partner_id,
                    'class', class, numerator, denominator
             FROM {cells_table}
             WHERE race_tabulation = 'total' AND race = 'ALL' AND class <> 'ALL'
@@ -97,8 +104,8 @@ def compute_disparities(
             SELECT * FROM rated
             WHERE group_label <> reference_group AND reference_rate IS NOT NULL
         )
-        SELECT initiative_id, indicator_id, period, partner_id, dimension, group_label,
-               reference_group,
+        SELECT initiative_id, indicator_id, period, {periods} partner_id, dimension,
+               group_label, reference_group,
                rate AS group_rate,
                reference_rate,
                CASE WHEN reference_rate = 0 THEN NULL ELSE rate / reference_rate END AS rate_ratio,

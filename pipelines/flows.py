@@ -39,6 +39,7 @@ from pipelines.refresh import measure_and_publish  # noqa: E402
 from pipelines.run_summary import run_summary_markdown  # noqa: E402
 from pipelines.snapshot import snapshot_warehouse  # noqa: E402
 from pipelines.standardize import ensure_salt, read_salt  # noqa: E402
+from pipelines.status_text import status_artifacts  # noqa: E402
 
 freeze_imports()
 
@@ -162,6 +163,7 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
     if workspace.warehouse_file.exists():
         snapshot_warehouse(workspace)
     _report(summaries, run_id)
+    status_artifacts(workspace, [s["initiative"] for s in summaries if "error" not in s])
     failures = [f for s in summaries for f in s.get("failed", [])]
     if failures:
         # Everything else is loaded and published; the run still shows as failed in the UI.

@@ -31,6 +31,7 @@ from pipelines.config import InitiativeConfig, Workspace
 from pipelines.escape import md_text
 from pipelines.intake import StagedFile, unchanged_since_staging
 from pipelines.problems import Problem
+from pipelines.status_text import still_due_section
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def _sections(con, workspace: Workspace, config: InitiativeConfig, staged: Stage
     schema = config.schema_for(staged.partner_id)
     return resubmission_report.sections(changes, status, lay.unit, schema.complete_file_share,
                                         others, _accept_hint(workspace, stored),
-                                        max_shrink=schema.max_shrink_share)
+                                        max_shrink=schema.max_shrink_share) \
+        + still_due_section(con, config, staged.partner_id)
 
 
 def _write(workspace: Workspace, staged: StagedFile, status: str, rows: list, stored: Path,

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pipelines.equity.standards import MULTI_UNSPECIFIED
 from pipelines.errors import ConfigError
+from pipelines.periods import parse_label
 from pipelines.yaml_models import IDENTIFIER, _not_an_sql_keyword, _Strict, parse_model
 
 if TYPE_CHECKING:
@@ -17,7 +19,9 @@ if TYPE_CHECKING:
 
 # --- intake schemas -------------------------------------------------------------------------
 
-ColumnType = Literal["string", "integer", "number", "date"]
+# "period": a year, a period label in any accepted form or a date (pipelines/periods.py).
+ColumnType = Literal["string", "integer", "number", "date", "period"]
+PeriodType = Literal["year", "school_year", "fiscal_year", "quarter", "month"]
 ColumnRole = Literal[
     "person_id", "period", "race_codes", "race_flag", "race_none", "household_income",
     "household_size", "state", "class_proxy", "partner_id", "measure", "attribute",
@@ -44,8 +48,10 @@ class IntakeColumn(_Strict):
     allowed: tuple[Any, ...] | None = None
     min: float | None = None
     max: float | None = None
-    # "current_year" rejects future periods, relative to the day of the run.
+    # A period starting after the day of the run is rejected as in the future.
     max_is_current_year: bool = False
+    # The period column: what a bare year means (a crosswalk's `period.type` overrides it).
+    period_type: PeriodType = "year"
     pattern: str | None = None
     race_code: str | None = None  # for role race_flag: which SPD 15 code the 0/1 column marks
 
@@ -65,6 +71,16 @@ class IntakeColumn(_Strict):
     def _race_flag_has_code(self) -> IntakeColumn:
         if self.role == "race_flag" and not self.race_code:
             raise ValueError("a race_flag column needs race_code (one of the SPD 15 codes)")
+        return self
+
+    @model_validator(mode="after")
+    def _period_column(self) -> IntakeColumn:
+        # The period column is always read as a period; `integer` (templates from before period
+        # types) means the same, a bare year meaning `period_type`.
+        if self.role == "period" and self.type not in ("period", "integer"):
+            raise ValueError(f"the period column's type must be period, not {self.type}")
+        if self.type == "period" and self.role != "period":
+            raise ValueError("type period is for the column with role period")
         return self
 
 
@@ -123,6 +139,23 @@ class IntakeSchema(_Strict):
 
 # --- partner crosswalks -----------------------------------------------------------------------
 
+class CrosswalkPeriod(_Strict):
+    """How a partner writes periods: what their bare year (or "2023-24") means, and their own
+    labels ("Fall 2023": "2023Q4"), each mapped to a label in any accepted form."""
+
+    type: PeriodType | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_text(cls, value: Any) -> Any:
+        # YAML reads `2024: SY2024` with a number key; the partner wrote text.
+        if isinstance(value, dict):
+            return {str(k): (str(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                             else v) for k, v in value.items()}
+        return value
+
+
 class Crosswalk(_Strict):
     """How one partner's local file maps onto the shared template."""
 
@@ -138,6 +171,7 @@ class Crosswalk(_Strict):
     complete_extracts: bool = False
     # Excel workbooks: the sheet to read (else the first visible one).
     sheet: str | None = None
+    period: CrosswalkPeriod = CrosswalkPeriod()
 
     @field_validator("race_codes", mode="before")
     @classmethod
@@ -175,7 +209,7 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
         if label not in (proxies.low_income, proxies.not_low_income):
             raise ConfigError(f"{path}: class_proxy.{local}: {label!r} is not a proxy class label "
                               f"({proxies.low_income!r} or {proxies.not_low_income!r})")
-    known = standards.race.codes
+    known = [*standards.race.codes, MULTI_UNSPECIFIED]
     for local, codes in crosswalk.race_codes.items():
         for code in () if codes == "not_reported" else codes:
             if code not in known:
@@ -185,3 +219,10 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
         if column not in names:
             raise ConfigError(f"{path}: values.{column}: not a column of intake schema "
                               f"{schema.id!r}")
+    period_type = crosswalk.period.type or next(
+        (c.period_type for c in schema.columns if c.role == "period"), "year")
+    for local, label in crosswalk.period.labels.items():
+        try:
+            parse_label(label, default_type=period_type)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: period.labels.{local}: {exc}") from None

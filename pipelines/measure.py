@@ -2,8 +2,18 @@
 
 Counts are unduplicated: a person (person_key) counts once per cell however many records or
 partners report them. A person's race and class in a period come from one profile, the same in
-every indicator (the rule is in `pipelines.equity.profiles`); class is derived here, at measure
-time, from the workspace's current guidelines, bands and crosswalks.
+every indicator of that period type (the rule is in `pipelines.equity.profiles`); class is
+derived here, at measure time, from the workspace's current guidelines, bands and crosswalks.
+
+Periods: each indicator has a period type (`year`, `school_year`, `fiscal_year`, `quarter`,
+`month`; pipelines/periods.py). A record counts in the indicator period that wholly contains its
+own period (`period_start`..`period_end`): monthly rows and dated rows add up into a quarter or a
+school year, a person counting once per indicator period (in the denominator or numerator when
+any of their records in it is). A record coarser than the indicator's grain (a yearly record for
+a quarterly indicator) or straddling two of its periods is not counted; how many such records
+each indicator's denominator would have had is kept in `<initiative>.indicator_grains` for the
+manifest. Aggregate cells count only when their period is exactly one indicator period (sums of
+finer periods cannot be unduplicated).
 
 Every cell of the full race x class layout is computed, whatever the indicator publishes, so that
 suppression sees all the additive relations; `publish` drops the unrequested ones afterwards.
@@ -13,14 +23,27 @@ from __future__ import annotations
 
 import duckdb
 
+from pipelines import periods
 from pipelines.config import Condition, InitiativeConfig
 from pipelines.equity import profiles
+from pipelines.equity.profiles import MULTI_UNSPECIFIED_BIT
 from pipelines.standardize import RACE_CODES
 from pipelines.sql import sql_literal
 
-CELLS_COLUMNS = ("initiative_id VARCHAR, indicator_id VARCHAR, period VARCHAR, partner_id VARCHAR, "
+CELLS_COLUMNS = ("initiative_id VARCHAR, indicator_id VARCHAR, period VARCHAR, "
+                 "period_type VARCHAR, period_start DATE, period_end DATE, partner_id VARCHAR, "
                  "race_tabulation VARCHAR, race VARCHAR, class VARCHAR, numerator BIGINT, "
                  "denominator BIGINT, source VARCHAR")
+GRAINS_COLUMNS = ("indicator_id VARCHAR, period_type VARCHAR, records_not_counted BIGINT, "
+                  "aggregate_rows_not_counted BIGINT, aggregate_periods_not_counted VARCHAR[]")
+
+
+def calendar_of(config: InitiativeConfig) -> periods.Calendar:
+    return getattr(config.initiative, "calendar", None) or periods.DEFAULT_CALENDAR
+
+
+def period_type_of(indicator) -> str:
+    return getattr(indicator, "period_type", None) or "year"
 
 
 def condition_sql(condition: Condition) -> str:
@@ -43,8 +66,10 @@ def _race_alone_sql(config: InitiativeConfig) -> str:
     race = config.standards.race
     count = " + ".join(f"race_{c}::INTEGER" for c in RACE_CODES)
     cases = " ".join(f"WHEN race_{c} THEN {sql_literal(race.label(c))}" for c in RACE_CODES)
-    return (f"CASE WHEN ({count}) = 0 THEN {sql_literal(race.not_reported_label)} "
-            f"WHEN ({count}) > 1 THEN {sql_literal(race.multiracial_label)} {cases} END")
+    # "More than one race, not specified" is Multiracial alone, with or without named races.
+    return (f"CASE WHEN race_multi_unspecified OR ({count}) > 1 "
+            f"THEN {sql_literal(race.multiracial_label)} "
+            f"WHEN ({count}) = 0 THEN {sql_literal(race.not_reported_label)} {cases} END")
 
 
 def _person_columns_sql(config: InitiativeConfig) -> str:
@@ -52,24 +77,47 @@ def _person_columns_sql(config: InitiativeConfig) -> str:
     flags = ", ".join(f"(race_bits & {1 << bit}) <> 0 AS race_{c}"
                       for bit, c in enumerate(RACE_CODES))
     labels = ", ".join(sql_literal(label) for label in config.standards.class_bands.labels)
-    return f"{flags}, [{labels}][class_rank + 1] AS class"
+    return (f"{flags}, (race_bits & {1 << MULTI_UNSPECIFIED_BIT}) <> 0 AS race_multi_unspecified, "
+            f"[{labels}][class_rank + 1] AS class")
 
 
-COUNTS = "_profile_counts"
+def counts_table(period_type: str) -> str:
+    return f"_profile_counts_{period_type}"
+
+
+def _records_indicators(config: InitiativeConfig) -> dict[str, list[int]]:
+    """Records-based indicator indexes per period type, in definition order."""
+    by_type: dict[str, list[int]] = {}
+    for i, indicator in enumerate(config.indicators):
+        if indicator.source == "records":
+            by_type.setdefault(period_type_of(indicator), []).append(i)
+    return by_type
+
+
+def _fits_sql(config: InitiativeConfig, period_type: str) -> str:
+    """A record fits the grain when its first and last day lie in the same indicator period."""
+    calendar = calendar_of(config)
+    return (f"{periods.start_sql('period_start', period_type, calendar)} = "
+            f"{periods.start_sql('period_end', period_type, calendar)}")
 
 
 def build_profile_counts(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
-                         classed: str) -> None:
-    """`_profile_counts`: people counted per (partner or 'ALL', period, race bits, class rank),
-    with a numerator and denominator column pair per records-based indicator.
+                         classed: str, period_type: str, indexes: list[int],
+                         record_types: set[str]) -> None:
+    """`_profile_counts_<period_type>`: people counted per (partner or 'ALL', indicator period
+    start, race bits, class rank), with a numerator and denominator column pair per
+    records-based indicator of that period type.
 
-    Two passes over the current records serve every indicator: one per partner (a partner's
-    row is its profile of the person), one per person and period across partners (the one
-    profile of `pipelines.equity.profiles`, and in an indicator when any of their records is).
-    `classed`: the SQL of the current records with their own race bits and class rank, from
-    `profiles.prepare`.
+    Two passes over the current records that fit the grain serve every such indicator: one per
+    partner and person (that partner's profile of the person), one per person across partners
+    (the one profile of `pipelines.equity.profiles`, and in an indicator when any of their
+    records is). `record_types`: the period types of the current records. When every record is
+    of exactly this grain, a partner has one record per person and period (the resubmission key):
+    the per-partner pass needs no grouping by person, and (for calendar-independent types) no
+    record needs its indicator period worked out. `classed`: the SQL of the current records
+    with their own race bits and class rank, from `profiles.prepare`.
     """
-    indexes = [i for i, ind in enumerate(config.indicators) if ind.source == "records"]
+    calendar = calendar_of(config)
     # Whether a record is in each indicator's denominator and numerator, packed two bits per
     # indicator into BIGINTs: across partners, "in the indicator when any record is" becomes one
     # bit_or per word instead of two bool_or per indicator (3x faster on millions of people).
@@ -85,44 +133,62 @@ def build_profile_counts(con: duckdb.DuckDBPyConnection, config: InitiativeConfi
         f"count_if((w{slot // 30} & {1 << (2 * (slot % 30) + 1)}) <> 0)::BIGINT AS num_{i}, "
         f"count_if((w{slot // 30} & {1 << (2 * (slot % 30))}) <> 0)::BIGINT AS den_{i}"
         for slot, i in enumerate(indexes))
-    either = ", ".join(f"bit_or(w{w}) AS w{w}" for w in words)
-    classed = (f"SELECT partner_id, person_key, period, race_bits, class_rank, {packed} "
-               f"FROM ({classed})")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {COUNTS} AS
-        SELECT partner_id, period, race_bits, class_rank, {counts}
-        FROM ({classed}) GROUP BY partner_id, period, race_bits, class_rank""")
     # A person's race is the union of their flags and their class the lowest rank: as a bit mask
     # and a rank, bit_or and min over integers, several times faster on tens of millions of
     # rows than bool_or and arg_min over text.
+    either = ", ".join(f"bit_or(w{w}) AS w{w}" for w in words)
+    person = (f"bit_or(race_bits) AS race_bits, min(class_rank) AS class_rank, {either}")
+    if _all_fit(period_type, record_types):
+        fitted = (f"SELECT partner_id, person_key, period_start, race_bits, class_rank, {packed} "
+                  f"FROM ({classed})")
+    else:
+        fitted = (f"SELECT partner_id, person_key, "
+                  f"{periods.start_sql('period_start', period_type, calendar)} AS period_start, "
+                  f"race_bits, class_rank, {packed} FROM ({classed}) "
+                  f"WHERE {_fits_sql(config, period_type)}")
+    per_partner = fitted if record_types <= {period_type} else (
+        f"SELECT partner_id, period_start, {person} FROM ({fitted}) "
+        "GROUP BY partner_id, person_key, period_start")
+    table = counts_table(period_type)
     con.execute(f"""
-        INSERT INTO {COUNTS}
-        SELECT 'ALL', period, race_bits, class_rank, {counts}
-        FROM (SELECT person_key, period, bit_or(race_bits) AS race_bits,
-                     min(class_rank) AS class_rank, {either}
-              FROM ({classed}) GROUP BY person_key, period)
-        GROUP BY period, race_bits, class_rank""")
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT partner_id, period_start, race_bits, class_rank, {counts}
+        FROM ({per_partner}) GROUP BY partner_id, period_start, race_bits, class_rank""")
+    con.execute(f"""
+        INSERT INTO {table}
+        SELECT 'ALL', period_start, race_bits, class_rank, {counts}
+        FROM (SELECT person_key, period_start, {person}
+              FROM ({fitted}) GROUP BY person_key, period_start)
+        GROUP BY period_start, race_bits, class_rank""")
+
+
+def _period_head(config: InitiativeConfig, indicator) -> str:
+    """initiative_id .. period_end of a cell, from the indicator period's `period_start`."""
+    period_type, calendar = period_type_of(indicator), calendar_of(config)
+    return (f"{sql_literal(config.id)} AS initiative_id, {sql_literal(indicator.id)} AS "
+            f"indicator_id, {periods.label_sql('period_start', period_type, calendar)} AS period, "
+            f"{sql_literal(period_type)} AS period_type, period_start, "
+            f"{periods.end_sql('period_start', period_type, calendar)} AS period_end")
 
 
 def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
-    """Cells of one records-based indicator, from `_profile_counts`."""
+    """Cells of one records-based indicator, from `_profile_counts_<its period type>`."""
     indicator = config.indicators[indicator_index]
     race = config.standards.race
     aoic_labels = " ".join(f"WHEN 'race_{c}' THEN {sql_literal(race.label(c))}" for c in RACE_CODES)
-    head = (f"{sql_literal(config.id)} AS initiative_id, {sql_literal(indicator.id)} AS indicator_id, "
-            "period::VARCHAR AS period, partner_id")
+    head = f"{_period_head(config, indicator)}, partner_id"
     i = indicator_index
     return f"""
     WITH
     -- Every cell is a sum over people of the same partner, period, races and class: counted
     -- per such profile (a few thousand rows), the tabulations below no longer touch each person.
     profiles AS MATERIALIZED (
-        SELECT partner_id, period, race_bits, class_rank, num_{i} AS numerator,
+        SELECT partner_id, period_start, race_bits, class_rank, num_{i} AS numerator,
                den_{i} AS denominator
-        FROM {COUNTS} WHERE den_{i} > 0
+        FROM {counts_table(period_type_of(indicator))} WHERE den_{i} > 0
     ),
     people AS NOT MATERIALIZED (
-        SELECT partner_id, period, numerator, denominator, {_person_columns_sql(config)}
+        SELECT partner_id, period_start, numerator, denominator, {_person_columns_sql(config)}
         FROM profiles
     ),
     labelled AS (SELECT *, {_race_alone_sql(config)} AS race_alone FROM people)
@@ -133,32 +199,95 @@ def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
            sum(numerator)::BIGINT AS numerator, sum(denominator)::BIGINT AS denominator,
            'records' AS source
     FROM labelled
-    GROUP BY GROUPING SETS ((partner_id, period, race_alone, class), (partner_id, period, race_alone),
-                            (partner_id, period, class), (partner_id, period))
+    GROUP BY GROUPING SETS ((partner_id, period_start, race_alone, class),
+                            (partner_id, period_start, race_alone),
+                            (partner_id, period_start, class), (partner_id, period_start))
     UNION ALL
+    -- The seven named races only: "more than one race, not specified" joins no such group.
     SELECT {head}, 'alone_or_in_combination' AS race_tabulation,
            CASE code {aoic_labels} END AS race,
            CASE WHEN grouping(class) = 1 THEN 'ALL' ELSE class END AS class,
            sum(numerator)::BIGINT, sum(denominator)::BIGINT, 'records'
     FROM (UNPIVOT people ON {', '.join('race_' + c for c in RACE_CODES)} INTO NAME code VALUE selected)
     WHERE selected
-    GROUP BY GROUPING SETS ((partner_id, period, code, class), (partner_id, period, code))
+    GROUP BY GROUPING SETS ((partner_id, period_start, code, class),
+                            (partner_id, period_start, code))
     """
+
+
+def _aggregate_fits_sql(config: InitiativeConfig, indicator) -> str:
+    """An aggregate cell counts only when its period is exactly one indicator period."""
+    period_type, calendar = period_type_of(indicator), calendar_of(config)
+    return (f"({periods.start_sql('period_start', period_type, calendar)} = period_start AND "
+            f"{periods.end_sql('period_start', period_type, calendar)} = period_end)")
 
 
 def aggregate_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
     """Cells from partners' aggregate submissions; 'ALL' sums partners (no unduplication possible)."""
     indicator = config.indicators[indicator_index]
     return f"""
-    SELECT {sql_literal(config.id)}, indicator_id, period::VARCHAR,
+    SELECT {_period_head(config, indicator)},
            CASE WHEN grouping(partner_id) = 1 THEN 'ALL' ELSE partner_id END,
            CASE WHEN race = 'ALL' THEN 'total' ELSE 'alone' END, race, class,
            sum(numerator)::BIGINT, sum(denominator)::BIGINT, 'aggregates'
     FROM {config.id}.aggregate_counts_current
-    WHERE indicator_id = {sql_literal(indicator.id)}
-    GROUP BY GROUPING SETS ((indicator_id, period, partner_id, race, class),
-                            (indicator_id, period, race, class))
+    WHERE indicator_id = {sql_literal(indicator.id)} AND {_aggregate_fits_sql(config, indicator)}
+    GROUP BY GROUPING SETS ((period_start, partner_id, race, class), (period_start, race, class))
     """
+
+
+def _record_types(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> set[str]:
+    return {r[0] for r in con.execute(
+        f"SELECT DISTINCT period_type FROM {config.id}.records_current").fetchall()}
+
+
+def _all_fit(period_type: str, record_types: set[str]) -> bool:
+    """Every record is of this very grain, so each is its own indicator period (a school or
+    fiscal year stored under another calendar setting might not be, so those are checked)."""
+    return record_types <= {period_type} and period_type not in ("school_year", "fiscal_year")
+
+
+# Finer to coarser; school and fiscal years may coincide with calendar years (start month 1).
+GRAIN_RANK = {"day": 0, "month": 1, "quarter": 2, "school_year": 3, "fiscal_year": 3, "year": 3}
+
+
+def _none_fit(period_type: str, record_types: set[str]) -> bool:
+    """Every record is coarser than the grain (yearly rows, a quarterly indicator)."""
+    return all(GRAIN_RANK.get(t, -1) > GRAIN_RANK[period_type] for t in record_types)
+
+
+def _grains(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, classed: str,
+            record_types: set[str], table: str) -> None:
+    """Per indicator: its period type, and what was not counted because of its grain (records
+    in its denominator whose period is coarser or straddles; aggregate rows of other periods).
+    One scan of the records serves every indicator that can miss any."""
+    rows, counted = [], []
+    for period_type, indexes in _records_indicators(config).items():
+        for i in indexes:
+            if _all_fit(period_type, record_types):
+                rows.append((config.indicators[i].id, period_type, 0, 0, []))
+            else:
+                counted.append((i, period_type))
+    if counted:
+        missed = con.execute("SELECT " + ", ".join(
+            f"count_if(({conditions_sql(config.indicators[i].denominator)}) AND NOT "
+            f"coalesce({_fits_sql(config, period_type)}, false))" for i, period_type in counted)
+            + f" FROM ({classed})").fetchall()[0]
+        rows += [(config.indicators[i].id, period_type, n, 0, [])
+                 for (i, period_type), n in zip(counted, missed)]
+    for indicator in config.indicators:
+        if indicator.source != "aggregates":
+            continue
+        missed = con.execute(f"""
+            SELECT count(*), list(DISTINCT partner_id || ' ' || period ORDER BY
+                                  partner_id || ' ' || period)
+            FROM {config.id}.aggregate_counts_current
+            WHERE indicator_id = ? AND NOT coalesce({_aggregate_fits_sql(config, indicator)},
+                                                     false)""", [indicator.id]).fetchall()[0]
+        rows.append((indicator.id, period_type_of(indicator), 0, missed[0], missed[1] or []))
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({GRAINS_COLUMNS})")
+    if rows:
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
@@ -166,18 +295,29 @@ def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConf
     """(Re)build `<initiative>.indicator_cells` from the current records; returns cell count.
 
     Also (re)writes `<initiative>.poverty_guideline_years` (period, guideline_year,
-    beyond_latest): which guideline year classed each period's incomes, and whether that period
-    is after the latest year in the workspace's table (then the latest year is used).
+    beyond_latest): which guideline year classed the records whose periods start in each
+    calendar year, and whether that year is after the latest in the workspace's table (then
+    the latest year is used); and `<initiative>.indicator_grains` (what each indicator did not
+    count because of its period type).
     """
     table = table or f"{config.id}.indicator_cells"
     con.execute(f"CREATE OR REPLACE TABLE {table} ({CELLS_COLUMNS})")
     classed = profiles.prepare(con, config)
+    by_type = _records_indicators(config)
+    record_types = _record_types(con, config) if by_type else set()
+    # A grain no record fits (yearly rows only, a quarterly indicator) has no cells: skip it.
+    measured = {t for t in by_type if not _none_fit(t, record_types)}
     try:
-        if any(indicator.source == "records" for indicator in config.indicators):
-            build_profile_counts(con, config, classed)
+        for period_type in measured:
+            build_profile_counts(con, config, classed, period_type, by_type[period_type],
+                                 record_types)
         for index, indicator in enumerate(config.indicators):
-            build = aggregate_cells_sql if indicator.source == "aggregates" else indicator_cells_sql
-            con.execute(f"INSERT INTO {table} {build(config, index)}")
+            if indicator.source == "aggregates":
+                con.execute(f"INSERT INTO {table} {aggregate_cells_sql(config, index)}")
+            elif period_type_of(indicator) in measured:
+                con.execute(f"INSERT INTO {table} {indicator_cells_sql(config, index)}")
+        _grains(con, config, classed, record_types, f"{config.id}.indicator_grains")
     finally:
-        con.execute(f"DROP TABLE IF EXISTS temp.{COUNTS}")
+        for period_type in by_type:
+            con.execute(f"DROP TABLE IF EXISTS temp.{counts_table(period_type)}")
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]

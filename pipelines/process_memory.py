@@ -40,7 +40,9 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
 
 
 def freeze_imports() -> None:
-    """Move every object alive now (modules, classes, constants) out of the collector's reach."""
-    gc.collect()
+    """Move every object alive now (modules, classes, constants) out of the collector's reach.
+
+    Not collected first: that full collection cost 0.13 s of every run, also of a night with
+    nothing to stage, to free some 5,000 objects of import-time garbage (as in gx_duckdb)."""
     gc.freeze()
     atexit.register(gc.unfreeze)

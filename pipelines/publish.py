@@ -24,13 +24,16 @@ from pipelines.config import InitiativeConfig, Workspace
 from pipelines.datapackage import write_datapackage
 from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
+from pipelines.quality import publish_flags
 from pipelines.scorecard import render_scorecard, scorecard_settings
 from pipelines.sql import has_table, sql_literal
+from pipelines.status_page import publish_status
 from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
                                 start_version)
 
 RESULT_COLUMNS = """
-    initiative_id, indicator_id, period, partner_id, race_tabulation, race, class,
+    initiative_id, indicator_id, period, period_type, period_start, period_end, partner_id,
+    race_tabulation, race, class,
     CASE WHEN suppressed THEN NULL ELSE numerator END AS numerator,
     CASE WHEN suppressed THEN NULL ELSE denominator END AS denominator,
     CASE WHEN suppressed OR denominator = 0 THEN NULL ELSE numerator / denominator END AS value,
@@ -38,6 +41,9 @@ RESULT_COLUMNS = """
     CASE WHEN suppressed THEN NULL ELSE wilson_upper(numerator, denominator) END AS ci_upper,
     CASE WHEN suppressed THEN NULL ELSE denominator < {min_n} END AS low_reliability,
     suppressed, suppression_reason, source"""
+# Periods are ordered by their first day, never by label text ("2023-24" before "2024Q1").
+RESULT_ORDER = "indicator_id, period_start, partner_id, race_tabulation, race, class"
+DISPARITY_ORDER = "indicator_id, period_start, partner_id, dimension, group_label"
 SOURCE_FIELDS = ("submission_id", "partner_id", "file_name", "sha256", "rows_loaded", "received_at",
                  "kind")
 
@@ -90,12 +96,13 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
     staging = start_version(workspace, config.id, PARTNERSHIP, run_id)
     columns = RESULT_COLUMNS.format(min_n=RELIABILITY_MIN_DENOMINATOR)
     con.execute(f"COPY (SELECT {columns} FROM {config.id}.indicator_cells "
-                f"WHERE {_wanted_cells(config)} ORDER BY ALL) TO "
+                f"WHERE {_wanted_cells(config)} ORDER BY {RESULT_ORDER}) TO "
                 f"{sql_literal(str(staging / 'indicator_results.parquet'))} (FORMAT parquet, "
                 f"COMPRESSION zstd, "
                 f"{parquet_kv_metadata(config, 'indicator_results')})")
     con.execute(f"COPY (SELECT * FROM {config.id}.disparities WHERE {_wanted_disparities(config)} "
-                f"ORDER BY ALL) TO {sql_literal(str(staging / 'disparities.parquet'))} "
+                f"ORDER BY {DISPARITY_ORDER}) TO "
+                f"{sql_literal(str(staging / 'disparities.parquet'))} "
                 f"(FORMAT parquet, COMPRESSION zstd, {parquet_kv_metadata(config, 'disparities')})")
     sources = source_files(con, config)
     guidelines = guideline_years(con, config)
@@ -104,13 +111,15 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
                       partner_ids=sorted({s["partner_id"] for s in sources}))
     render_scorecard(staging, initiative_view(config, guidelines, "partnership"),
                      indicator_views(config), staging / "scorecard.html")
+    publish_status(con, config, staging)  # partnership only: names partners' files
+    publish_flags(con, config, staging)  # partnership only: partner rows
     write_manifest(staging, {
         "initiative_id": config.id, "audience": PARTNERSHIP, "run_id": run_id,
         "generated_at": created, "definitions_fingerprint": config.fingerprint,
         "data_version": data_version(con, config),
         "suppression_threshold": config.initiative.suppression.threshold,
         "poverty_guideline_years": guidelines, "notes": guideline_notes(guidelines),
-        "source_files": sources})
+        "indicator_periods": indicator_periods(con, config), "source_files": sources})
     return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)
 
 
@@ -142,6 +151,21 @@ def guideline_years(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) ->
     rows = con.execute(f"SELECT period::VARCHAR, guideline_year::INTEGER, beyond_latest::BOOLEAN "
                        f"FROM {config.id}.poverty_guideline_years ORDER BY 1").fetchall()
     return [{"period": p, "guideline_year": y, "beyond_latest": bool(b)} for p, y, b in rows]
+
+
+def indicator_periods(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> list[dict]:
+    """Per indicator: its period type, and what it did not count because of that grain
+    (records in its denominator coarser than or straddling its periods; aggregate rows whose
+    period is not one of its periods, listed as "partner period"). Written by measure."""
+    if not has_table(con, config.id, "indicator_grains"):
+        return []
+    rows = con.execute(f"SELECT indicator_id, period_type, records_not_counted, "
+                       f"aggregate_rows_not_counted, aggregate_periods_not_counted "
+                       f"FROM {config.id}.indicator_grains").fetchall()
+    order = {indicator.id: i for i, indicator in enumerate(config.indicators)}
+    return [{"indicator_id": i, "period_type": t, "records_not_counted": r,
+             "aggregate_rows_not_counted": a, "aggregate_periods_not_counted": list(p or [])}
+            for i, t, r, a, p in sorted(rows, key=lambda row: order.get(row[0], len(order)))]
 
 
 def guideline_notes(guidelines: list[dict]) -> list[str]:

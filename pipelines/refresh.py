@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import resubmission
+from pipelines import quality, quality_text, resubmission
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.disparities import compute_disparities
 from pipelines.measure import build_indicator_cells
@@ -48,6 +48,8 @@ def measure_and_publish(con: duckdb.DuckDBPyConnection, workspace: Workspace,
     compute_disparities(con, f"{config.id}.indicator_cells", f"{config.id}.disparities",
                         dict(config.initiative.reference_groups),
                         exclude_groups=not_reported_labels(config))
+    quality.build_flags(con, config)
     published = publish(con, workspace, config, run_id)
     resubmission.mark_published(con, config)
+    quality_text.add_to_reports(con, config, run_id)  # written at load, before these flags
     return Refreshed(cells, counts, published)

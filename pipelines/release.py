@@ -23,7 +23,8 @@ import duckdb
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.datapackage import write_datapackage
 from pipelines.dictionary import parquet_kv_metadata
-from pipelines.publish import guideline_notes, indicator_views, initiative_view, write_manifest
+from pipelines.publish import (DISPARITY_ORDER, RESULT_ORDER, guideline_notes, indicator_views,
+                               initiative_view, write_manifest)
 from pipelines.release_note import CELL_KEY, revisions, write_release_note
 from pipelines.scorecard import render_scorecard
 from pipelines.sql import sql_literal
@@ -69,9 +70,10 @@ def release(workspace: Workspace, config: InitiativeConfig, *, release_id: str |
     try:
         con = duckdb.connect()
         try:
-            for name in ("indicator_results", "disparities"):
+            for name, order in (("indicator_results", RESULT_ORDER),
+                                ("disparities", DISPARITY_ORDER)):
                 con.execute(f"COPY (SELECT * FROM read_parquet(?) WHERE partner_id = 'ALL' "
-                            f"ORDER BY ALL) TO {sql_literal(str(staging / name) + '.parquet')} "
+                            f"ORDER BY {order}) TO {sql_literal(str(staging / name) + '.parquet')} "
                             "(FORMAT parquet, COMPRESSION zstd, "
                             f"{parquet_kv_metadata(config, name)})",
                             [str(source / f"{name}.parquet")])
@@ -131,4 +133,5 @@ def _write_release(staging: Path, config: InitiativeConfig, built: dict,
         "previous_release": previous.get("release_id") if previous else None,
         "revisions": counts, "revised_cell_key": list(CELL_KEY),
         "poverty_guideline_years": guidelines, "notes": guideline_notes(guidelines),
+        "indicator_periods": built.get("indicator_periods", []),
         "source_files": sources})

@@ -1,7 +1,8 @@
 """What a resubmission means: which of a partner's rows are current after each night.
 
 - Rows are keyed within a partner by the intake template's unique key: person records by
-  (person_key, period), aggregate cells by (indicator_id, period, race, class). A resend updates
+  (person_key, period), aggregate cells by (indicator_id, period, race, class), `period` being
+  the canonical label at the grain the partner reported (a dated file's key is person x day). A resend updates
   the keys it carries and adds new ones; for each key the newest row wins.
 - A *part* is what a complete file replaces: one period of person records, one indicator-period
   of aggregate cells. A night's files replace a part (dropping keys they do not carry) only when
@@ -85,7 +86,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> N
         rows_kept BIGINT, rows_after BIGINT, decision VARCHAR, held BOOLEAN,
         decided_at TIMESTAMP, published BOOLEAN)""")
     for lay in layouts(config):
-        types = (("indicator_id", "VARCHAR"), ("period", "INTEGER"))
+        # `period` is the stored canonical label ("2024", "2024Q1", "2024-03-15").
+        types = (("indicator_id", "VARCHAR"), ("period", "VARCHAR"))
         parts = ", ".join(f"{c} {t}" for c, t in types if c in lay.part)
         con.execute(f"CREATE TABLE IF NOT EXISTS {lay.table}_set_aside (submission_id BIGINT, "
                     f"{parts}, reason VARCHAR, by_submission BIGINT, decided_at TIMESTAMP)")

@@ -20,6 +20,8 @@ from pipelines.scorecard_charts import (CLASS_ORDER, RACE_ORDER, group_label,  #
                                         indicator_section)
 from pipelines.scorecard_i18n import (SOURCE_LANGUAGE, _, date_and_time, integer, long_date,
                                       pick, use_language)
+from pipelines.scorecard_periods import (annotate, calendar_of, grain_word, indicator_type,
+                                         milestone, name, named_period, order_key)
 from pipelines.scorecard_stories import load_stories, plan_view, story_view
 from pipelines.scorecard_text import LOW_RELIABILITY_MARK, counted_word
 
@@ -31,6 +33,8 @@ RESULT_COLUMNS = [
     "denominator", "value", "ci_lower", "ci_upper", "low_reliability", "suppressed",
     "suppression_reason", "source",
 ]
+# Published since periods have grains; a version published before them has year labels only.
+PERIOD_COLUMNS = ["period_type", "period_start", "period_end"]
 DISPARITY_COLUMNS = [
     "indicator_id", "period", "dimension", "group_label", "reference_group",
     "group_rate", "reference_rate", "rate_ratio", "rate_difference",
@@ -69,18 +73,33 @@ def _render(initiative: dict, indicators: list[dict], results: list[dict],
     indicators = [_localized(ind, language) for ind in indicators]
     plans = initiative.get("turn_the_curve") or {}
     partner_names = initiative.get("partner_names") or {}
+    calendar = calendar_of(initiative)
     sections = []
     for i, ind in enumerate(indicators):
-        section = indicator_section(
-            i, ind, [r for r in results if r["indicator_id"] == ind["id"]],
-            None if disparities is None
-            else [d for d in disparities if d["indicator_id"] == ind["id"]],
-            initiative.get("reference_groups") or {}, threshold,
-        )
+        rows = [r for r in results if r["indicator_id"] == ind["id"]]
+        gaps = (None if disparities is None
+                else [d for d in disparities if d["indicator_id"] == ind["id"]])
+        period_type = indicator_type(ind, rows, initiative.get("period_types") or {})
+        for found in (rows, gaps or []):
+            annotate(found, period_type, calendar)
+        ind = {**ind, **{k: milestone(ind.get(k), period_type, calendar)
+                         for k in ("baseline", "target")}}
+        section = indicator_section(i, ind, rows, gaps, initiative.get("reference_groups") or {},
+                                    threshold)
         section["counted_word"] = counted_word(section["counted"])
-        section["story"] = story_view(stories.get(ind["id"], []))
+        section["period_type"], section["grain_word"] = period_type, grain_word(period_type)
+
+        def story_period(text: str, kind: str = period_type) -> object:
+            return named_period(text, kind, calendar)
+
+        section["story"] = story_view(
+            stories.get(ind["id"], []), period_key=lambda t: order_key(story_period(t), t),
+            period_name=lambda t: name(story_period(t), t))
         section["plan"] = plan_view(plans.get(ind["id"]), partner_names)
         sections.append(section)
+    guideline_notes = [{**g, "label": name(named_period(g.get("period"), "year", calendar),
+                                           g.get("period"))}
+                       for g in initiative.get("guideline_notes") or []]
     aggregate_titles = [ind.get("title") or ind["id"] for ind in indicators
                         if ind.get("source") == "aggregates"]
     words = (initiative.get("translations") or {}).get(language) or {}
@@ -101,7 +120,7 @@ def _render(initiative: dict, indicators: list[dict], results: list[dict],
         disparities_published=disparities is not None,
         any_aggregates=bool(aggregate_titles) or any(r["source"] == "aggregates" for r in results),
         aggregate_titles=aggregate_titles, audience=initiative.get("audience"),
-        guideline_notes=initiative.get("guideline_notes") or [],
+        guideline_notes=guideline_notes,
         generated_at=date_and_time(generated_at),
         generated_iso=generated_at.isoformat(timespec="seconds"),
         pick=pick, dimension_name={"race": _("race and ethnicity"), "class": _("income")},
@@ -111,7 +130,11 @@ def _render(initiative: dict, indicators: list[dict], results: list[dict],
 def scorecard_settings(config) -> dict:  # noqa: ANN001 - an InitiativeConfig (no import cycle)
     """What the initiative view carries for the scorecard beyond the numbers' settings."""
     initiative = config.initiative
+    calendar = getattr(initiative, "calendar", None)
     return {
+        # Periods: the calendar names school and fiscal years; each indicator has a grain.
+        "calendar": calendar.model_dump() if calendar is not None else None,
+        "period_types": {i.id: getattr(i, "period_type", "year") for i in config.indicators},
         "language": initiative.language,
         "translations": {k: v.model_dump(exclude_none=True)
                          for k, v in initiative.translations.items()},
@@ -132,10 +155,11 @@ def _load(published_dir: Path, initiative_id: str) -> tuple[list[dict], list[dic
     """Read the unduplicated (partner_id='ALL') rows; None disparities means not published."""
     con = duckdb.connect()
     try:
-        results = _query(con, published_dir / "indicator_results.parquet", RESULT_COLUMNS, initiative_id)
+        results = _query(con, published_dir / "indicator_results.parquet",
+                         RESULT_COLUMNS + PERIOD_COLUMNS, initiative_id)
         disparity_path = published_dir / "disparities.parquet"
         disparities = (
-            _query(con, disparity_path, DISPARITY_COLUMNS, initiative_id)
+            _query(con, disparity_path, DISPARITY_COLUMNS + PERIOD_COLUMNS, initiative_id)
             if disparity_path.exists() else None
         )
     finally:
@@ -144,7 +168,11 @@ def _load(published_dir: Path, initiative_id: str) -> tuple[list[dict], list[dic
 
 
 def _query(con: duckdb.DuckDBPyConnection, path: Path, columns: list[str], initiative_id: str) -> list[dict]:
-    select = ", ".join(f'"{c}"' for c in columns)
+    present = {row[0] for row in con.execute("SELECT name FROM parquet_schema(?)",
+                                             [str(path)]).fetchall()}
+    # Period columns missing from an older version read as NULL (a year label is then parsed).
+    select = ", ".join(f'"{c}"' if c in present or c not in PERIOD_COLUMNS else f'NULL AS "{c}"'
+                       for c in columns)
     rows = con.execute(
         f"SELECT {select} FROM read_parquet(?) WHERE initiative_id = ? AND partner_id = 'ALL'",
         [str(path), initiative_id],

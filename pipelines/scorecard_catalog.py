@@ -16,7 +16,8 @@ from babel.messages.extract import extract
 from babel.messages.pofile import write_po
 
 PACKAGE = Path(__file__).parent
-PYTHON_SOURCES = ("scorecard.py", "scorecard_charts.py", "scorecard_text.py", "scorecard_i18n.py")
+PYTHON_SOURCES = ("scorecard.py", "scorecard_charts.py", "scorecard_text.py", "scorecard_i18n.py",
+                  "scorecard_periods.py")
 TEMPLATE = PACKAGE / "templates" / "scorecard.html.j2"
 KEYWORDS = {"_": None, "N_": None}
 

@@ -7,6 +7,7 @@ passes through autoescaping. Words come from the translation catalog (scorecard_
 from __future__ import annotations
 
 from pipelines.scorecard_i18n import _, decimal, integer
+from pipelines.scorecard_periods import axis_labels, every_period, name, order_key, value_label_every
 from pipelines.scorecard_text import (LOW_RELIABILITY_MARK, fmt_ci, fmt_points_short, fmt_tick,
                                       fmt_value, headline, low_reliability_note,
                                       suppressed_chart_label, suppressed_long, suppressed_short)
@@ -44,6 +45,8 @@ MAX_SVG_LABEL_CHARS = 36  # SVG text does not wrap; the data table keeps the ful
 TREND_W, TREND_H = 900, 270
 # The right margin holds baseline/target labels so they never collide with data labels.
 TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 56, 170, 26, 34
+AXIS_LINE_H = 13  # a second line of period labels ("Q1" over "2024") adds this much height
+HIDDEN_CHAR_W = 5.8  # the 11.5px "Hidden" gap labels, per character (about half an em)
 BAR_W, BAR_LABEL_W, BAR_VALUE_W, BAR_ROW_H, BAR_TOP, BAR_AXIS_H = 500, 250, 70, 30, 6, 24
 REF_LABEL_GAP = 15
 
@@ -75,14 +78,16 @@ def indicator_section(
     counted = indicator.get("counted") or "people"
     # Indicators built before disaggregations were passed in publish everything.
     published = set(indicator.get("disaggregations") or ("race", "class", "race_x_class", "partner"))
+    # Ordered by when each period starts (scorecard_periods.annotate), never by label text.
     totals = sorted(
         (r for r in rows if r["race"] == "ALL" and r["class"] == "ALL" and r["race_tabulation"] == "total"),
-        key=lambda r: r["period"],
+        key=lambda r: r["period_order"],
     )
     head = headline(indicator, totals, unit, direction, threshold, counted)
     baseline_line = None
     if head and head["trend"] and head["trend"]["kind"] != "earliest":
-        baseline_line = {"value": head["trend"]["baseline_value"], "period": head["trend"]["baseline_period"]}
+        # Measured or declared, the line is at the value the text compares with.
+        baseline_line = {**indicator["baseline"], "value": head["trend"]["baseline_value"]}
     elif indicator.get("baseline") and not any(str(r["period"]) == str(indicator["baseline"].get("period")) for r in totals):
         baseline_line = indicator["baseline"]  # declared, and nothing measured for that period
     scale_values = [r[k] for r in rows for k in ("value", "ci_upper")]
@@ -101,12 +106,12 @@ def indicator_section(
                 picked = [r for r in picked if r["race_tabulation"] == "total"]
         if not picked:
             return None
-        period = max(r["period"] for r in picked)
-        latest = [r for r in picked if r["period"] == period]
+        newest = max(r["period_order"] for r in picked)
+        latest = [r for r in picked if r["period_order"] == newest]
         rank = {label: i for i, label in enumerate(order)}
         latest.sort(key=lambda r: (rank.get(r[dimension], len(order)), r[dimension]))
-        return _bar_chart(f"{chart_id}-{dimension}-{tabulation}", latest, dimension, period,
-                          reference_groups.get(dimension), ctx)
+        return _bar_chart(f"{chart_id}-{dimension}-{tabulation}", latest, dimension,
+                          latest[0]["period_label"], reference_groups.get(dimension), ctx)
 
     race_alone = breakdown("alone", "race", RACE_ORDER)
     race_aic = breakdown("alone_or_in_combination", "race", RACE_ORDER)
@@ -133,12 +138,29 @@ def indicator_section(
 def _trend_chart(chart_id: str, baseline: dict | None, target: dict | None, totals: list[dict],
                  ctx: dict) -> dict:
     ymax, ticks, unit, threshold = ctx["ymax"], ctx["ticks"], ctx["unit"], ctx["threshold"]
-    by_period = {r["period"]: r for r in totals}
+    by_period = {str(r["period"]): r for r in totals}
     refs = {k: v for k, v in (("baseline", baseline), ("target", target)) if v}
     # Reference periods (e.g. a 2027 target) extend the axis so the goal sits in time.
-    periods = sorted(set(by_period) | {str(v["period"]) for v in refs.values() if v.get("period")})
+    known = {p: (r["period_order"], r["period_label"], r.get("period_obj"))
+             for p, r in by_period.items()}
+    for ref in refs.values():
+        if ref.get("period"):
+            known.setdefault(str(ref["period"]), (ref.get("order") or (), ref.get("label") or
+                                                  str(ref["period"]), ref.get("period_obj")))
+    periods = sorted(known, key=lambda p: known[p][0])
+    filled = every_period([known[p][2] for p in periods])
+    if filled:
+        for period in filled:
+            known.setdefault(period.label, (order_key(period, period.label), name(period), period))
+        periods = [period.label for period in filled]
     plot_w, plot_h = TREND_W - TREND_LEFT - TREND_RIGHT, TREND_H - TREND_TOP - TREND_BOTTOM
     step = plot_w / len(periods)
+    axis = axis_labels([known[p][2] for p in periods], [known[p][1] for p in periods], step)
+    extra = AXIS_LINE_H * (max(len(lines) for lines in axis) - 1)
+    # Where a gap is too narrow for "a count of 1 to 10", it says "Hidden" (upright if it fits);
+    # the table below the chart says why.
+    hidden_w = len(_("Hidden")) * HIDDEN_CHAR_W + 6
+    hidden_full = step * 0.95 >= len(suppressed_chart_label({}, threshold)) * HIDDEN_CHAR_W
 
     def y(v: float) -> float:
         return round(TREND_TOP + (1 - min(v, ymax) / ymax) * plot_h, 1)
@@ -147,9 +169,11 @@ def _trend_chart(chart_id: str, baseline: dict | None, target: dict | None, tota
     for i, period in enumerate(periods):
         row = by_period.get(period)
         x = round(TREND_LEFT + (i + 0.5) * step, 1)
-        slot = {"x": x, "period": period, "kind": "empty", "slot_w": round(min(step * 0.6, 90), 1)}
+        slot = {"x": x, "period": period, "label": known[period][1], "axis": axis[i],
+                "kind": "empty", "slot_w": round(min(step * 0.6, 90), 1)}
         if row is not None and row["suppressed"]:
-            slot.update(kind="suppressed", label=suppressed_chart_label(row, threshold))
+            slot.update(kind="suppressed", label_full=hidden_full, upright=step >= hidden_w,
+                        reason=suppressed_chart_label(row, threshold))
         elif row is not None and row["value"] is not None:
             low = row["ci_lower"] if row["ci_lower"] is not None else row["value"]
             high = row["ci_upper"] if row["ci_upper"] is not None else row["value"]
@@ -166,9 +190,14 @@ def _trend_chart(chart_id: str, baseline: dict | None, target: dict | None, tota
         slots.append(slot)
     if run:
         runs.append(run)
+    points = [sl for sl in slots if sl["kind"] == "point"]
+    every = value_label_every([sl["text"] for sl in points], step)
+    for i, sl in enumerate(points):
+        # The latest value is always written; crowded ones in between are in the table.
+        sl["show_text"] = (len(points) - 1 - i) % every == 0
     lines = sorted(
         ({"kind": kind, "y": y(ref["value"]), "name": _("Baseline") if kind == "baseline" else _("Target"),
-          "text": f"{fmt_value(ref['value'], unit)} ({ref.get('period', '')})",
+          "text": f"{fmt_value(ref['value'], unit)} ({ref.get('label') or ref.get('period', '')})",
           "x": next((sl["x"] for sl in slots if sl["period"] == str(ref.get("period"))), None)}
          for kind, ref in refs.items() if ref.get("value") is not None),
         key=lambda line: line["y"],
@@ -179,13 +208,13 @@ def _trend_chart(chart_id: str, baseline: dict | None, target: dict | None, tota
     for line in lines:
         line.setdefault("label_y", line["y"])
     return {
-        "id": chart_id, "width": TREND_W, "height": TREND_H,
+        "id": chart_id, "width": TREND_W, "height": TREND_H + extra,
         "left": TREND_LEFT, "right": TREND_W - TREND_RIGHT, "top": TREND_TOP,
-        "bottom": TREND_TOP + plot_h, "slots": slots,
+        "bottom": TREND_TOP + plot_h, "slots": slots, "axis_line_h": AXIS_LINE_H,
         "lines": [" ".join(r) for r in runs if len(r) > 1],
         "ticks": [{"y": y(t), "text": fmt_tick(t, unit)} for t in ticks],
         "refs": lines, "rows": totals,
-        "table": [_table_row(r, r["period"], ctx) for r in totals],
+        "table": [_table_row(r, r["period_label"], ctx) for r in totals],
     }
 
 
@@ -273,17 +302,18 @@ def _key_disparities(rows: list[dict] | None, direction: str, unit: str) -> dict
     """Most adverse gaps per dimension for the latest period, so the table stays short."""
     if not rows:
         return None
-    period = max(r["period"] for r in rows)
+    newest = max(r["period_order"] for r in rows)
+    latest = [r for r in rows if r["period_order"] == newest]
     groups = []
     for dimension in ("race", "class"):
-        picked = [r for r in rows if r["period"] == period and r["dimension"] == dimension and r["rate_ratio"] is not None]
+        picked = [r for r in latest if r["dimension"] == dimension and r["rate_ratio"] is not None]
         # Adverse means furthest below the reference when higher is better, above when lower is.
         picked.sort(key=lambda r: r["rate_ratio"], reverse=direction == "lower_is_better")
         out = [_disparity_row(r, direction, unit) for r in picked[:KEY_DISPARITIES_PER_DIMENSION]]
         if out:
             groups.append({"dimension": _("Race and ethnicity") if dimension == "race"
                            else _("Household income"), "rows": out})
-    return {"period": period, "groups": groups} if groups else None
+    return {"period": latest[0]["period_label"], "groups": groups} if groups else None
 
 
 def _disparity_row(r: dict, direction: str, unit: str) -> dict:

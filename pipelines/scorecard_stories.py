@@ -22,6 +22,7 @@ so the page stays offline and self-contained.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -165,15 +166,20 @@ def render_markdown(text: str) -> Markup:
 
 # ---------------------------------------------------------------- what the scorecard shows
 
-def story_view(stories: list[Story]) -> dict | None:
-    """The latest conversation, in the page's language when one was written in it."""
+def story_view(stories: list[Story], period_key: Callable[[str], object] = str,
+               period_name: Callable[[str], str] = str) -> dict | None:
+    """The latest conversation, in the page's language when one was written in it.
+
+    `period_key` orders story periods (by when the period starts, not by its label's text);
+    `period_name` says a period as the page does ("2024 Q1")."""
     if not stories:
         return None
     language = current_language()
     in_language = [s for s in stories if s.meta.language == language]
-    chosen = max(in_language or stories, key=lambda s: (s.meta.period, s.meta.date))
+    chosen = max(in_language or stories, key=lambda s: (period_key(s.meta.period), s.meta.date))
     return {
-        "period": chosen.meta.period, "date": chosen.meta.date, "title": chosen.meta.title,
+        "period": period_name(chosen.meta.period), "date": chosen.meta.date,
+        "title": chosen.meta.title,
         "took_part": list(chosen.meta.took_part), "language": chosen.meta.language,
         "other_language": chosen.meta.language != language,
         "html": render_markdown(chosen.body),

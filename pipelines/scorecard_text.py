@@ -99,17 +99,22 @@ def comparison_baseline(indicator: dict, totals: list[dict]) -> dict | None:
     by_period = {str(r["period"]): r for r in totals}
     if declared and declared.get("value") is not None:
         period = str(declared.get("period"))
+        label = declared.get("label") or period
         row = by_period.get(period)
         if row is None:
-            return {"kind": "declared", "period": period, "value": declared["value"], "row": None}
-        return {"kind": "measured", "period": period, "row": row, "declared": declared["value"],
+            return {"kind": "declared", "period": period, "label": label,
+                    "value": declared["value"], "row": None}
+        return {"kind": "measured", "period": period, "label": row.get("period_label") or label,
+                "row": row, "declared": declared["value"],
                 "value": None if row["suppressed"] else row["value"]}
     latest = totals[-1] if totals else None
     first = next((r for r in totals if r["value"] is not None and not r["suppressed"]
                   and r is not latest), None)
     if first is None:
         return None
-    return {"kind": "earliest", "period": str(first["period"]), "value": first["value"], "row": first}
+    return {"kind": "earliest", "period": str(first["period"]),
+            "label": first.get("period_label") or str(first["period"]), "value": first["value"],
+            "row": first}
 
 
 def _difference_interval(latest: dict, base: dict) -> tuple[float, float] | None:
@@ -130,7 +135,7 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
     latest = totals[-1]
     hidden = bool(latest["suppressed"])
     head = {
-        "period": latest["period"], "suppressed": hidden,
+        "period": latest.get("period_label") or latest["period"], "suppressed": hidden,
         "suppressed_label": _("Hidden to protect privacy"),
         "suppressed_text": suppressed_long(latest, threshold, counted) if hidden else "",
         "value": fmt_value(latest["value"], unit), "ci": fmt_ci(latest, unit),
@@ -145,7 +150,7 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
         if base["value"] is not None and abs(declared - base["value"]) >= 0.0005:
             head["declared_note"] = _("The plan declared %(value)s for %(period)s; the measured "
                                       "value is used.", value=fmt_value(declared, unit),
-                                      period=base["period"])
+                                      period=base["label"])
     if current is None:
         if hidden:
             head["no_trend"] = _("The latest number is hidden to protect privacy.")
@@ -153,13 +158,13 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
         pass
     elif base["row"] is latest:
         head["no_trend"] = _("%(period)s is the baseline period and the latest one.",
-                             period=base["period"])
+                             period=base["label"])
     elif base["value"] is None and not (base["row"] or {}).get("suppressed"):
         head["no_trend"] = _("No one was measured in the %(period)s baseline period.",
-                             period=base["period"])
+                             period=base["label"])
     elif base["value"] is None:
         head["no_trend"] = _("The %(period)s baseline number is hidden to protect privacy, so "
-                             "no change is shown.", period=base["period"])
+                             "no change is shown.", period=base["label"])
     else:
         head["trend"] = _trend(latest, base, unit, direction)
     target = indicator.get("target")
@@ -168,7 +173,7 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
         met = gap <= 0 if direction == "higher_is_better" else gap >= 0
         head["target"] = {
             "met": met, "goal": _("%(value)s by %(period)s", value=fmt_value(target["value"], unit),
-                                  period=target["period"]),
+                                  period=target.get("label") or target["period"]),
             "text": _("Target reached") if met else _("%(change)s to go",
                                                        change=fmt_change(gap, unit)),
         }
@@ -182,11 +187,11 @@ def _trend(latest: dict, base: dict, unit: str, direction: str) -> dict:
         clear = not (latest["ci_lower"] is not None
                      and latest["ci_lower"] <= base["value"] <= latest["ci_upper"])
         since = _("since the declared %(period)s baseline of %(value)s (no results for "
-                  "%(period)s)", period=base["period"], value=fmt_value(base["value"], unit))
+                  "%(period)s)", period=base["label"], value=fmt_value(base["value"], unit))
     else:
         interval = _difference_interval(latest, base["row"])
         clear = interval is None or interval[0] > 0 or interval[1] < 0
-        since = _("since %(period)s (%(value)s, 95%% CI %(ci)s)", period=base["period"],
+        since = _("since %(period)s (%(value)s, 95%% CI %(ci)s)", period=base["label"],
                   value=fmt_value(base["value"], unit), ci=fmt_ci(base["row"], unit))
     if abs(delta) < NO_CHANGE_TOLERANCE:
         status, arrow, text = "same", "■", _("About the same")

@@ -257,11 +257,11 @@ def _add_analyst_tables(con: duckdb.DuckDBPyConnection, workspace: Workspace, sc
 def _add_indicators(con: duckdb.DuckDBPyConnection, s: str, config: InitiativeConfig) -> None:
     con.execute(f"""CREATE TABLE {s}.indicators (indicator_id VARCHAR, title VARCHAR,
         description VARCHAR, unit VARCHAR, direction VARCHAR, source VARCHAR,
-        disaggregations VARCHAR, baseline_period VARCHAR, baseline_value DOUBLE,
-        target_period VARCHAR, target_value DOUBLE)""")
-    con.executemany(f"INSERT INTO {s}.indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        disaggregations VARCHAR, period_type VARCHAR, baseline_period VARCHAR,
+        baseline_value DOUBLE, target_period VARCHAR, target_value DOUBLE)""")
+    con.executemany(f"INSERT INTO {s}.indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         [i.id, i.title, i.description, i.unit, i.direction, i.source,
-         ", ".join(i.disaggregations),
+         ", ".join(i.disaggregations), getattr(i, "period_type", None) or "year",
          i.baseline.period if i.baseline else None, i.baseline.value if i.baseline else None,
          i.target.period if i.target else None, i.target.value if i.target else None]
         for i in config.indicators])

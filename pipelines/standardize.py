@@ -5,13 +5,19 @@
   billion people vanishingly unlikely, and a fixed-width integer key counts distinct people
   several times faster than a 64-character hex string.
 - race/ethnicity becomes seven SPD 15 flags from local codes and/or HMIS 0/1 columns;
-  "not reported" stays explicit (all flags false, `race_reported` false), never dropped.
-- class: household income as a ratio of the HHS poverty guideline for the period, household size
-  and state, banded; otherwise the partner's proxy (free/reduced lunch, Medicaid) via crosswalk.
-  What class is computed from (income, size, state, period, the partner's proxy value as sent) is
-  kept in the record, and `measure` re-derives class from it with the workspace's current
-  guidelines, bands and crosswalks. The `poverty_ratio` and `class` stored here are as classed on
-  the day of loading, for the partner's report and for audit; published numbers never read them.
+  "not reported" stays explicit (all flags false, `race_reported` false), never dropped. SPD 15's
+  "more than one race, not specified" ("2+") sets `race_multi_unspecified` and no flag: counted as
+  Multiracial and/or Multiethnic alone, never in an "alone or in combination" group.
+- period: the partner's value (a year, a label in any accepted form, a date) as the canonical
+  label at the grain they reported, its type, start and end (pipelines/periods.py), read once per
+  distinct value into `_periods` (pipelines/period_intake.py) and joined back.
+- class: household income as a ratio of the HHS poverty guideline of the year the period starts
+  in, household size and state, banded; otherwise the partner's proxy (free/reduced lunch,
+  Medicaid) via crosswalk. What class is computed from (income, size, state, period, the
+  partner's proxy value as sent) is kept in the record, and `measure` re-derives class from it
+  with the workspace's current guidelines, bands and crosswalks. The `poverty_ratio` and `class`
+  stored here are as classed on the day of loading, for the partner's report and for audit;
+  published numbers never read them.
 - Standards (race, bands, guidelines) are the workspace's, from `config.standards`.
 """
 
@@ -26,12 +32,18 @@ import duckdb
 from pipelines.config import Crosswalk, InitiativeConfig, IntakeSchema, Workspace
 from pipelines.equity.poverty import (period_years_sql, ratio_sql, region_sql,
                                      register_poverty_guidelines)
-from pipelines.equity.race import code_lookup
+from pipelines.equity.race import MULTI_UNSPECIFIED, code_lookup
 from pipelines.equity.standards import RaceStandard, class_band_sql
 from pipelines.sql import sql_literal
+from pipelines.period_intake import PERIODS
 from pipelines.validate import SQL_TYPES, VIEW
 
 RACE_CODES = ("aian", "asian", "black", "hispanic", "mena", "nhpi", "white")
+# The mask bit of SPD 15 "more than one race, not specified" (after the seven codes' bits).
+MULTI_BIT = 1 << len(RACE_CODES)
+# The period as the partner reported it (canonical label at their grain) and its dates.
+PERIOD_COLUMNS = [("period", "VARCHAR"), ("period_type", "VARCHAR"), ("period_start", "DATE"),
+                  ("period_end", "DATE")]
 
 
 def salt_file(workspace: Workspace, initiative_id: str) -> Path:
@@ -72,9 +84,10 @@ def read_salt(workspace: Workspace, initiative_id: str) -> str:
 
 def record_columns(schema: IntakeSchema) -> list[tuple[str, str]]:
     """(name, type) of the standardized record table, lineage columns excluded."""
-    columns = [("partner_id", "VARCHAR"), ("person_key", "UHUGEINT"), ("period", "INTEGER")]
+    columns = [("partner_id", "VARCHAR"), ("person_key", "UHUGEINT"), *PERIOD_COLUMNS]
     columns += [(f"race_{code}", "BOOLEAN") for code in RACE_CODES]
-    columns += [("race_reported", "BOOLEAN"), ("household_income", "DOUBLE"),
+    columns += [("race_multi_unspecified", "BOOLEAN"), ("race_reported", "BOOLEAN"),
+                ("household_income", "DOUBLE"),
                 ("household_size", "INTEGER"), ("state", "VARCHAR"), ("poverty_ratio", "DOUBLE"),
                 ("class", "VARCHAR"), ("class_proxy_value", "VARCHAR")]
     columns += [(c.name, SQL_TYPES[c.type]) for c in schema.by_role("measure")]
@@ -95,7 +108,8 @@ def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk,
     flag_cols = {c.race_code: c.name for c in schema.by_role("race_flag")}
     with_mask = f"(SELECT *, 0 AS _race_mask FROM {VIEW})"
     if code_col:
-        bits = {local: sum(1 << RACE_CODES.index(code) for code in codes)
+        bits = {local: sum(MULTI_BIT if code == MULTI_UNSPECIFIED else 1 << RACE_CODES.index(code)
+                           for code in codes)
                 for local, codes in code_lookup(crosswalk, race).items()}
         lookup = "MAP {" + ", ".join(f"{sql_literal(k)}: {v}" for k, v in bits.items()) + "}"
         separator = sql_literal(crosswalk.race_separator)
@@ -112,6 +126,7 @@ def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk,
         if code in flag_cols:
             sources.append(f"coalesce(t.{flag_cols[code]} = 1, false)")
         flags.append(f"({' OR '.join(sources)}) AS race_{code}")
+    flags.append(f"(t._race_mask & {MULTI_BIT}) <> 0 AS race_multi_unspecified")
     return with_mask, flags
 
 
@@ -141,7 +156,8 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
     con.execute(f"""
         CREATE OR REPLACE TABLE {out} AS
         WITH base AS (
-            SELECT t._row, t.{period}::INTEGER AS period, {state} AS state, {region} AS region,
+            SELECT t._row, p.label AS period, p.period_type, p.period_start, p.period_end,
+                   {state} AS state, {region} AS region,
                    {role('household_income')}::DOUBLE AS household_income,
                    {role('household_size')}::INTEGER AS household_size,
                    ('0x' || left(sha256({sql_literal(salt)} || ':' || t.{person}), 32))::UHUGEINT
@@ -150,24 +166,29 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
                    {', '.join(race_flags)},
                    {', '.join('t.' + m for m in measures)}
             FROM {with_race_mask} t
+            LEFT JOIN {PERIODS} p ON p.text = t.{period}
             WHERE t._row NOT IN (SELECT _row FROM {quarantine})
         ),
         guideline_year AS (
-            -- The periods come from `typed`, not `base`, so that `base` is read once and streams
-            -- instead of being materialized (about 9x the file's size in memory). A period
-            -- before the first guideline year gets no ratio here; measure reports it.
-            {period_years_sql(f"SELECT DISTINCT {period}::INTEGER AS period FROM {VIEW}")}
+            -- The periods come from `_periods`, not `base`, so that `base` is read once and
+            -- streams instead of being materialized (about 9x the file's size in memory). The
+            -- guideline year is that of the period's start (a school year 2023-24 takes 2023's),
+            -- never the label's digits. A period before the first guideline year gets no ratio
+            -- here; measure reports it.
+            {period_years_sql(f"SELECT DISTINCT year(period_start) AS period FROM {PERIODS} "
+                              "WHERE period_start IS NOT NULL")}
         ),
         rated AS (
             SELECT base.*, {ratio_sql('base.household_income', 'base.household_size')}
                        AS poverty_ratio
             FROM base
-            LEFT JOIN guideline_year y USING (period)
+            LEFT JOIN guideline_year y ON y.period = year(base.period_start)
             LEFT JOIN poverty_guidelines g ON g.region = base.region AND g.year = y.guideline_year
         )
         SELECT _row AS source_row, {sql_literal(partner_id)} AS partner_id, person_key, period,
-               {', '.join(flag_names)},
-               ({' OR '.join(flag_names)}) AS race_reported,
+               period_type, period_start, period_end, {', '.join(flag_names)},
+               race_multi_unspecified,
+               ({' OR '.join(flag_names)} OR race_multi_unspecified) AS race_reported,
                household_income, household_size, state, poverty_ratio,
                coalesce({class_band_sql('poverty_ratio', bands)}, proxy_class,
                         {sql_literal(bands.not_reported_label)}) AS class, class_proxy_value
@@ -177,7 +198,7 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
 
 
-AGGREGATE_COLUMNS = [("partner_id", "VARCHAR"), ("indicator_id", "VARCHAR"), ("period", "INTEGER"),
+AGGREGATE_COLUMNS = [("partner_id", "VARCHAR"), ("indicator_id", "VARCHAR"), *PERIOD_COLUMNS,
                      ("race", "VARCHAR"), ("class", "VARCHAR"), ("numerator", "BIGINT"),
                      ("denominator", "BIGINT")]
 
@@ -189,9 +210,11 @@ def standardize_aggregates(con: duckdb.DuckDBPyConnection, schema: IntakeSchema,
     con.execute(f"""
         CREATE OR REPLACE TABLE {out} AS
         SELECT _row AS source_row, {sql_literal(partner_id)} AS partner_id,
-               {column('indicator_id')} AS indicator_id, {column('period')}::INTEGER AS period,
+               {column('indicator_id')} AS indicator_id, p.label AS period, p.period_type,
+               p.period_start, p.period_end,
                {column('race_group')} AS race, {column('class_group')} AS class,
                {column('numerator')}::BIGINT AS numerator,
                {column('denominator')}::BIGINT AS denominator
-        FROM {VIEW} WHERE _row NOT IN (SELECT _row FROM {quarantine}) ORDER BY _row""")
+        FROM {VIEW} t LEFT JOIN {PERIODS} p ON p.text = t.{column('period')}
+        WHERE _row NOT IN (SELECT _row FROM {quarantine}) ORDER BY _row""")
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]

@@ -185,6 +185,8 @@ def write_bad_sample(folder: Path) -> Path:
 if __name__ == "__main__":
     import sys
 
+    from pipelines.synth_visits import write_visit_sample
+
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "data/samples/riverbend")
-    for written in write_sample(target) + [write_bad_sample(target)]:
+    for written in write_sample(target) + [write_bad_sample(target)] + write_visit_sample(target):
         print(written)

@@ -18,6 +18,7 @@ import duckdb
 from pipelines.config import Crosswalk, IntakeColumn, IntakeSchema
 from pipelines.equity.race import code_lookup
 from pipelines.equity.standards import RaceStandard
+from pipelines.period_intake import PERIODS, period_rules
 from pipelines.sql import sql_literal
 
 if TYPE_CHECKING:  # imported where used: GX takes seconds to import
@@ -29,11 +30,15 @@ SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "date
 # Integer roles that end in an INTEGER record column (standardize.record_columns and
 # AGGREGATE_COLUMNS). They are typed to INTEGER here, so a value past its range ("99999999999")
 # is a quarantined `wrong_type` cell, not a cast that fails the whole file in standardize.
-INTEGER_ROLES = frozenset({"period", "household_size"})
+INTEGER_ROLES = frozenset({"household_size"})
 
 
 def typed_sql_type(column: IntakeColumn) -> str:
     """The SQL type of `column` in `typed`: the type of the record column it ends in."""
+    if column.role == "period":
+        # Whatever its declared type ("integer" in templates from before period types): text,
+        # each distinct value read once by pipelines.period_intake.
+        return "VARCHAR"
     if column.type == "integer" and column.role in INTEGER_ROLES:
         return "INTEGER"
     return SQL_TYPES[column.type]
@@ -133,9 +138,12 @@ def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk,
         if name not in present:
             exposed += [f"NULL::{typed_sql_type(column)} AS {name}",
                         f"NULL::VARCHAR AS {name}__text"]
-        elif column.type == "string" and text == name:
+        elif (column.type == "string" or column.role == "period") and text == name:
             stored.append(name)
             exposed += [name, f"{name} AS {name}__text"]
+        elif column.role == "period":
+            stored += [f"{text} AS {name}", f"{name} AS {name}__text"]
+            exposed += [name, f"{name}__text"]
         else:
             stored += [f"{_typed(column, text)} AS {name}", f"{name} AS {name}__text"]
             exposed += [name, f"{name}__text"]
@@ -204,6 +212,10 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
             suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(
                 column=f"{name}__text", meta=_meta("missing_value", name, f"{label!r} is required "
                                                    "and is blank.")))
+        if column.role == "period":
+            for rule in period_rules(column, crosswalk, label, today, _meta):
+                suite.add_expectation(rule)
+            continue
         if column.type != "string":
             # A 0/1 column the partner writes as Y/N: "must be an integer" would mislead them.
             kind = f"one of: {_accepted_values(column, crosswalk)}" if column.allowed is not None \
@@ -267,13 +279,16 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
         _add_aggregate_rules(suite, schema, headers)
     keys = [k for k in schema.unique if k in present]
     if keys and len(keys) == len(schema.unique):
-        partition = ", ".join(keys)
+        # Periods are compared as labels: "Q1 2024" and "2024Q1" are the same period.
+        period = schema.role_column("period")
+        partition = ", ".join(f"coalesce(p.label, b.{k})" if k == period else f"b.{k}"
+                              for k in keys)
         said = [headers.get(k, k) for k in keys]
         suite.add_expectation(_unexpected_rows(
             "duplicate_key", "+".join(keys), f"The same {' + '.join(said)} appears on more than "
             "one row; send one row per " + " per ".join(said) + ".",
-            f"_row IN (SELECT _row FROM {{batch}} WHERE {keys[0]} IS NOT NULL "
-            f"QUALIFY count(*) OVER (PARTITION BY {partition}) > 1)",
+            f"_row IN (SELECT b._row FROM {{batch}} b LEFT JOIN {PERIODS} p ON p.text = b.{period} "
+            f"WHERE b.{keys[0]} IS NOT NULL QUALIFY count(*) OVER (PARTITION BY {partition}) > 1)",
             f"concat_ws(' / ', {', '.join(k + '__text' for k in keys)})"))
     return suite
 

@@ -1,7 +1,8 @@
 """The DuckDB warehouse: tables, the one-transaction-per-file load, and where files end up.
 
 Layers (dbt style): `submissions` and `quarantine` (grain: one file / one bad cell), per-initiative
-`<initiative>.records` (grain: one accepted intake row, with lineage), the view
+`<initiative>.records` (grain: one accepted intake row, with lineage; its `period` is the canonical
+label at the grain the partner reported, with `period_type`, `period_start`, `period_end`), the view
 `<initiative>.records_current` (what resubmissions left current: see pipelines/resubmission.py),
 and marts built by `measure` (`<initiative>.indicator_cells`, `<initiative>.disparities`).
 
@@ -115,10 +116,11 @@ def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeC
     for name, sql_type in record_columns(config.record_schema):
         if name not in existing:  # a measure added to the template later
             con.execute(f"ALTER TABLE {schema}.records ADD COLUMN {name} {sql_type}")
-        elif name == "person_key" and existing[name] != sql_type:
-            # Keys of the two formats never match, so counts would silently stop unduplicating.
+        elif name in ("person_key", "period") and existing[name] != sql_type:
+            # Keys of the two formats never match, so counts would silently stop unduplicating
+            # (an INTEGER year never equals a period label either).
             raise RuntimeError(
-                f"{schema}.records.person_key is {existing[name]}; this version stores "
+                f"{schema}.records.{name} is {existing[name]}; this version stores "
                 f"{sql_type} and the migrations (pipelines/migrations) did not convert it. "
                 f"Rebuild the warehouse from data/archive/{schema}/: `backbone rebuild`.")
     aggregate = ", ".join(f"{name} {sql_type}" for name, sql_type in AGGREGATE_COLUMNS)

@@ -30,7 +30,9 @@ def _not_an_sql_keyword(name: str) -> str:
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            # libyaml's parser when installed: the same documents, 8x less time than pure
+            # Python (a night loads the definitions three times: 0.7 s of a quiet night).
+            return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:

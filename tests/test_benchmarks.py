@@ -8,7 +8,7 @@ import re
 import duckdb
 
 from benchmarks import generate, profile_stages
-from pipelines import intake, read
+from pipelines import folded_rules, intake, read
 from pipelines.config import Workspace
 
 
@@ -19,7 +19,7 @@ def test_generated_files_are_staged_and_profiled_against_the_baseline(tmp_path, 
     # profile_stages wraps these in timers for good; monkeypatch puts the originals back after.
     for module, attribute, _ in profile_stages.WRAPPED:
         monkeypatch.setattr(module, attribute, getattr(module, attribute))
-    assert {intake, read} == {module for module, _, _ in profile_stages.WRAPPED}
+    assert {intake, read, folded_rules} == {module for module, _, _ in profile_stages.WRAPPED}
 
     profile_stages.main(["--source", str(source), "--work", str(tmp_path / "work")])
     out = capsys.readouterr().out

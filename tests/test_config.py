@@ -10,7 +10,7 @@ from pipelines.config import ConfigError
 def test_sample_initiative_loads(config):
     assert config.id == "riverbend"
     assert {i.id for i in config.indicators} == {"kindergarten_readiness", "third_grade_reading",
-                                                 "well_child_visits", "stable_housing"}
+                                                 "well_child_visits", "stable_housing", "developmental_screening"}
     assert set(config.crosswalks) == {"riverbend_schools", "northside_clinic", "bright_start",
                                       "riverbend_housing"}
     assert config.crosswalks["riverbend_schools"].race_codes["400"] == ("hispanic",)
@@ -34,8 +34,8 @@ def _edit(path, old, new):
      "initiative.yaml: suppression.threshold"),
     ("indicators/riverbend/initiative.yaml", "record_schema: person_outcomes_v1",
      "record_schema: nope", "schema 'nope': no file"),
-    ("schemas/intake/person_outcomes_v1.yaml", "    type: integer\n    required: true",
-     "    type: integr\n    required: true", "person_outcomes_v1.yaml: columns.1.type"),
+    ("schemas/intake/person_outcomes_v1.yaml", "    type: period\n    required: true",
+     "    type: perod\n    required: true", "person_outcomes_v1.yaml: columns.1.type"),
     ("schemas/crosswalks/riverbend/riverbend_schools.yaml", '"Lunch Status": low_income_proxy',
      '"Lunch Status": lunch', "riverbend_schools.yaml: header_aliases.Lunch Status"),
     ("schemas/crosswalks/riverbend/bright_start.yaml", '"Black": black', '"Black": [black, purple]',
@@ -145,8 +145,14 @@ def test_a_definition_mistake_stops_the_run_before_any_file_moves(workspace):
      "baseline: {value: 52", "kindergarten_readiness.yaml: baseline.value: Value error, 52.0 is "
      "not a share between 0 and 1"),
     ("indicators/riverbend/kindergarten_readiness.yaml", 'target: {value: 0.70, period: "2027"}',
+     'target: {value: 0.70, period: "Q5 2027"}',
+     "kindergarten_readiness.yaml: target.period: Value error, 'Q5 2027' is not a period: "
+     "write e.g. 2024Q1"),
+    # a label of another period type than the indicator's
+    ("indicators/riverbend/kindergarten_readiness.yaml", 'target: {value: 0.70, period: "2027"}',
      'target: {value: 0.70, period: "FY27"}',
-     "kindergarten_readiness.yaml: target.period: Value error, 'FY27' is not a period"),
+     "kindergarten_readiness.yaml: target.period: Value error, 'FY27' is a fiscal year, but the "
+     "indicator's period_type is year: write a year label, e.g. 2027"),
     # YAML reads `true` as a boolean, which pydantic would otherwise take as the count 1
     ("indicators/riverbend/initiative.yaml", "threshold: 10", "threshold: true",
      "initiative.yaml: suppression.threshold: Input should be a valid integer"),

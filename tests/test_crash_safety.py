@@ -42,7 +42,8 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 SEED = 1729
 SALT = "crash-safety-test-salt-0123456789abcdef"
 PUBLISHED_FILES = {"indicator_results.parquet", "disparities.parquet", "scorecard.html",
-                   "manifest.json", "datapackage.json"}
+                   "manifest.json", "datapackage.json", "quality_flags.parquet",
+                   "submissions.parquet", "status.html"}
 
 ZYGOTE = r"""
 import json, os, runpy, sys

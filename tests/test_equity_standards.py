@@ -285,3 +285,46 @@ def test_a_workspace_without_equity_standards_is_told_where_they_go(tmp_path: Pa
         EquityStandards.load(tmp_path / "equity")
     standards = EquityStandards.load(SHIPPED)
     assert (standards.first_guideline_year, standards.latest_guideline_year) == (2015, 2026)
+
+
+# ---------------------------------------- SPD 15 "more than one race, not specified" ("2+")
+
+def test_more_than_one_race_not_specified_is_its_own_flag(workspace, config) -> None:
+    """A crosswalk code for "more than one race, not specified" sets race_multi_unspecified and
+    no race flag from that code (so it is never counted in an "alone or in combination" group);
+    codes beside it still set theirs; the shipped standard understands "Two or more races"."""
+    from conftest import drop, query
+    from pipelines.equity.race import MULTI_UNSPECIFIED, code_lookup
+    from pipelines.intake import stage_file
+
+    path = workspace.path("schemas", "crosswalks", "riverbend", "riverbend_schools.yaml")
+    path.write_text(path.read_text().replace(
+        '  "999": not_reported\n', '  "999": not_reported\n  "2+": multiracial_unspecified\n'))
+    config = workspace.load("riverbend")
+    lookup = code_lookup(config.crosswalks["riverbend_schools"], config.standards.race)
+    assert lookup["2+"] == lookup["two or more races"] == (MULTI_UNSPECIFIED,)
+    content = ("Student Number,School Year,Ethnicity/Race Codes,Lunch Status,K Readiness Met\n"
+               "A,2024,2+,F,Y\n"                   # more than one race, not specified
+               "B,2024,2+|700,F,Y\n"               # ... and White
+               "C,2024,Two or more races,F,Y\n"    # the standard's own name for it
+               "D,2024,400|300,F,Y\n"              # two races, specified
+               "E,2024,999,F,Y\n")                 # not reported
+    source = drop(workspace, "riverbend_schools", "RUSD 2plus.csv", content)
+    staged = stage_file(source, config, "riverbend_schools", "salt", workspace.staging)
+    assert staged.status == "staged" and staged.rows_quarantined == 0, staged.problems
+    flags = ", ".join(f"race_{code}" for code in RACE_LABELS)
+    rows = query(staged.staged_db, f"SELECT source_row, race_multi_unspecified, race_reported, "
+                                   f"[{flags}] FROM records ORDER BY source_row")
+    none, white = [False] * 7, [False] * 6 + [True]
+    black_hispanic = [False, False, True, True, False, False, False]
+    assert rows == [(2, True, True, none), (3, True, True, white), (4, True, True, none),
+                    (5, False, True, black_hispanic), (6, False, False, none)]
+
+
+def test_a_crosswalk_may_map_only_known_codes(workspace) -> None:
+    path = workspace.path("schemas", "crosswalks", "riverbend", "riverbend_schools.yaml")
+    path.write_text(path.read_text().replace('  "999": not_reported\n',
+                                             '  "999": not_reported\n  "2+": two_or_more\n'))
+    with pytest.raises(ConfigError, match=r"race_codes.2\+: 'two_or_more' is not an SPD 15 code "
+                                          r"\(.*multiracial_unspecified\)"):
+        workspace.load("riverbend")

@@ -92,3 +92,15 @@ def test_gx_builds_each_expectation_configuration_once_per_validation(tmp_path, 
     assert 0 < with_memo * 4 < len(built), (with_memo, len(built))
     assert (once.rules, once.rows_loaded, once.rows_quarantined) == (
         every_time.rules, every_time.rows_loaded, every_time.rows_quarantined)
+
+
+def test_small_files_take_slots_of_their_own(tmp_path):
+    """Small files are staged one per core, large ones as before (one per two cores)."""
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    small.write_text("a,b\n1,2\n")
+    with large.open("wb") as handle:
+        handle.truncate(intake.SMALL_FILE_BYTES + 1)
+    assert intake._slots_for(small) is intake.SMALL_FILE_SLOTS
+    assert intake._slots_for(large) is intake.STAGING_SLOTS
+    assert intake._slots_for(tmp_path / "gone.csv") is intake.SMALL_FILE_SLOTS
+    assert intake.SMALL_FILE_SLOTS._initial_value >= intake.STAGING_SLOTS._initial_value

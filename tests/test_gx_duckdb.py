@@ -61,3 +61,23 @@ def test_validation_leaves_no_sqlalchemy_dialect_alive(tmp_path):
         assert gx_duckdb.validate(database, "t", suite, {"result_format": "SUMMARY"}).success
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, duckdb_engine.Dialect)]
+
+
+def test_the_ephemeral_context_does_not_serialize_its_configuration(tmp_path):
+    """GX wrote its whole configuration as YAML on every data-source change of an ephemeral
+    context (nothing reads it): a GX upgrade that renames the hook must fail here."""
+    from great_expectations.data_context.data_context.abstract_data_context import (
+        AbstractDataContext)
+
+    assert "_save_project_config" in vars(AbstractDataContext)
+    context = gx_duckdb.context()
+    assert context._save_project_config is gx_duckdb._not_saved
+    database = tmp_path / "t.duckdb"
+    con = gx_duckdb.connect(database)
+    con.execute("CREATE TABLE t AS SELECT range AS x FROM range(3)")
+    con.close()
+    suite = gx.ExpectationSuite(name="saved")
+    suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column="x"))
+    before = len(context.data_sources.all())
+    assert gx_duckdb.validate(database, "t", suite, {"result_format": "BASIC"}).success
+    assert len(context.data_sources.all()) == before  # added and deleted all the same

@@ -26,7 +26,7 @@ def test_suite_is_generated_from_the_schema(config):
                         "riverbend_schools", ["person_id", "period", "race", "kinder_ready"],
                         race=config.standards.race)
     rules = {(e.meta["rule"], e.meta["column"]) for e in suite.expectations}
-    assert {("missing_value", "person_id"), ("wrong_type", "period"), ("future_period", "period"),
+    assert {("missing_value", "person_id"), ("bad_period", "period"), ("future_period", "period"),
             ("not_allowed", "kinder_ready"), ("unknown_race_code", "race"),
             ("bad_format", "person_id"), ("duplicate_key", "person_id+period")} <= rules
     assert not any(column == "household_income" for _, column in rules)  # not in the file
@@ -51,10 +51,10 @@ def test_row_errors_are_quarantined_with_row_column_and_rule(workspace, config):
     assert (4, "person_id", "missing_value", None) in bad
     assert (5, "period", "future_period", "2099") in bad
     assert (6, "low_income_proxy", "unknown_proxy_value", "Z") in bad
-    assert (7, "period", "wrong_type", "20x4") in bad
+    assert (7, "period", "bad_period", "20x4") in bad
     assert (8, "kinder_ready", "wrong_type", "maybe") in bad
     assert {r[0] for r in bad if r[2] == "duplicate_key"} == {2, 9}
-    assert (10, "period", "wrong_type", "99999999999999999999") in bad
+    assert (10, "period", "bad_period", "99999999999999999999") in bad
     assert staged.rows_read == 21 and staged.rows_quarantined == 9
     assert staged.rows_loaded == 12
     # The quarantine holds exactly what GX counted, rule by rule.

@@ -39,12 +39,14 @@ def _insert(con, submission, partner, person, period, races=(), klass="Not repor
     proxy = PROXY_VALUES.get(partner, {}).get(klass, proxy)
     con.execute(
         "INSERT INTO riverbend.records (submission_id, source_row, loaded_at, partner_id, "
-        "person_key, period, " + ", ".join(f"race_{c}" for c in RACE_CODES) +
-        ", race_reported, household_income, household_size, state, class, class_proxy_value, "
-        "kinder_ready, well_child_visit) VALUES (?, 2, now(), ?, ?, ?, "
-        + ", ".join("?" for _ in RACE_CODES) + ", ?, ?, ?, ?, ?, ?, ?, ?)",
-        [submission, partner, _key(person), period, *flags, any(flags), income, size, state,
-         klass, proxy, ready, wcv])
+        "person_key, period, period_type, period_start, period_end, "
+        + ", ".join(f"race_{c}" for c in RACE_CODES) +
+        ", race_multi_unspecified, race_reported, household_income, household_size, state, "
+        "class, class_proxy_value, kinder_ready, well_child_visit) VALUES (?, 2, now(), ?, ?, "
+        "?, 'year', make_date(?, 1, 1), make_date(?, 12, 31), "
+        + ", ".join("?" for _ in RACE_CODES) + ", false, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [submission, partner, _key(person), str(period), period, period, *flags, any(flags),
+         income, size, state, klass, proxy, ready, wcv])
 
 
 def _key(person: str) -> int:
@@ -203,3 +205,26 @@ def test_class_follows_the_current_guidelines_bands_and_proxies(con, workspace):
                   partner_id="ALL")[("total", "ALL", "Below 100% FPG")] == (1, 1)
     assert _cells(con, changed, indicator_id="kindergarten_readiness", period="2024",
                   partner_id="ALL")[("total", "ALL", "Low income (proxy)")] == (1, 1)
+
+
+def test_yearly_cells_carry_the_period_columns_and_nothing_is_left_out_by_grain(con, config):
+    import datetime as dt
+
+    from pipelines.publish import indicator_periods
+
+    _insert(con, 1, "northside_clinic", "p1", 2023, ["white"], wcv=1)
+    _insert(con, 1, "northside_clinic", "p1", 2024, ["white"], wcv=0)
+    build_indicator_cells(con, config)
+    assert con.execute("SELECT DISTINCT period, period_type, period_start, period_end FROM "
+                       "riverbend.indicator_cells ORDER BY period_start").fetchall() == [
+        ("2023", "year", dt.date(2023, 1, 1), dt.date(2023, 12, 31)),
+        ("2024", "year", dt.date(2024, 1, 1), dt.date(2024, 12, 31))]
+    grains = {g["indicator_id"]: g for g in indicator_periods(con, config)}
+    assert grains["well_child_visits"]["period_type"] == "year"
+    assert grains["well_child_visits"]["records_not_counted"] == 0
+    # A quarterly indicator of the same initiative counts none of these yearly records.
+    quarterly = [i.id for i in config.indicators if i.period_type == "quarter"]
+    for indicator_id in quarterly:
+        assert grains[indicator_id]["period_type"] == "quarter"
+        assert con.execute("SELECT count(*) FROM riverbend.indicator_cells WHERE indicator_id = ?",
+                           [indicator_id]).fetchall() == [(0,)]

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import migrations, warehouse
+from pipelines import migrations, resubmission, warehouse
 from pipelines.config import Workspace
 from pipelines.intake import stage_file
 from pipelines.rebuild import publish_now
@@ -22,13 +22,16 @@ import warehouse_versions as versions
 from warehouse_versions import assert_same_rows
 
 TABLES = ("submissions", "quarantine", "runs", "riverbend.records", "riverbend.aggregate_counts")
+# Columns version 3 added; `rows` compares older layouts by the columns they share (and the
+# period as text: an INTEGER year before version 3, its label after).
+NEW_IN_3 = versions.NOT_IN_VERSION_2
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """Today's warehouse from the sample (with a complete resend), published, and the same data
-    written in version 1 and version 0 layouts; plus a version 1 warehouse whose last file is a
-    lone late row, which version 1 and today's rule treat differently."""
+    written in version 2, 1 and 0 layouts; plus a version 1 warehouse whose last file is a lone
+    late row, which version 1 and today's rule treat differently."""
     root = tmp_path_factory.mktemp("versions")
     current = Workspace(root / "current").add_definitions()
     versions.build_current(current)
@@ -37,13 +40,14 @@ def built(tmp_path_factory):
         publish_now(con, current, current.load("riverbend"), "reference")
     finally:
         con.close()
-    versions.as_version_1(current.warehouse_file, root / "version_1.duckdb")
+    versions.as_version_2(current.warehouse_file, root / "version_2.duckdb")
+    versions.as_version_1(root / "version_2.duckdb", root / "version_1.duckdb")
     versions.as_version_0(root / "version_1.duckdb", root / "version_0.duckdb")
     late = Workspace(root / "late").add_definitions()
     shutil.copytree(current.path("data", "warehouse", "salts"),
                     late.path("data", "warehouse", "salts"))
     versions.night(late, [versions.late_row()])
-    versions.as_version_1(current.warehouse_file, root / "version_1_late.duckdb",
+    versions.as_version_1(root / "version_2.duckdb", root / "version_1_late.duckdb",
                           [late.warehouse_file])
     return {"current": current, "root": root}
 
@@ -57,10 +61,13 @@ def workspace_with(tmp_path: Path, built, name: str) -> Workspace:
     return workspace
 
 
-def rows(con: duckdb.DuckDBPyConnection, relation: str, leave_out=("class_proxy_value",)) -> list:
-    columns = [r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()
-               if r[0] not in leave_out]
-    return con.execute(f"SELECT {', '.join(columns)} FROM {relation} ORDER BY ALL").fetchall()
+def rows(con: duckdb.DuckDBPyConnection, relation: str,
+         leave_out=("class_proxy_value",) + NEW_IN_3) -> list:
+    # By name: a migration adds columns at the end, today's DDL puts them where they belong.
+    columns = sorted(r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()
+                     if r[0] not in leave_out)
+    picked = ", ".join("period::VARCHAR AS period" if c == "period" else c for c in columns)
+    return con.execute(f"SELECT {picked} FROM {relation} ORDER BY ALL").fetchall()
 
 
 def read_only(path: Path) -> duckdb.DuckDBPyConnection:
@@ -86,14 +93,14 @@ def test_a_version_1_warehouse_is_migrated_in_place_after_a_copy_and_every_row_s
     assert backup.read_bytes() == original
     after = read_only(path)
     try:
-        assert migrations.version_of(after) == migrations.CURRENT_VERSION == 2
+        assert migrations.version_of(after) == migrations.CURRENT_VERSION == 3
         for table, expected in kept.items():
             assert rows(after, table) == expected, table
         assert after.execute("SELECT count(*) FROM riverbend.records WHERE class_proxy_value "
                              "IS NOT NULL").fetchall() == [(0,)]
         # The earlier 2024 file is set aside as replaced, exactly what version 1 showed.
         assert after.execute("SELECT DISTINCT reason, period FROM riverbend.records_set_aside"
-                             ).fetchall() == [("replaced", 2024)]
+                             ).fetchall() == [("replaced", "2024")]
         sql = after.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'submissions'"
                             ).fetchall()[0][0]
         assert "'held'" in sql and "'duplicate'" in sql
@@ -102,6 +109,88 @@ def test_a_version_1_warehouse_is_migrated_in_place_after_a_copy_and_every_row_s
     # Opening it again changes nothing and copies nothing.
     warehouse.connect(path).close()
     assert sorted(p.name for p in path.parent.glob("*.bak")) == ["backbone.duckdb.1.bak"]
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    schema, name = table.split(".")
+    return dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE "
+                            "schema_name = ? AND table_name = ?", [schema, name]).fetchall())
+
+
+def test_a_version_2_warehouse_gets_year_labels_and_keeps_every_row_key_and_number(tmp_path,
+                                                                                 built):
+    workspace = workspace_with(tmp_path, built, "version_2.duckdb")
+    path = workspace.warehouse_file
+    relations = TABLES + ("riverbend.records_current", "riverbend.aggregate_counts_current",
+                          "riverbend.records_set_aside", "riverbend.records_superseded")
+    key = ("SELECT count(*), count(DISTINCT (partner_id, person_key, period)) "
+           "FROM riverbend.records_current")
+    cells = ("SELECT indicator_id, period::VARCHAR, partner_id, race_tabulation, race, class, "
+             "numerator, denominator FROM riverbend.indicator_cells ORDER BY ALL")
+    before = read_only(path)
+    try:
+        assert migrations.version_of(before) == 2
+        assert columns_of(before, "riverbend.records")["period"] == "INTEGER"
+        assert columns_of(before, "riverbend.records_set_aside")["period"] == "INTEGER"
+        kept = {t: rows(before, t) for t in relations}
+        keys = before.execute(key).fetchall()
+        measured = before.execute(cells).fetchall()
+    finally:
+        before.close()
+    assert keys[0][0] == keys[0][1] > 0
+
+    warehouse.connect(path).close()
+
+    assert path.with_name("backbone.duckdb.2.bak").exists()
+    after = read_only(path)
+    try:
+        assert migrations.version_of(after) == 3
+        for table, expected in kept.items():
+            assert rows(after, table) == expected, table
+        assert after.execute(key).fetchall() == keys
+        for table in ("riverbend.records", "riverbend.aggregate_counts"):
+            types = columns_of(after, table)
+            assert (types["period"], types["period_type"], types["period_start"],
+                    types["period_end"]) == ("VARCHAR", "VARCHAR", "DATE", "DATE"), table
+            assert after.execute(
+                f"SELECT count(*) FROM {table} WHERE period_type <> 'year' OR period_start <> "
+                f"make_date(period::INTEGER, 1, 1) OR period_end <> make_date(period::INTEGER, "
+                "12, 31) OR period_type IS NULL").fetchall() == [(0,)], table
+        assert columns_of(after, "riverbend.records_set_aside")["period"] == "VARCHAR"
+        assert columns_of(after, "riverbend.aggregate_counts_set_aside")["period"] == "VARCHAR"
+        assert after.execute("SELECT DISTINCT race_multi_unspecified FROM riverbend.records"
+                             ).fetchall() == [(False,)]
+        # Migrated rows are exactly what today's staging writes for the same yearly files.
+        current = read_only(built["current"].warehouse_file)
+        try:
+            for table in ("riverbend.records", "riverbend.aggregate_counts",
+                          "riverbend.records_set_aside"):
+                assert rows(after, table, ()) == rows(current, table, ()), table
+        finally:
+            current.close()
+        # The marts gain their period columns at the next measure, even on a night without files.
+        assert after.execute("SELECT count(*) FROM riverbend.part_changes WHERE NOT published"
+                             ).fetchall() == [(1,)]
+    finally:
+        after.close()
+
+    config = workspace.load("riverbend")
+    con = warehouse.connect(path)
+    try:
+        assert resubmission.unpublished(con, config)
+        warehouse.ensure_initiative_tables(con, config)
+        folder = publish_now(con, workspace, config, "after-migration-3")
+        assert con.execute(cells).fetchall() == measured
+        assert con.execute("SELECT DISTINCT period_type FROM riverbend.indicator_cells"
+                           ).fetchall() == [("year",)]
+        assert not resubmission.unpublished(con, config)
+    finally:
+        con.close()
+    reference = built["current"].published("riverbend") / "partnership"
+    for name in ("indicator_results.parquet", "disparities.parquet"):
+        migrated, expected = pq.read_table(folder / name), pq.read_table(reference / name)
+        assert migrated.num_rows > 0
+        assert_same_rows(migrated, expected)
 
 
 def test_every_published_number_survives_the_migration(tmp_path, built):
@@ -136,7 +225,7 @@ def test_a_lone_late_row_that_version_1_made_the_whole_period_stays_so(tmp_path,
         assert rows(con, "riverbend.records_current") == shown
         last = con.execute("SELECT max(submission_id) FROM submissions").fetchall()[0][0]
         before_2022 = con.execute("SELECT count(*) FROM riverbend.records_current WHERE "
-                                  "partner_id = 'riverbend_schools' AND period = 2022"
+                                  "partner_id = 'riverbend_schools' AND period = '2022'"
                                   ).fetchall()[0][0]
     finally:
         con.close()
@@ -151,7 +240,7 @@ def test_a_lone_late_row_that_version_1_made_the_whole_period_stays_so(tmp_path,
     try:
         # Version 1 would have made this one row the whole of 2022; today it adds one child.
         assert after.execute("SELECT count(*) FROM riverbend.records_current WHERE partner_id = "
-                             "'riverbend_schools' AND period = 2022").fetchall() == \
+                             "'riverbend_schools' AND period = '2022'").fetchall() == \
             [(before_2022 + 1,)]
         # The sequence continues after the migrated ids.
         assert after.execute("SELECT max(submission_id) FROM submissions").fetchall() == \
@@ -168,7 +257,7 @@ def test_version_0_text_person_keys_become_the_same_integers(tmp_path, built):
     migrated, expected = read_only(workspace.warehouse_file), read_only(
         built["root"] / "version_1.duckdb")
     try:
-        assert migrations.version_of(migrated) == 2
+        assert migrations.version_of(migrated) == 3
         for table in TABLES + ("riverbend.records_current",):
             assert rows(migrated, table) == rows(expected, table), table
     finally:
@@ -212,7 +301,7 @@ def test_a_text_key_backbone_did_not_write_stops_the_migration_and_changes_nothi
     with pytest.raises(migrations.MigrationFailed) as failure:
         warehouse.connect(path)
     message = str(failure.value)
-    assert "from schema version 0 to 2" in message and "backbone rebuild" in message
+    assert "from schema version 0 to 3" in message and "backbone rebuild" in message
     assert "submission 3" in message and "person_key" in message
     assert "backbone.duckdb.0.bak" in message
     after = read_only(path)
@@ -238,7 +327,7 @@ def test_a_warehouse_written_between_releases_without_a_version_keeps_every_row(
     warehouse.connect(workspace.warehouse_file).close()
     after = read_only(workspace.warehouse_file)
     try:
-        assert migrations.version_of(after) == 2
+        assert migrations.version_of(after) == 3
         for table, kept in expected.items():
             assert rows(after, table, ()) == kept, table
     finally:
@@ -252,7 +341,7 @@ def test_a_warehouse_newer_than_this_backbone_is_refused_naming_both_versions(tm
     con.execute("INSERT INTO backbone_schema VALUES (7, now(), 'a future backbone')")
     con.close()
     with pytest.raises(migrations.WarehouseTooNew,
-                       match=r"schema version 7.*versions up to 2"):
+                       match=r"schema version 7.*versions up to 3"):
         warehouse.connect(workspace.warehouse_file)
 
 

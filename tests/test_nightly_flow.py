@@ -13,13 +13,15 @@ import pytest
 
 from pipelines import synth
 from pipelines.flows import nightly
+from pipelines.periods import display_label, period_from_label
 from pipelines.read import sha256_file
 
 from conftest import drop
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-RESULT_COLUMNS = ["initiative_id", "indicator_id", "period", "partner_id", "race_tabulation",
+RESULT_COLUMNS = ["initiative_id", "indicator_id", "period", "period_type", "period_start",
+                  "period_end", "partner_id", "race_tabulation",
                   "race", "class", "numerator", "denominator", "value", "ci_lower", "ci_upper",
                   "low_reliability", "suppressed", "suppression_reason", "source"]
 
@@ -41,7 +43,8 @@ def test_sample_initiative_end_to_end(demo_run):
 
     # Every file ended somewhere, byte for byte: the intake folder is empty.
     assert not any(p.is_file() for p in (workspace.intake / "riverbend").rglob("*"))
-    archived = {sha256_file(p) for p in workspace.path("data", "archive").rglob("*.csv")}
+    archived = {sha256_file(p) for pattern in ("*.csv", "*.xlsx")
+                for p in workspace.path("data", "archive").rglob(pattern)}
     assert archived == {h for n, h in hashes.items() if n != "wcv_adhoc_extract.csv"}
     rejected = list(workspace.path("data", "rejected").rglob("*wcv_adhoc_extract.csv"))
     assert len(rejected) == 1
@@ -69,7 +72,8 @@ def test_sample_initiative_end_to_end(demo_run):
     assert table.column_names == RESULT_COLUMNS
     rows = table.to_pylist()
     assert {r["indicator_id"] for r in rows} == {"kindergarten_readiness", "third_grade_reading",
-                                                 "well_child_visits", "stable_housing"}
+                                                 "well_child_visits", "stable_housing",
+                                                 "developmental_screening"}
     assert all(r["numerator"] is None and r["value"] is None for r in rows if r["suppressed"])
     assert all(not (0 < r["denominator"] <= 10) for r in rows if not r["suppressed"])
     assert "person_key" not in table.column_names
@@ -82,6 +86,12 @@ def test_sample_initiative_end_to_end(demo_run):
     for name, entry in manifest["files"].items():
         assert entry["sha256"] == sha256_file(published / name)
     assert manifest["files"]["indicator_results.parquet"]["rows"] == len(rows)
+    # Each indicator's period type, and rows in period order within it.
+    grains = {g["indicator_id"]: g for g in manifest["indicator_periods"]}
+    assert grains["developmental_screening"]["period_type"] == "quarter"
+    assert grains["kindergarten_readiness"]["period_type"] == "year"
+    order = [(r["indicator_id"], r["period_start"]) for r in rows]
+    assert all(a[1] <= b[1] for a, b in zip(order, order[1:]) if a[0] == b[0])
     assert {s["sha256"] for s in manifest["source_files"]} <= archived
     # Every submission that fed the outputs, the housing authority's aggregate files included.
     sources = {(s["partner_id"], s["file_name"], s["kind"]) for s in manifest["source_files"]}
@@ -95,7 +105,7 @@ def test_sample_initiative_end_to_end(demo_run):
     # Everything published is readable by the web server or sync job that shares it.
     assert {p.name for p in published.iterdir()} == {
         "indicator_results.parquet", "disparities.parquet", "manifest.json", "datapackage.json",
-        "scorecard.html"}
+        "scorecard.html", "quality_flags.parquet", "submissions.parquet", "status.html"}
     for path in [published, *published.iterdir()]:
         assert path.stat().st_mode & 0o444 == 0o444, f"{path.name}: {oct(path.stat().st_mode)}"
     assert workspace.snapshot_file.exists()
@@ -197,21 +207,23 @@ def test_sample_scorecard_agrees_with_its_own_numbers(demo_run):
         totals = {r["period"]: r for r in rows if r["indicator_id"] == indicator.id
                   and r["partner_id"] == "ALL" and r["race"] == "ALL" and r["class"] == "ALL"}
         section = html.split(f">{indicator.title}</h2>")[1].split('<section class="indicator"')[0]
-        latest, base = totals[max(totals)], totals.get(indicator.baseline.period)
+        latest = max(totals.values(), key=lambda r: r["period_start"])
+        base = totals.get(indicator.baseline.period)
         if base is None or base["suppressed"] or latest["suppressed"]:
             continue
+        shown = display_label(period_from_label(base["period"], indicator.period_type))
         delta = latest["value"] - base["value"]
         said = ("About the same" if abs(delta) < 0.005 else
                 f"{'Up' if delta > 0 else 'Down'} {abs(delta) * 100:.1f} percentage points")
         assert said in section, indicator.id
-        assert f"since {base['period']} ({base['value'] * 100:.1f}%, 95% CI" in section
+        assert f"since {shown} ({base['value'] * 100:.1f}%, 95% CI" in section
         # The chart's baseline line sits at the same measured value.
-        assert f">{base['value'] * 100:.1f}% ({base['period']})</text>" in section
+        assert f">{base['value'] * 100:.1f}% ({shown})</text>" in section
         if abs(delta) >= 0.005 and "within the margin of error" not in section:
             better = (delta > 0) == (indicator.direction == "higher_is_better")
             assert ("Improving" if better else "Getting worse") in section, indicator.id
         checked += 1
-    assert checked == 4
+    assert checked == 5
     housing = html.split(">Families with children stably housed</h2>")[1].split(
         '<section class="indicator"')[0]
     assert "families</p>" in housing and "counted once" not in housing

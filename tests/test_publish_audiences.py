@@ -90,7 +90,8 @@ def test_restricted_indicator_partnership_nightly_and_public_only_on_release(wor
     partnership, public = base / "partnership", base / "public"
     assert base.is_dir() and not base.is_symlink()
     assert partnership.is_symlink() and not public.exists()
-    assert {p.name for p in partnership.iterdir()} == PUBLISHED_FILES
+    assert {p.name for p in partnership.iterdir()} == PUBLISHED_FILES | {
+        "quality_flags.parquet", "submissions.parquet", "status.html"}
     _assert_nothing_withheld(partnership)
     _assert_valid_package(partnership)
     _world_readable(partnership)

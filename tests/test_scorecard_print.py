@@ -75,14 +75,17 @@ def test_one_poster_page_per_indicator(sample, lang: str, tmp_path: Path) -> Non
     name = config.initiative.translations[lang].name if lang in config.initiative.translations \
         else config.initiative.name
     assert name in pages[0]
-    for title, page in zip(titles, pages[1:-1]):
+    # The first and last period each indicator's trend axis names, in its own period type.
+    spans = {"year": ("2022", "2025"), "quarter": ("2024 Q1", "2025 Q4")}
+    for indicator, title, page in zip(config.indicators, titles, pages[1:-1]):
         assert title in page
         assert PREVIEW[lang] in page  # a poster on a wall says it is not the public release
         assert TREND[lang] in page
         # Each chart's axis (its last line) is on the poster: trend's top tick and periods, and
         # the 100% tick under both bar charts.
         assert len(re.findall(r"\b100\s?%", page)) >= 3, page
-        assert "2022" in page and "2025" in page
+        first, last = spans[indicator.period_type]
+        assert first in page and last in page, (indicator.id, page)
     kinder = pages[1 + [i.id for i in config.indicators].index("kindergarten_readiness")]
     assert STORY[lang] in kinder  # the story is on the poster, whole
     assert ("Readiness has risen since 2022" if lang == "en"

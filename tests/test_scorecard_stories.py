@@ -151,7 +151,9 @@ def test_a_bad_story_or_plan_makes_the_definitions_invalid(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match=r"turn_the_curve.kindergarten_readiness.partners.0."
                                           r"partner: 'nobody' is not one of partners"):
         workspace.load("riverbend")
-    initiative.write_text(text + "  not_an_indicator:\n    strategies: [x]\n")
+    # Inside turn_the_curve, wherever it sits in the file (other sections may follow it).
+    initiative.write_text(text.replace("turn_the_curve:\n", "turn_the_curve:\n  not_an_indicator:\n"
+                                       "    strategies: [x]\n", 1))
     with pytest.raises(ConfigError, match=r"initiative.yaml: turn_the_curve.not_an_indicator: not "
                                           r"an indicator"):
         workspace.load("riverbend")

@@ -96,7 +96,7 @@ def test_a_year_past_integer_range_is_a_quarantined_cell(workspace, config):
         bad = con.execute("SELECT _row, column_name, rule FROM quarantine ORDER BY ALL").fetchall()
     finally:
         con.close()
-    assert bad == [(2, "period", "wrong_type"), (3, "period", "wrong_type")]
+    assert bad == [(2, "period", "bad_period"), (3, "period", "bad_period")]
     assert os.path.exists(path)
 
 

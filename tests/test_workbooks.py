@@ -134,7 +134,7 @@ def test_hidden_sheets_are_ignored(workspace, config):
     staged = _stage(workspace, config, "RUSD hidden.xlsx", content)
     assert staged.status == "staged", staged.problems
     assert staged.rows_read == 10
-    assert _query(staged, "SELECT DISTINCT period FROM records") == [(2024,)]
+    assert _query(staged, "SELECT DISTINCT period FROM records") == [("2024",)]
 
 
 @pytest.mark.parametrize("name, content", [
@@ -199,3 +199,66 @@ def test_a_table_that_starts_below_and_right_of_a1_keeps_its_sheet_rows(workspac
     assert staged.status == "staged", staged.problems
     assert _query(staged, "SELECT _row, rule FROM quarantine") == [(6, "unknown_race_code")]
     assert staged.rows_loaded == 9
+
+
+def _xls(rows: list[list], hidden_first: list[list] | None = None) -> bytes:
+    """A real BIFF8 .xls (Excel 97-2003), written by xlwt: numbers, text and date-formatted
+    cells as Excel stores them."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    dated = xlwt.easyxf(num_format_str="M/D/YYYY")
+    if hidden_first is not None:
+        old = book.add_sheet("Old")
+        for r, row in enumerate(hidden_first):
+            for c, value in enumerate(row):
+                old.write(r, c, value)
+        old.visibility = 1  # hidden
+    sheet = book.add_sheet("Visits")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, (dt.date, dt.datetime)):
+                sheet.write(r, c, value, dated)
+            else:
+                sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_real_xls_workbook_with_dates_titles_and_sheet_rows(workspace, config):
+    """A BIFF8 .xls of dated visits: a title block above the table, the date column mapped onto
+    the period by the crosswalk alone, typed date cells read as dates, a year typed as a
+    number, a year written as text, and every message naming the sheet row."""
+    clinic = "northside_clinic"
+    config.crosswalks[clinic] = config.crosswalks[clinic].model_copy(update={"header_aliases": {
+        **config.crosswalks[clinic].header_aliases, "Visit Date": "period"}})
+    header = ["PersonalID", "Visit Date", "WCV", "HouseholdIncome", "HouseholdSize"]
+    rows = [["Northside CHC: well-child visits, March 2024"],   # sheet row 1: title
+            [],                                                 # 2: blank
+            header,                                             # 3: header
+            ["N1", dt.date(2024, 3, 4), 1, 30000, 3],           # 4: a date cell
+            ["N2", dt.datetime(2024, 3, 15, 10, 30), 0, 45000.5, 4],  # 5: a datetime cell
+            ["N3", 2024, 1, None, None],                        # 6: a year typed as a number
+            ["N4", "Q1 2024", 1, None, None],                   # 7: a label as text
+            ["N5", "13/45/2024", 1, None, None],                # 8: no such date
+            *([f"M{i}", dt.date(2024, 3, 20 + i), 1, 20000, 2] for i in range(5))]  # 9-13
+    content = _xls(rows, hidden_first=[header, ["OLD", "2020", 1, 1, 1]])
+    assert content.startswith(OLE_MAGIC)
+    staged = _stage(workspace, config, "northside visits.xls", content, partner=clinic)
+    assert staged.status == "staged", staged.problems
+    assert staged.encoding == "xls" and staged.header_names["period"] == "Visit Date"
+    assert staged.rows_read == 10 and staged.rows_loaded == 9
+    bad = _query(staged, "SELECT _row, column_name, rule, value, message FROM quarantine")
+    assert [b[:4] for b in bad] == [(8, "period", "bad_period", "13/45/2024")]
+    assert bad[0][4].startswith("'Visit Date' must be a period")
+    got = _query(staged, "SELECT source_row, period, period_type, period_start, household_income "
+                         "FROM records WHERE source_row <= 7 ORDER BY source_row")
+    assert got == [(4, "2024-03-04", "day", dt.date(2024, 3, 4), 30000.0),
+                   (5, "2024-03-15", "day", dt.date(2024, 3, 15), 45000.5),
+                   (6, "2024", "year", dt.date(2024, 1, 1), None),
+                   (7, "2024Q1", "quarter", dt.date(2024, 1, 1), None)]
+    # The hidden sheet's rows were not read.
+    assert _query(staged, "SELECT count(*) FROM records WHERE period = '2020'") == [(0,)]

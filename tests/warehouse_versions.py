@@ -2,9 +2,10 @@
 
 `build_current` loads sample files with today's pipeline (real staging, GX, DuckDB); the
 `as_version_*` functions write a warehouse in an older layout from it: the DDL text of that
-release and its rows, minus what the release did not have. Nothing binary is kept in the repo.
+release and its rows, minus what the release did not have (version 2 from today's, version 1
+from version 2, version 0 from version 1). Nothing binary is kept in the repo.
 
-    python tests/warehouse_versions.py OUT_DIR   # writes version_0.duckdb, version_1.duckdb
+    python tests/warehouse_versions.py OUT_DIR   # writes version_0/1/2.duckdb
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pipelines import ingest, warehouse
 from pipelines.config import REPO_ROOT, Workspace
 from pipelines.intake import stage_file
 from pipelines.migrations.m0001_person_keys_as_integers import _latest_file_views
+from pipelines.migrations.m0002_resubmission_rule import _resubmission_tables
 from pipelines.standardize import ensure_salt, read_salt
 
 SAMPLES = REPO_ROOT / "data" / "samples" / "riverbend"
@@ -50,10 +52,16 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 NOT_IN_VERSION_1 = {"class_proxy_value"}
+# Version 3 (pipelines/migrations/m0003_period_grains.py): period labels of any grain.
+NOT_IN_VERSION_2 = ("period_type", "period_start", "period_end", "race_multi_unspecified")
 
 
-def night(workspace: Workspace, files: list[tuple[str, str, bytes]]) -> dict:
-    """One run's warehouse step over (partner, name, bytes) dropped into intake."""
+def night(workspace: Workspace, files: list[tuple[str, str, bytes]],
+          yearly_only: bool = False) -> dict:
+    """One run's warehouse step over (partner, name, bytes) dropped into intake.
+
+    `yearly_only`: leave out files with rows of another grain than a calendar year (dated or
+    monthly rows), which no released layout before version 3 could hold."""
     config = workspace.load("riverbend")
     ensure_salt(workspace, "riverbend")
     salt = read_salt(workspace, "riverbend")
@@ -62,7 +70,12 @@ def night(workspace: Workspace, files: list[tuple[str, str, bytes]]) -> dict:
         path = workspace.intake / "riverbend" / partner / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
-        staged.append(stage_file(path, config, partner, salt, workspace.staging))
+        item = stage_file(path, config, partner, salt, workspace.staging)
+        if yearly_only and not _yearly(item):
+            ingest.drop_staging(item)
+            path.unlink()
+            continue
+        staged.append(item)
     con = warehouse.connect(workspace.warehouse_file)
     try:
         warehouse.ensure_initiative_tables(con, config)
@@ -70,6 +83,17 @@ def night(workspace: Workspace, files: list[tuple[str, str, bytes]]) -> dict:
     finally:
         con.close()
     return {s.file_name: s for s in settled}
+
+
+def _yearly(staged) -> bool:
+    if staged.status != "staged" or not staged.staged_db:
+        return True
+    con = duckdb.connect(staged.staged_db, read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM records WHERE period_type IS DISTINCT FROM "
+                           "'year'").fetchall() == [(0,)]
+    finally:
+        con.close()
 
 
 def sample_files() -> list[tuple[str, str, bytes]]:
@@ -94,17 +118,62 @@ def late_row() -> tuple[str, str, bytes]:
 
 
 def build_current(workspace: Workspace, resend: bool = True) -> None:
-    """Today's warehouse from the sample: one night with every file, then a complete resend."""
-    night(workspace, sample_files())
+    """Today's warehouse from the sample: one night with every yearly file (what the released
+    layouts could hold), then a complete resend."""
+    night(workspace, sample_files(), yearly_only=True)
     if resend:
         night(workspace, [complete_resend()])
 
 
+def as_version_2(source: Path, target: Path) -> None:
+    """Write `target` in version 2's layout from today's warehouse `source`: every period an
+    INTEGER year (`build_current` loads only yearly files), no period type or dates, no "2+"
+    flag; the marts measure last wrote keep their version-2 columns (the migration leaves them
+    to measure).
+    """
+    target.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+    con = duckdb.connect(str(target))
+    try:
+        grains = {g for (g,) in con.execute(
+            "SELECT period_type FROM riverbend.records UNION "
+            "SELECT period_type FROM riverbend.aggregate_counts").fetchall()}
+        assert grains <= {"year"}, grains
+        for table, part in (("records", ("period",)),
+                            ("aggregate_counts", ("indicator_id", "period"))):
+            con.execute(f"DROP VIEW riverbend.{table}_current")
+            _drop_columns(con, f"riverbend.{table}", NOT_IN_VERSION_2)
+            for name in (table, f"{table}_set_aside"):
+                con.execute(f"ALTER TABLE riverbend.{name} ALTER period SET DATA TYPE INTEGER "
+                            "USING period::INTEGER")
+            _resubmission_tables(con, f"riverbend.{table}",
+                                 tuple((c, "INTEGER" if c == "period" else "VARCHAR")
+                                       for c in part), adopt=False)
+        for mart in ("indicator_cells", "disparities"):
+            _drop_columns(con, f"riverbend.{mart}", NOT_IN_VERSION_2)
+        con.execute("DROP TABLE IF EXISTS riverbend.indicator_grains")
+        con.execute("DELETE FROM backbone_schema")
+        con.execute("INSERT INTO backbone_schema VALUES (2, now(), 'created')")
+    finally:
+        con.close()
+
+
+def _drop_columns(con: duckdb.DuckDBPyConnection, table: str, names) -> None:
+    schema, name = table.split(".")
+    present = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND "
+        "schema_name = ? AND table_name = ?", [schema, name]).fetchall()}
+    for column in names:
+        if column in present:
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def as_version_1(source: Path, target: Path, extra_files: list[Path] = ()) -> None:
-    """Write `target` in version 1's layout with `source`'s rows (loaded/rejected only).
+    """Write `target` in version 1's layout with version-2 `source`'s rows (loaded/rejected only).
 
     `extra_files`: warehouses holding later nights loaded by today's code whose submissions and
-    rows are appended too (their ids follow), to make files version 1 would treat differently."""
+    rows are appended too (their ids follow; periods as years), to make files version 1 would
+    treat differently."""
     target.unlink(missing_ok=True)
     con = duckdb.connect(str(target))
     try:
@@ -151,8 +220,10 @@ def _append(con: duckdb.DuckDBPyConnection, extra: Path) -> None:
             "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
             "AND schema_name = 'riverbend' AND table_name = 'records' AND column_name <> "
             "'submission_id' ORDER BY column_index").fetchall())
+        picked = ", ".join("period::INTEGER AS period" if n == "period" else n
+                           for n in names.split(", "))
         con.execute(f"INSERT INTO riverbend.records (submission_id, {names}) "
-                    f"SELECT submission_id + {shift}, {names} FROM more.riverbend.records")
+                    f"SELECT submission_id + {shift}, {picked} FROM more.riverbend.records")
     finally:
         con.execute("DETACH more")
 
@@ -199,6 +270,7 @@ if __name__ == "__main__":
     out.mkdir(parents=True, exist_ok=True)
     home = Workspace(out / "workspace").add_definitions()
     build_current(home)
-    as_version_1(home.warehouse_file, out / "version_1.duckdb")
+    as_version_2(home.warehouse_file, out / "version_2.duckdb")
+    as_version_1(out / "version_2.duckdb", out / "version_1.duckdb")
     as_version_0(out / "version_1.duckdb", out / "version_0.duckdb")
-    print(f"wrote {out / 'version_1.duckdb'} and {out / 'version_0.duckdb'}")
+    print(f"wrote {out}/version_2.duckdb, version_1.duckdb and version_0.duckdb")

@@ -4,9 +4,11 @@ The guideline for a household of n is `first_person + each_additional * (n - 1)`
 the previous year's guideline for the same n: that is how HHS's 2016 table kept households of 7
 or more at their 2015 amounts (see schemas/equity/POVERTY_GUIDELINES_SOURCES.md).
 
-A period takes the latest guideline year at or before it. A period after the latest year uses the
-latest (and is recorded as such); a period before the first year has no guideline at all, because
-an older cohort priced with a later year's guideline would be classed too poor.
+A record takes the latest guideline year at or before the calendar year its period starts in
+(school year 2023-24 and March 2023 both use 2023's guidelines; the label's digits do not count).
+A year after the latest in the table uses the latest (and is recorded as such); a year before the
+first has no guideline at all, because an older cohort priced with a later year's guideline
+would be classed too poor.
 """
 
 from __future__ import annotations
@@ -133,8 +135,9 @@ def amount_sql(alias: str, size_expr: str) -> str:
 
 
 def period_years_sql(periods_sql: str, table: str = "poverty_guidelines") -> str:
-    """(period, guideline_year, beyond_latest) for each period that `periods_sql` selects
-    (one INTEGER column `period`); guideline_year is NULL before the table's first year."""
+    """(period, guideline_year, beyond_latest) for each calendar year that `periods_sql` selects
+    (one INTEGER column `period`: the year a period starts in); guideline_year is NULL before
+    the table's first year."""
     return f"""
         SELECT p.period, max(g.year) FILTER (WHERE g.year <= p.period) AS guideline_year,
                p.period > max(g.year) AS beyond_latest

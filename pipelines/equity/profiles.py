@@ -7,21 +7,24 @@ re-measures from the warehouse; nothing has to be sent again.
 
 The profile rule (the README and the scorecard's "About these numbers" say the same):
 
-- A record's class: household income as a share of the HHS poverty guideline for its period
-  (the latest guideline year at or before the period; Alaska and Hawaii use their own tables)
+- A record's class: household income as a share of the HHS poverty guideline for the calendar
+  year its period starts in (the latest guideline year at or before it: school year 2023-24 uses
+  the 2023 guidelines, whatever the label's digits say; Alaska and Hawaii use their own tables)
   and household size, put in a band; without income and size, the partner's proxy (free or
   reduced lunch, Medicaid...) through that partner's crosswalk; otherwise "Not reported".
-- All-partner rows (`partner_id = 'ALL'`): a person's race in a period is the union of the races
-  on every current record of that person in that period, from every partner, whatever indicator
-  the record counts in (select all that apply: White on one record and Asian on another is
-  Multiracial). Their class is the lowest class among those records, income-based classes before
-  proxy classes before "Not reported", since a household that qualified for help anywhere is low
-  income. The same profile is used for every indicator, so a child has one race and one class in
-  a period wherever they are counted.
-- Per-partner rows: the same rule over that partner's own current records of the person and
-  period (one record per partner, person and period), so a partner's rows describe people as
-  that partner reported them, can be reconciled with the partner's own file, and reveal nothing
-  another partner reported.
+- All-partner rows (`partner_id = 'ALL'`): a person's race in an indicator period (a quarter, a
+  school year...) is the union of the races on every current record of that person whose period
+  lies within it (monthly rows, dated rows, a record of that very period), from every partner,
+  whatever indicator the record counts in (select all that apply: White on one record and Asian
+  on another is Multiracial; "more than one race, not specified" on any record makes them
+  Multiracial too). Their class is the lowest class among those records, income-based classes
+  before proxy classes before "Not reported", since a household that qualified for help anywhere
+  is low income. The same profile is used for every indicator of a period type, so a child has
+  one race and one class in a period wherever they are counted.
+- Per-partner rows: the same rule over that partner's own current records of the person within
+  the period (several when the partner sends monthly or dated rows), so a partner's rows describe
+  people as that partner reported them, can be reconciled with the partner's own file, and
+  reveal nothing another partner reported.
 """
 
 from __future__ import annotations
@@ -36,14 +39,23 @@ from pipelines.standardize import RACE_CODES
 from pipelines.sql import sql_literal
 
 
+# The SPD 15 "more than one race, not specified" code ("2+") is the bit after the seven races:
+# it makes a person Multiracial but names no race, so it joins no alone-or-in-combination group.
+MULTI_UNSPECIFIED_BIT = len(RACE_CODES)
+
+
 def race_bits_sql(alias: str = "r") -> str:
-    return " | ".join(f"({alias}.race_{c}::INTEGER << {bit})" for bit, c in enumerate(RACE_CODES))
+    races = [f"({alias}.race_{c}::INTEGER << {bit})" for bit, c in enumerate(RACE_CODES)]
+    races.append(f"(coalesce({alias}.race_multi_unspecified, false)::INTEGER "
+                 f"<< {MULTI_UNSPECIFIED_BIT})")
+    return " | ".join(races)
 
 
 def _amount_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
-    """The guideline for `r`'s period, state and household size, as constants in CASEs.
+    """The guideline for the year `r`'s period starts in, its state and household size, as
+    constants in CASEs (`years`: calendar year -> guideline year).
 
-    A few dozen (period, region) pairs at most: branching on them costs a quarter of a hash join
+    A few dozen (year, region) pairs at most: branching on them costs a quarter of a hash join
     against a guideline table, on every one of tens of millions of records.
     """
     guidelines = config.standards.poverty_guidelines
@@ -60,7 +72,7 @@ def _amount_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
                                    *((repr(floor.first_person), repr(floor.each_additional))
                                      if floor else ()))
             whens.append(f"WHEN {period} THEN {amount}")
-        return f"CASE r.period {' '.join(whens)} END"
+        return f"CASE year(r.period_start) {' '.join(whens)} END"
 
     regions = " ".join(f"WHEN {sql_literal(state)} THEN {by_period(region)}"
                        for state, region in STATE_REGIONS.items())
@@ -92,7 +104,8 @@ def _class_rank_sql(config: InitiativeConfig) -> str:
 
 def classed_records_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
     """Every current record with `race_bits` and `class_rank` (its own, before any union);
-    `years`: period -> guideline year, for the periods whose records carry an income.
+    `years`: calendar year of a period's start -> guideline year, for the years whose records
+    carry an income.
 
     `class` and `poverty_ratio` are replaced by their measure-time values: an indicator
     condition on them (only people below 100% FPG) must follow a corrected guideline table or
@@ -109,18 +122,20 @@ def classed_records_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> str:
-    """Record which guideline year each period uses in `<initiative>.poverty_guideline_years`
-    (and the workspace's table in `<initiative>.poverty_guidelines`, for analysts), and return
-    `classed_records_sql` for them.
+    """Record which guideline year classes the records whose periods start in each calendar
+    year in `<initiative>.poverty_guideline_years` (`period`: that year's label, e.g. "2023" for
+    school year 2023-24 or for March 2023; and the workspace's table in
+    `<initiative>.poverty_guidelines`, for analysts), and return `classed_records_sql` for them.
 
-    Raises ConfigError naming the guideline file and the period when a record with income and
-    household size has a period before the table's first year.
+    Raises ConfigError naming the guideline file and the record periods when a record with
+    income and household size has a period starting before the table's first year.
     """
     schema = config.id
     standards = config.standards
     register_poverty_guidelines(con, standards.poverty_guidelines, f"{schema}.poverty_guidelines")
-    needs_guideline = (f"SELECT DISTINCT period FROM {schema}.records_current "
-                       "WHERE household_income IS NOT NULL AND household_size >= 1")
+    with_income = (f"FROM {schema}.records_current WHERE household_income IS NOT NULL "
+                   "AND household_size >= 1")
+    needs_guideline = f"SELECT DISTINCT year(period_start) AS period {with_income}"
     con.execute(f"""
         CREATE OR REPLACE TABLE {schema}.poverty_guideline_years AS
         SELECT period::VARCHAR AS period, guideline_year::INTEGER AS guideline_year,
@@ -128,22 +143,23 @@ def prepare(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> str:
         FROM ({period_years_sql(needs_guideline, f'{schema}.poverty_guidelines')})
         ORDER BY period""")
     too_early = con.execute(f"""
-        SELECT r.period, count(*), string_agg(DISTINCT r.partner_id, ', ' ORDER BY r.partner_id)
+        SELECT r.period, count(*), string_agg(DISTINCT r.partner_id, ', ' ORDER BY r.partner_id),
+               min(year(r.period_start))
         FROM {schema}.records_current r
-        JOIN {schema}.poverty_guideline_years y ON y.period = r.period::VARCHAR
+        JOIN {schema}.poverty_guideline_years y ON y.period = year(r.period_start)::VARCHAR
         WHERE y.guideline_year IS NULL AND r.household_income IS NOT NULL
               AND r.household_size >= 1
-        GROUP BY r.period ORDER BY r.period""").fetchall()
+        GROUP BY r.period ORDER BY min(r.period_start), r.period""").fetchall()
     if too_early:
         periods = "; ".join(f"period {p}: {n} record(s) from {partners}"
-                            for p, n, partners in too_early)
+                            for p, n, partners, _ in too_early)
         raise ConfigError(
-            f"{standards.poverty_guidelines_file}: year {too_early[0][0]}: no HHS poverty "
+            f"{standards.poverty_guidelines_file}: year {too_early[0][3]}: no HHS poverty "
             f"guideline for period {too_early[0][0]}; this table starts in "
             f"{standards.first_guideline_year}, and {config.id} has records with household "
-            f"income for earlier periods ({periods}). Add that year's guidelines (Federal "
-            "Register, 'Annual Update of the HHS Poverty Guidelines') to this file and run "
-            "again: class is re-derived from the warehouse, nothing needs to be sent again.")
+            f"income for periods starting earlier ({periods}). Add that year's guidelines "
+            "(Federal Register, 'Annual Update of the HHS Poverty Guidelines') to this file and "
+            "run again: class is re-derived from the warehouse, nothing needs to be sent again.")
     years = dict(con.execute(f"SELECT period::INTEGER, guideline_year FROM "
                              f"{schema}.poverty_guideline_years").fetchall())
     return classed_records_sql(config, years)

@@ -9,13 +9,16 @@ The standard is the workspace's (`InitiativeConfig.standards.race`), passed in b
 from __future__ import annotations
 
 from pipelines.config import Crosswalk
-from pipelines.equity.standards import RaceStandard
+from pipelines.equity.standards import MULTI_UNSPECIFIED, RaceStandard
 
 NOT_REPORTED = "not_reported"
+__all__ = ["MULTI_UNSPECIFIED", "NOT_REPORTED", "code_lookup"]
 
 
 def code_lookup(crosswalk: Crosswalk, race: RaceStandard) -> dict[str, tuple[str, ...]]:
-    """lower-case local code -> SPD 15 codes; an empty tuple means explicitly not reported."""
+    """lower-case local code -> SPD 15 codes; an empty tuple means explicitly not reported, and
+    (MULTI_UNSPECIFIED,) "more than one race, not specified" (SPD 15): no race flag, counted as
+    Multiracial and/or Multiethnic alone."""
     if race is None:  # the install's copy would silently ignore the workspace's own standard
         raise TypeError("code_lookup needs the workspace's race standard (config.standards.race)")
     lookup: dict[str, tuple[str, ...]] = {}
@@ -25,6 +28,8 @@ def code_lookup(crosswalk: Crosswalk, race: RaceStandard) -> dict[str, tuple[str
     for detailed, code in race.detailed_categories.items():
         lookup[detailed.lower()] = (code,)
     lookup["not reported"] = ()
+    for local in race.multiracial_unspecified:
+        lookup[local.strip().lower()] = (MULTI_UNSPECIFIED,)
     for local, codes in crosswalk.race_codes.items():
         lookup[local.strip().lower()] = () if codes == NOT_REPORTED else tuple(codes)
     return lookup

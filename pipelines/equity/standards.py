@@ -23,6 +23,8 @@ CLASS_BANDS_FILE = "class_bands.yaml"
 POVERTY_GUIDELINES_FILE = "poverty_guidelines.csv"
 
 HMIS_RACE_NONE = "RaceNone"
+# SPD 15 "more than one race, not specified": what a crosswalk maps such a local code to.
+MULTI_UNSPECIFIED = "multiracial_unspecified"
 
 
 class _KeyedError(ValueError):
@@ -56,6 +58,8 @@ class RaceStandard(_Strict):
     not_reported_label: str = Field(min_length=1)
     hmis_fy2024_columns: dict[str, Any]
     detailed_categories: dict[str, str]
+    # Local codes meaning "more than one race, not specified" understood without a crosswalk.
+    multiracial_unspecified: list[str] = Field(default_factory=list)
     _lookup: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("categories")

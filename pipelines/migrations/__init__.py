@@ -12,6 +12,8 @@ Versions (each is the layout a released backbone wrote; the migration modules na
 - 1: person keys as UHUGEINT (the first 128 bits of the same sha256), released in 318c782.
 - 2: resubmission rule (set-aside and superseded rows, held files, duplicates), class inputs
   kept in the record (`class_proxy_value`).
+- 3: periods of any grain: `period` is a canonical label (VARCHAR) with `period_type`,
+  `period_start` and `period_end`; records carry `race_multi_unspecified`.
 
 A warehouse from before versions were recorded has no `backbone_schema` table: it is version 0 if
 a person key is text, otherwise 1 (a version-1 step is written so it is safe on any later layout
@@ -29,9 +31,10 @@ import duckdb
 
 from pipelines.sql import has_table
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 # One module per step, named for the version it leaves and what it does; each has `migrate(con)`.
-STEPS = {0: "m0001_person_keys_as_integers", 1: "m0002_resubmission_rule"}
+STEPS = {0: "m0001_person_keys_as_integers", 1: "m0002_resubmission_rule",
+         2: "m0003_period_grains"}
 
 
 class WarehouseTooNew(RuntimeError):
