@@ -15,7 +15,9 @@ For each person-level file (the housing authority's aggregate files are a few KB
    `ExpectCompoundColumnsToBeUnique`;
 5. failing rows (GX's unexpected index lists, keyed by spreadsheet row) set aside;
 6. standardization as `standardize.standardize`: salted sha256 person key, SPD 15 race flags from
-   local codes and 0/1 columns, poverty ratio for the period/state/size, class band or proxy;
+   local codes and 0/1 columns, the period's label, type and dates (each distinct value read
+   once, as `period_intake`), poverty ratio for the year the period starts/state/size, class
+   band or proxy;
 7. cells: unduplicated people and measure sums by period x race (alone) x class, with margins.
 
 It does less than the pipeline (no warehouse, no cross-file unduplication, no publish), so the
@@ -45,6 +47,8 @@ from pipelines.config import REPO_ROOT, Workspace  # noqa: E402
 from pipelines.equity.poverty import STATE_REGIONS  # noqa: E402
 from pipelines.equity.race import code_lookup  # noqa: E402
 from pipelines.equity.workspace import EquityStandards  # noqa: E402
+from pipelines.period_intake import default_type  # noqa: E402
+from pipelines.periods import parse_label  # noqa: E402
 from pipelines.standardize import RACE_CODES  # noqa: E402
 from pipelines.validate import build_suite  # noqa: E402
 
@@ -97,7 +101,7 @@ def typed(frame: pd.DataFrame, schema, crosswalk) -> pd.DataFrame:
             mapped = text.copy()
             for key, value in mapping.items():
                 mapped = mapped.mask(lowered == str(key).lower(), str(value))
-        if column.type == "string":
+        if column.type == "string" or column.role == "period":
             value = mapped
         else:
             number = pd.to_numeric(mapped.str.replace(r"[$,\s]", "", regex=True), errors="coerce")
@@ -107,7 +111,24 @@ def typed(frame: pd.DataFrame, schema, crosswalk) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str):
+def periods(values: pd.Series, schema, crosswalk, calendar) -> pd.DataFrame:
+    """Each distinct period value read once (as `period_intake.register_periods`), indexed by
+    the value: label, type, start and end, or the problem."""
+    kind = default_type(schema, crosswalk)
+    rows = {}
+    for text in values.dropna().unique():
+        try:
+            found = parse_label(text, calendar, kind, crosswalk.period.labels)
+            rows[text] = (found.label, found.type, pd.Timestamp(found.start),
+                          pd.Timestamp(found.end), None)
+        except ValueError as exc:
+            rows[text] = (None, None, pd.NaT, pd.NaT, str(exc))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[
+        "label", "period_type", "period_start", "period_end", "problem"])
+
+
+def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str,
+                 calendar=None):
     """The generated suite with its SQL-only expectations replaced by pandas equivalents."""
     replaced = gx.ExpectationSuite(name=suite.name + ".pandas")
     lookup = code_lookup(crosswalk, STANDARDS.race)
@@ -135,6 +156,23 @@ def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str)
             frame[f"{name}__ok"] = (~(frame[name].notna() & (frame[name].str.lower() != partner_id))
                                     ).astype(int)
             new = gx.expectations.ExpectColumnValuesToBeInSet(column=f"{name}__ok", value_set=[1])
+        elif column is not None and column.role == "period" and rule in (
+                "bad_period", "out_of_range", "future_period"):
+            found = periods(frame[name], schema, crosswalk, calendar).reindex(frame[name])
+            found.index = frame.index
+            if rule == "bad_period":
+                bad = found["problem"].notna()
+            elif rule == "out_of_range":
+                bad = pd.Series(False, index=frame.index)
+                if column.min is not None:
+                    bad |= found["period_start"].dt.year < int(column.min)
+                if column.max is not None:
+                    bad |= found["period_end"].dt.year > int(column.max)
+            else:
+                bad = found["period_start"] > pd.Timestamp.today().normalize()
+            frame[f"{name}__{rule}_ok"] = (~bad.fillna(False)).astype(int)
+            new = gx.expectations.ExpectColumnValuesToBeInSet(column=f"{name}__{rule}_ok",
+                                                              value_set=[1])
         elif rule == "duplicate_key":
             new = gx.expectations.ExpectCompoundColumnsToBeUnique(
                 column_list=name.split("+"), ignore_row_if="any_value_is_missing")
@@ -158,7 +196,12 @@ def standardize(frame: pd.DataFrame, config, partner_id: str, salt: str) -> pd.D
     person = frame[schema.by_role("person_id")[0].name]
     prefix = (salt + ":").encode()
     out["person_key"] = [hashlib.sha256(prefix + p.encode()).hexdigest() for p in person]
-    out["period"] = frame[schema.by_role("period")[0].name].astype("int64")
+    period_values = frame[schema.by_role("period")[0].name]
+    found = periods(period_values, schema, crosswalk,
+                    config.initiative.calendar).reindex(period_values)
+    for column in ("label", "period_type", "period_start", "period_end"):
+        out[column if column != "label" else "period"] = found[column].to_numpy()
+    out["guideline_year"] = out["period_start"].dt.year
     flags = {code: pd.Series(False, index=frame.index) for code in RACE_CODES}
     codes_column = next((c.name for c in schema.by_role("race_codes")), None)
     if codes_column and codes_column in frame:
@@ -182,7 +225,7 @@ def standardize(frame: pd.DataFrame, config, partner_id: str, salt: str) -> pd.D
     region = state.map(STATE_REGIONS).fillna("contiguous")
     guidelines = STANDARDS.poverty_guidelines
     amount = pd.Series(np.nan, index=frame.index)
-    for (period, reg), index in out.groupby([out["period"], region]).groups.items():
+    for (period, reg), index in out.groupby([out["guideline_year"], region]).groups.items():
         years = [g for g in guidelines if g.region == reg]
         chosen = max((g for g in years if g.year <= period), key=lambda g: g.year, default=None) \
             or min(years, key=lambda g: g.year)
@@ -236,7 +279,7 @@ def process(path: Path, partner_id: str, config, salt: str, context) -> dict:
     present = [c.name for c in schema.columns if c.name in frame.columns]
     suite = pandas_suite(frame, build_suite(schema, crosswalk, partner_id, present,
                                                     race=STANDARDS.race), schema,
-                         crosswalk, partner_id)
+                         crosswalk, partner_id, config.initiative.calendar)
     source = context.data_sources.add_pandas(name=f"pandas_{digest[:12]}")
     asset = source.add_dataframe_asset(name="file")
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(

@@ -266,11 +266,14 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
                 if problem.get("column") else "") if part)
             console.print(f"  - {say(problem['message'])}" + (f" ({say(where)})" if where else ""))
     else:
-        console.print(f"[green]OK[/] {say(file.name)}: {staged.rows_loaded} of "
-                      f"{staged.rows_read} rows would load ({say(staged.encoding)}, delimiter "
-                      f"{say(repr(staged.delimiter))})")
+        how = (say(staged.encoding) if staged.encoding in ("xlsx", "xls") else
+               f"{say(staged.encoding)}, delimiter {say(repr(staged.delimiter))}")
+        console.print(f"[green]OK[/] {say(file.name)}: {staged.rows_loaded:,} of "
+                      f"{staged.rows_read:,} rows would load ({how})")
         if staged.rows_quarantined:
-            console.print(f"{staged.rows_quarantined} rows would be set aside (quarantined):")
+            console.print(f"{staged.rows_quarantined:,} "
+                          f"{'row' if staged.rows_quarantined == 1 else 'rows'} would be set "
+                          "aside (quarantined):")
     shown, more = listed(rows)
     for row, column, rule, value, message in shown:
         named = f"column {partner_column(column, headers)!r}" if column else "the whole row"

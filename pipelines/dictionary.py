@@ -295,7 +295,8 @@ def _initiative_tables(config: InitiativeConfig | None) -> dict[str, tuple[str, 
         "records": ("One row per accepted row of a partner's person-level file (every file ever "
                     "loaded; records_current has the rows that count).", records),
         "records_current": ("The records that count now: at most one row per partner, person "
-                            "and period, from the latest data each partner sent.", records),
+                            "and period (dated rows: every event of the person's day), from the "
+                            "latest data each partner sent.", records),
         "aggregate_counts": ("One row per indicator, period, race and class group of a partner's "
                              "aggregate file (every file ever loaded).", aggregates),
         "aggregate_counts_current": ("The aggregate counts that count now: each partner's latest "
@@ -320,7 +321,8 @@ def _initiative_tables(config: InitiativeConfig | None) -> dict[str, tuple[str, 
         "poverty_guidelines": ("One row per guideline year and region: the HHS poverty "
                                "guidelines class is computed from (schemas/equity/).",
                                POVERTY_GUIDELINES),
-        "part_changes": ("One row per part (a period, or an indicator and period) that a "
+        "part_changes": ("One row per part (a period, the month of dated rows, or an "
+                         "indicator and period) that a "
                          "partner's files changed, per run or accept: rows before and after, "
                          "and the decision. What partner reports say about earlier data.",
                          PART_CHANGES),

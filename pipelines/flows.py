@@ -35,7 +35,7 @@ from pipelines.escape import log_text, one_line  # noqa: E402
 from pipelines.intake import StagedFile, stage_file  # noqa: E402
 from pipelines.lock import workspace_lock  # noqa: E402
 from pipelines.publish import is_current  # noqa: E402
-from pipelines.refresh import measure_and_publish  # noqa: E402
+from pipelines.refresh import measure_and_publish, refresh_status  # noqa: E402
 from pipelines.run_summary import run_summary_markdown  # noqa: E402
 from pipelines.snapshot import snapshot_warehouse  # noqa: E402
 from pipelines.standardize import ensure_salt, read_salt  # noqa: E402
@@ -93,6 +93,8 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
             published = workspace.published(initiative_id)
             cells, counts = 0, {"unchanged": True}
             note = f"nothing new; the published version of {published_on(published)} stands"
+            if refresh_status(con, workspace, config, run_id) is not None:
+                note += " (its submission status changed and was republished)"
             logger.info("%s: %s (%s)", initiative_id, note, published)
         else:
             try:

@@ -123,12 +123,19 @@ def _scan_once(rules: list[tuple[int, str, str]]) -> str:
     As UNION branches, DuckDB binds the whole `typed` view (two columns per template column)
     once per branch: planning 70 branches took 0.3 s on a 1,000-row file, running them one scan
     each a few ms. Here the rows that fail any rule are kept first; only they build the list of
-    their (value, rule) pairs, unnested to one row per failing cell."""
+    their (value, rule) pairs, unnested to one row per failing cell.
+
+    The list is `list_value(...)`, not `[...]`: GX looks for JOIN in a row query (to decide how
+    to substitute `{batch}`) after masking what it takes for quoted names, and `[...]` is one in
+    SQL Server. The mask then ran on through quotes and JOINs, GX missed the joins of the
+    duplicate-key and race-code rules, gave `{batch}` an alias of its own, and the folded query
+    failed on every person-level file: each was validated twice, folded and then unfolded."""
     cells = ", ".join(f"CASE WHEN {where} THEN struct_pack(value := CAST({value} AS VARCHAR), "
                       f"_rule := {tag}) END" for tag, value, where in rules)
     failing = " OR ".join(f"({where})" for _, _, where in rules)
     return (f"SELECT _row, cell.value AS value, cell._rule AS _rule FROM (SELECT _row, "
-            f"unnest([{cells}]) AS cell FROM {{batch}} WHERE {failing}) WHERE cell IS NOT NULL")
+            f"unnest(list_value({cells})) AS cell FROM {{batch}} WHERE {failing}) "
+            "WHERE cell IS NOT NULL")
 
 
 def fold(suite) -> FoldedSuite:

@@ -112,7 +112,8 @@ class IntakeSchema(_Strict):
                 raise ValueError(f"a {self.kind} schema needs exactly one column with role {role!r}")
         # The warehouse keeps one current row per partner and this key (pipelines/resubmission.py
         # layouts): rows repeating it must be quarantined by the duplicate_key rule, not
-        # silently superseded, so the rule always runs on exactly this key.
+        # silently superseded, so the rule always runs on exactly this key. Dated person rows
+        # (one per event) are the exception: all of a file's events of a person-day load.
         key = tuple(self.role_column(role) for role in ROW_KEY_ROLES[self.kind])
         if not self.unique:
             object.__setattr__(self, "unique", key)

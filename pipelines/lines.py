@@ -71,6 +71,20 @@ def line_count(path: Path) -> int:
     return count + (last != b"\n")
 
 
+def lone_carriage_return(path: Path) -> bool:
+    """Whether a carriage return not followed by a line feed occurs (old Mac line ends)."""
+    with path.open("rb") as handle:
+        pending = False  # the previous chunk ended with a carriage return
+        while chunk := handle.read(CHUNK):
+            if pending and not chunk.startswith(b"\n"):
+                return True
+            pending = chunk.endswith(b"\r")
+            body = chunk[:-1] if pending else chunk
+            if body.count(b"\r") != body.count(b"\r\n"):
+                return True
+    return pending
+
+
 def blank_rows(path: Path) -> list[int]:
     """Spreadsheet rows of the empty lines outside quoted cells (a quoted newline is one row)."""
     rows: list[int] = []

@@ -13,7 +13,7 @@ MONTHS = {name: number for number, names in enumerate((
     ("OCT", "OCTOBER"), ("NOV", "NOVEMBER"), ("DEC", "DECEMBER")), start=1) for name in names}
 
 ACCEPTED = ("2024Q1, Q1 2024, 2024-03, March 2024, 2023-24, SY2024, FY2024, a year (2024) "
-            "or a date (2024-03-15, 3/15/2024)")
+            "or a date (2024-03-15, 3/15/2024, 15-Mar-2024)")
 
 # Excel hands dates over as datetimes; the time of day is noise for a period.
 _DATETIME = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
@@ -28,7 +28,11 @@ _YEAR_MONTH = re.compile(r"^(\d{4})[-/](\d{1,2})$")
 _MONTH_YEAR = re.compile(r"^(\d{1,2})[-/](\d{4})$")
 _NAMED_MONTH = re.compile(r"^([A-Z]+)\.?[-/]?(\d{4}|\d{2})$")
 _ISO_DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})$")
+_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})[-/]?([A-Z]+)\.?[-/]?(\d{4})$")  # 15-Mar-2024
+_MONTH_DAY_YEAR = re.compile(r"^([A-Z]+)\.?(\d{1,2}),(\d{4})$")  # March 15, 2024
+# Word processors and Excel's autocorrect turn "2024-25" into "2024–25": dashes are hyphens.
+_DASHES = {ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"}
 
 
 def squeeze(text: str) -> str:
@@ -37,8 +41,12 @@ def squeeze(text: str) -> str:
 
 
 def _full_year(digits: str) -> int:
-    # Two-digit years in period labels ("FY24", "Mar-24", "SY23-24") are this century's.
-    return int(digits) if len(digits) == 4 else 2000 + int(digits)
+    # Two-digit years ("FY24", "Mar-24", "SY23-24", "3/15/24") are this century's unless that
+    # would be more than ten years ahead: "FY99" is 1999, not a future 2099.
+    if len(digits) == 4:
+        return int(digits)
+    year = 2000 + int(digits)
+    return year if year <= date.today().year + 10 else year - 100
 
 
 def _plausible(year: int) -> int:
@@ -51,7 +59,7 @@ def read_form(text: str, default_type: str) -> tuple[str, date | int]:
     """(period type, anchor): for year/school_year/fiscal_year the anchor is the calendar year the
     period is named by (a school or fiscal year: the year it ends in); for quarter/month/day it is
     a date inside the period. Raises ValueError (bare, the caller words it for the partner)."""
-    raw = str(text).strip()
+    raw = str(text).strip().translate(_DASHES)
     stamp = _DATETIME.match(raw)
     if stamp:
         raw = stamp.group(1)
@@ -86,7 +94,13 @@ def read_form(text: str, default_type: str) -> tuple[str, date | int]:
         return "day", date(_plausible(int(match.group(1))), int(match.group(2)),
                            int(match.group(3)))
     if match := _US_DATE.match(s):
-        return "day", date(_plausible(int(match.group(3))), int(match.group(1)),
+        return "day", date(_plausible(_full_year(match.group(3))), int(match.group(1)),
+                           int(match.group(2)))
+    if (match := _DAY_MONTH_YEAR.match(s)) and match.group(2) in MONTHS:
+        return "day", date(_plausible(int(match.group(3))), MONTHS[match.group(2)],
+                           int(match.group(1)))
+    if (match := _MONTH_DAY_YEAR.match(s)) and match.group(1) in MONTHS:
+        return "day", date(_plausible(int(match.group(3))), MONTHS[match.group(1)],
                            int(match.group(2)))
     raise ValueError("no accepted form")
 

@@ -27,7 +27,7 @@ from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_ma
 from pipelines.quality import publish_flags
 from pipelines.scorecard import render_scorecard, scorecard_settings
 from pipelines.sql import has_table, sql_literal
-from pipelines.status_page import publish_status
+from pipelines.status_page import publish_status, status_stamp, status_table
 from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
                                 start_version)
 
@@ -111,7 +111,8 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
                       partner_ids=sorted({s["partner_id"] for s in sources}))
     render_scorecard(staging, initiative_view(config, guidelines, "partnership"),
                      indicator_views(config), staging / "scorecard.html")
-    publish_status(con, config, staging)  # partnership only: names partners' files
+    status = status_table(con, config)
+    publish_status(con, config, staging, status)  # partnership only: names partners' files
     publish_flags(con, config, staging)  # partnership only: partner rows
     write_manifest(staging, {
         "initiative_id": config.id, "audience": PARTNERSHIP, "run_id": run_id,
@@ -119,7 +120,8 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
         "data_version": data_version(con, config),
         "suppression_threshold": config.initiative.suppression.threshold,
         "poverty_guideline_years": guidelines, "notes": guideline_notes(guidelines),
-        "indicator_periods": indicator_periods(con, config), "source_files": sources})
+        "indicator_periods": indicator_periods(con, config), "status": status_stamp(status),
+        "source_files": sources})
     return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)
 
 
@@ -210,16 +212,25 @@ def indicator_views(config: InitiativeConfig) -> list[dict]:
     return views
 
 
-def write_manifest(folder: Path, manifest: dict) -> None:
-    """Checksums (and Parquet row counts) of every file in `folder`, then the manifest itself."""
+def file_entry(path: Path) -> dict:
+    """A manifest's entry for one file: checksum, size, and rows for Parquet."""
+    entry = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+    if path.suffix == ".parquet":
+        entry["rows"] = pq.ParquetFile(path).metadata.num_rows
+    return entry
+
+
+def write_manifest(folder: Path, manifest: dict, known: dict | None = None) -> None:
+    """Checksums (and Parquet row counts) of every file in `folder`, then the manifest itself.
+    `known`: entries of files hard-linked unchanged from a version they describe (same bytes),
+    reused rather than read again."""
     files = {}
     for path in sorted(folder.iterdir()):
         if path.name == "manifest.json":
             continue
-        entry = {"sha256": _sha256(path), "bytes": path.stat().st_size}
-        if path.suffix == ".parquet":
-            entry["rows"] = pq.ParquetFile(path).metadata.num_rows
-        files[path.name] = entry
+        entry = (known or {}).get(path.name)
+        files[path.name] = (entry if entry and entry.get("bytes") == path.stat().st_size
+                            else file_entry(path))
     head = {k: v for k, v in manifest.items() if k not in ("source_files",)}
     body = {**head, "files": files, "source_files": manifest.get("source_files", [])}
     (folder / "manifest.json").write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n",

@@ -6,6 +6,9 @@ with exactly the rules a night does (the workspace's own race and class labels i
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +18,12 @@ from pipelines import quality, quality_text, resubmission
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.disparities import compute_disparities
 from pipelines.measure import build_indicator_cells
-from pipelines.publish import publish
+from pipelines.escape import one_line
+from pipelines.publish import publish, write_manifest
+from pipelines.status_page import STATUS_FILES, publish_status, status_stamp, status_table
 from pipelines.suppress import suppress_cells
+from pipelines.versions import PARTNERSHIP, current_version, derive_version, discard_version, \
+    finish_version
 
 
 @dataclass(frozen=True)
@@ -53,3 +60,48 @@ def measure_and_publish(con: duckdb.DuckDBPyConnection, workspace: Workspace,
     resubmission.mark_published(con, config)
     quality_text.add_to_reports(con, config, run_id)  # written at load, before these flags
     return Refreshed(cells, counts, published)
+
+
+def refresh_status(con: duckdb.DuckDBPyConnection, workspace: Workspace,
+                   config: InitiativeConfig, run_id: str) -> Path | None:
+    """On a night that publishes no results: a status-only partnership version when the
+    submission status changed since the one published (a due date passed with no file, a period
+    began, a file was held or rejected). The results files are carried over unchanged (hard
+    links) and the manifest keeps describing them as before (`generated_at`, `data_version`,
+    `definitions_fingerprint` are the results'); `status` and `results_run_id` say what is new.
+    Returns the new version, or None when nothing changed (the usual quiet night: one status
+    query, no file written). The public audience is never touched.
+
+    A status that cannot be worked out is a warning: the night's files are loaded by then and
+    the published version stands."""
+    current = current_version(workspace, config.id, PARTNERSHIP)
+    if current is None or not (current / "manifest.json").is_file():
+        return None  # nothing published yet: the first results publish the status with them
+    manifest = json.loads((current / "manifest.json").read_text(encoding="utf-8"))
+    try:
+        table = status_table(con, config)
+    except duckdb.Error as exc:
+        logging.getLogger(__name__).warning("%s: submission status not republished: %s",
+                                            config.id, one_line(exc, 300))
+        return None
+    stamp = status_stamp(table)
+    published = manifest.get("status")
+    if (stamp or {}).get("fingerprint") == (published or {}).get("fingerprint") and (
+            stamp is not None or not any((current / n).exists() for n in STATUS_FILES)):
+        return None
+    staging, _ = derive_version(workspace, config.id, PARTNERSHIP, run_id, STATUS_FILES)
+    try:
+        if table is not None:
+            publish_status(con, config, staging, table)
+        head = {k: v for k, v in manifest.items() if k != "files"}
+        head.update(run_id=run_id, results_run_id=manifest.get("results_run_id",
+                                                               manifest.get("run_id")),
+                    status=stamp and {**stamp, "generated_at": dt.datetime.now(
+                        dt.timezone.utc).isoformat(timespec="seconds")})
+        # The status files are new here: a same-sized old entry must not describe them.
+        write_manifest(staging, head, known={k: v for k, v in manifest.get("files", {}).items()
+                                             if k not in STATUS_FILES})
+    except BaseException:
+        discard_version(staging)
+        raise
+    return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)

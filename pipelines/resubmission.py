@@ -2,10 +2,16 @@
 
 - Rows are keyed within a partner by the intake template's unique key: person records by
   (person_key, period), aggregate cells by (indicator_id, period, race, class), `period` being
-  the canonical label at the grain the partner reported (a dated file's key is person x day). A resend updates
-  the keys it carries and adds new ones; for each key the newest row wins.
+  the canonical label at the grain the partner reported (a dated file's key is person x day). A
+  resend updates the keys it carries and adds new ones; for each key the newest row wins.
+- Dated person records (period_type `day`, one row per event) may repeat a key within a file (a
+  visit and a screening on one day): all rows of the newest submission carrying a key stay
+  current, and older submissions' rows for that key are superseded. Counts are in rows.
 - A *part* is what a complete file replaces: one period of person records, one indicator-period
-  of aggregate cells. A night's files replace a part (dropping keys they do not carry) only when
+  of aggregate cells. The part of a dated record is its month ("2024-03"): a corrected March
+  file replaces March (day parts could never drop a day the correction no longer has, and
+  judged completeness on a day's handful of rows). Records labelled with that month share the
+  part. A night's files replace a part (dropping keys they do not carry) only when
   they are its complete file: they carry at least `complete_file_share` (intake schema, default
   0.5) of the part's current rows, or the partner's crosswalk says `complete_extracts: true`. One
   late row for last year is an update of that one person, never a replacement of the year.
@@ -18,9 +24,10 @@ Storage: `<table>` is append-only (the audit trail). `<table>_set_aside` lists (
 slices that are not current (replaced by a complete file, or held), `<table>_superseded` single
 rows replaced by a newer row for the same key. Both are written in the transaction that loads the
 night's files, and `<table>_current` is the table minus both: two hash anti-joins whose build
-sides are small. No per-key aggregation over the whole table happens on read (on 20 M rows with a
-600 MB cap, a per-key max() view ran out of memory; the anti-joins read faster than the old
-per-period semi-join).
+sides are small. `_set_aside` names stored period labels (a dated part is set aside as its
+days), so the `_current` view compares stored columns only and needed no migration. No per-key
+aggregation over the whole table happens on read (on 20 M rows with a 600 MB cap, a per-key
+max() view ran out of memory; the anti-joins read faster than the old per-period semi-join).
 """
 
 from __future__ import annotations
@@ -34,18 +41,36 @@ from pipelines.config import InitiativeConfig
 from pipelines.sql import sql_literal
 
 
+# The month of a dated record (canonical month label), else its stored period label.
+MONTH_OF_DAY = ("CASE WHEN period_type = 'day' THEN strftime(period_start, '%Y-%m') "
+                "ELSE period END")
+
+
 @dataclass(frozen=True)
 class Layout:
     table: str  # e.g. riverbend.records
     key: tuple[str, ...]
-    part: tuple[str, ...]
+    part: tuple[str, ...]  # the stored columns `_set_aside` names
     unit: str
+    part_sql: tuple[str, ...] = ()  # SQL of each part over a row, when not the stored column
+    events: bool = False  # dated rows may repeat a key within a submission
+
+    def parts(self, alias: bool = True) -> str:
+        """The part as SQL over a row, each aliased p0, p1... (names apart from the key's)."""
+        exprs = self.part_sql or self.part
+        return ", ".join(f"{e} AS p{i}" if alias else e for i, e in enumerate(exprs))
+
+    @property
+    def part_names(self) -> str:
+        return ", ".join(f"p{i}" for i in range(len(self.part)))
 
 
 def layouts(config: InitiativeConfig) -> tuple[Layout, Layout]:
     # Person records: the template's unique key (person, period), as stored. records_current
-    # promises measure at most one row per (partner_id, person_key, period), so this is fixed.
-    return (Layout(f"{config.id}.records", ("person_key", "period"), ("period",), "rows"),
+    # holds one row per (partner_id, person_key, period) except for dated rows (events), which
+    # measure unduplicates per person and indicator period anyway.
+    return (Layout(f"{config.id}.records", ("person_key", "period"), ("period",), "rows",
+                   part_sql=(MONTH_OF_DAY,), events=True),
             Layout(f"{config.id}.aggregate_counts", ("indicator_id", "period", "race", "class"),
                    ("indicator_id", "period"), "cells"))
 
@@ -61,10 +86,11 @@ class PartChange:
     submission_ids: list[int]
     before: int
     carried: int
-    kept: int  # keys already current before and carried again
+    kept: int  # rows already current before whose key the group carries again
     after: int = 0  # for a held group: what it would have been
     decision: str = ""  # added | updated | replaced
     held: bool = False  # the group was held: nothing of it applied
+    days: int = 0  # dated rows: the days the group has rows for in this (month) part
 
     @property
     def label(self) -> str:
@@ -110,7 +136,7 @@ def _ids(submission_ids) -> str:
 
 def _components(con, lay: Layout, submission_ids: list[int]) -> list[list[int]]:
     """Files sharing a part are one submission; union-find over (file, part)."""
-    pairs = con.execute(f"SELECT DISTINCT submission_id, {', '.join(lay.part)} FROM {lay.table} "
+    pairs = con.execute(f"SELECT DISTINCT submission_id, {lay.parts()} FROM {lay.table} "
                         f"WHERE submission_id IN ({_ids(submission_ids)})").fetchall()
     parent = {s: s for s in submission_ids}
 
@@ -130,23 +156,31 @@ def _components(con, lay: Layout, submission_ids: list[int]) -> list[list[int]]:
 
 
 def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartChange]:
-    """Per part the group carries: current rows before it (itself excluded), carried, kept."""
-    key, part, ids = ", ".join(lay.key), ", ".join(lay.part), _ids(group)
+    """Per part the group carries, in rows: current rows before it (itself excluded), its own
+    rows, and the rows before whose key it carries again (the ones it updates). Keys repeat only
+    in dated rows; counting rows keeps `before - kept + carried` the rows after an update."""
+    key, part, ids = ", ".join(lay.key), lay.part_names, _ids(group)
     rows = con.execute(f"""
-        WITH new AS (SELECT DISTINCT {key}, true AS carried FROM {lay.table}
-                     WHERE submission_id IN ({ids})),
-        old AS (SELECT {key}, true AS was FROM {lay.table}_current
-                SEMI JOIN (SELECT DISTINCT {part} FROM new) p USING ({part})
-                WHERE partner_id = $partner AND submission_id NOT IN ({ids}))
-        SELECT {part}, count(*) FILTER (WHERE was), count(*) FILTER (WHERE carried),
-               count(*) FILTER (WHERE was AND carried)
-        FROM old FULL OUTER JOIN new USING ({key}) GROUP BY ALL ORDER BY ALL""",
+        WITH new AS (SELECT {key}, {lay.parts()}, count(*) AS carried FROM {lay.table}
+                     WHERE submission_id IN ({ids}) GROUP BY ALL),
+        old AS (SELECT {key}, {part}, count(*) AS was
+                FROM (SELECT {key}, {lay.parts()} FROM {lay.table}_current
+                      WHERE partner_id = $partner AND submission_id NOT IN ({ids}))
+                SEMI JOIN (SELECT DISTINCT {part} FROM new) p USING ({part}) GROUP BY ALL)
+        SELECT {part}, coalesce(sum(was), 0)::BIGINT, coalesce(sum(carried), 0)::BIGINT,
+               coalesce(sum(was) FILTER (WHERE carried IS NOT NULL), 0)::BIGINT
+        FROM old FULL OUTER JOIN new USING ({key}, {part}) GROUP BY ALL ORDER BY ALL""",
         {"partner": partner_id}).fetchall()
-    owners = con.execute(f"SELECT {part}, list(DISTINCT submission_id ORDER BY submission_id) "
-                         f"FROM {lay.table} WHERE submission_id IN ({ids}) GROUP BY ALL").fetchall()
-    by_part = {tuple(r[:-1]): r[-1] for r in owners}
+    owners = con.execute(f"""
+        SELECT {part}, list(DISTINCT submission_id ORDER BY submission_id),
+               {"count(DISTINCT period) FILTER (WHERE period_type = 'day')" if lay.part_sql
+                else "0"}
+        FROM (SELECT submission_id, period, period_type, {lay.parts()} FROM {lay.table}
+              WHERE submission_id IN ({ids})) GROUP BY ALL""").fetchall()
     n = len(lay.part)
-    return [PartChange(tuple(r[:n]), by_part[tuple(r[:n])], *r[n:]) for r in rows]
+    by_part = {tuple(r[:n]): r[n:] for r in owners}
+    return [PartChange(tuple(r[:n]), by_part[tuple(r[:n])][0], *r[n:],
+                       days=by_part[tuple(r[:n])][1]) for r in rows]
 
 
 def _decide(changes: list[PartChange], share: float, max_shrink: float, complete_extracts: bool,
@@ -170,22 +204,26 @@ def _decide(changes: list[PartChange], share: float, max_shrink: float, complete
 
 
 def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[PartChange]) -> None:
-    ids, first, part = _ids(group), min(group), ", ".join(lay.part)
+    ids, first, part = _ids(group), min(group), lay.part_names
+    stored = ", ".join(lay.part)
     replaced = [c.part for c in changes if c.decision == "replaced"]
     if replaced:
         values = ", ".join("(" + ", ".join(sql_literal(v) for v in p) + ")" for p in replaced)
+        # Set aside by the stored labels the replaced parts hold (a month's days).
         con.execute(f"""
             INSERT INTO {lay.table}_set_aside
-            SELECT DISTINCT submission_id, {part}, 'replaced', {first}, now()
-            FROM {lay.table}_current
-            SEMI JOIN (VALUES {values}) p({part}) USING ({part})
-            WHERE partner_id = $partner AND submission_id < {first}""", {"partner": partner_id})
+            SELECT DISTINCT submission_id, {stored}, 'replaced', {first}, now()
+            FROM (SELECT submission_id, {stored}, {lay.parts()} FROM {lay.table}_current
+                  WHERE partner_id = $partner AND submission_id < {first})
+            SEMI JOIN (VALUES {values}) p({part}) USING ({part})""", {"partner": partner_id})
     key = ", ".join(lay.key)
-    # Among the current rows of the keys the group carries (its own included), the newest wins.
+    # Among the current rows of the keys the group carries (its own included), the newest wins;
+    # a dated key's rows in the group's files are events of one submission and all stay.
+    events = f"NOT (period_type = 'day' AND submission_id IN ({ids}))" if lay.events else "true"
     con.execute(f"""
         INSERT INTO {lay.table}_superseded
         SELECT submission_id, source_row, winner, now() FROM (
-            SELECT submission_id, source_row,
+            SELECT submission_id, source_row, period_type,
                    first_value(submission_id) OVER newest AS winner,
                    row_number() OVER newest AS rank
             FROM {lay.table}_current
@@ -193,12 +231,13 @@ def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[Pa
                 USING ({key})
             WHERE partner_id = $partner
             WINDOW newest AS (PARTITION BY {key} ORDER BY submission_id DESC, source_row DESC))
-        WHERE rank > 1""", {"partner": partner_id})
+        WHERE rank > 1 AND {events}""", {"partner": partner_id})
     counts = dict(((tuple(r[:-1]), r[-1]) for r in con.execute(f"""
-        SELECT {part}, count(*) FROM {lay.table}_current
-        SEMI JOIN (SELECT DISTINCT {part} FROM {lay.table} WHERE submission_id IN ({ids})) p
-            USING ({part})
-        WHERE partner_id = $partner GROUP BY ALL""", {"partner": partner_id}).fetchall()))
+        SELECT {part}, count(*)
+        FROM (SELECT {lay.parts()} FROM {lay.table}_current WHERE partner_id = $partner)
+        SEMI JOIN (SELECT DISTINCT {lay.parts()} FROM {lay.table}
+                   WHERE submission_id IN ({ids})) p USING ({part})
+        GROUP BY ALL""", {"partner": partner_id}).fetchall()))
     for change in changes:
         change.after = counts.get(change.part, 0)
 
@@ -233,6 +272,7 @@ def settle_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partn
         held = _decide(changes, schema.complete_file_share, schema.max_shrink_share, complete,
                        allow_shrink=False)
         if held:
+            # Stored labels: a held dated month is set aside as its days.
             con.execute(f"INSERT INTO {lay.table}_set_aside SELECT DISTINCT submission_id, "
                         f"{', '.join(lay.part)}, 'held', NULL, now() FROM {lay.table} "
                         f"WHERE submission_id IN ({_ids(group)})")
@@ -273,12 +313,15 @@ def overtaken(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_
     """Parts of held files for which newer files were applied since: accepting the held ones
     then would bring back people the newer complete file removed, so it is refused."""
     lay = layout_for(config, partner_id)
+    # Dated parts were days before they were months: a day part is compared as its month.
+    month = ("CASE WHEN regexp_full_match(part, '\\d{4}-\\d{2}-\\d{2}') THEN left(part, 7) "
+             "ELSE part END")
     rows = con.execute(f"""
-        SELECT DISTINCT part FROM {config.id}.part_changes
+        SELECT DISTINCT {month} AS part FROM {config.id}.part_changes
         WHERE partner_id = $partner AND source_table = $table AND NOT held
           AND batch > {max(group)}
-          AND part IN (SELECT part FROM {config.id}.part_changes
-                       WHERE held AND batch = {min(group)})
+          AND {month} IN (SELECT {month} FROM {config.id}.part_changes
+                          WHERE held AND batch = {min(group)})
         ORDER BY part""", {"partner": partner_id, "table": lay.table}).fetchall()
     return [r[0] for r in rows]
 

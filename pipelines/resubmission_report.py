@@ -1,14 +1,65 @@
 """Words for what a file did to a partner's earlier data: report sections and summary lines.
 
 Every report states, per period (per indicator-period for aggregate cells), the partner's rows
-before and after the file ("2023: 3,000 rows -> 3,012") and why. Parts are periods and indicator
-ids (validated values); file names are partner text and are escaped.
+before and after the file ("2023: 3,000 rows -> 3,012") and why. Dated rows are said per month,
+their part ("March 2024 (31 days with rows): 0 -> 415 rows"); parts recorded per day by earlier
+versions are grouped by month the same way, in words only (part_changes keeps what was decided).
+Parts are periods and indicator ids (validated values); file names are partner text and are
+escaped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 from pipelines.escape import md_code
+from pipelines.periods import display_label, period_from_label
 from pipelines.resubmission import PartChange
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def by_month(changes: list[PartChange]) -> list[PartChange]:
+    """Day parts (as recorded before dated parts were months) summed into one line per month;
+    other parts as they are."""
+    merged: list[PartChange] = []
+    months: dict[str, PartChange] = {}
+    for change in changes:
+        if len(change.part) != 1 or not _DAY.fullmatch(str(change.part[0])):
+            merged.append(change)
+            continue
+        month = str(change.part[0])[:7]
+        if month not in months:
+            months[month] = dataclasses.replace(change, part=(month,), days=0,
+                                                submission_ids=list(change.submission_ids))
+            merged.append(months[month])
+        into = months[month]
+        if into is not change and into.days:
+            for name in ("before", "carried", "kept", "after"):
+                setattr(into, name, getattr(into, name) + getattr(change, name))
+            into.submission_ids = sorted(set(into.submission_ids) | set(change.submission_ids))
+            # A month is replaced when any of its days was; else updated when any was.
+            order = ("added", "updated", "replaced")
+            into.decision = max(into.decision, change.decision, key=order.index)
+            into.held |= change.held
+        into.days += 1
+    return merged
+
+
+def _dated(change: PartChange) -> bool:
+    return change.days > 0
+
+
+def _name(change: PartChange) -> str:
+    return display_label(period_from_label(change.label, "month")) if _dated(change) \
+        else change.label
+
+
+def _title(change: PartChange) -> str:
+    if not _dated(change):
+        return change.label
+    return f"{_name(change)} ({change.days:,} {'days' if change.days != 1 else 'day'} with rows)"
 
 
 def _n(count: int, unit: str) -> str:
@@ -20,10 +71,12 @@ def _who(unit: str) -> str:
 
 
 def _line(change: PartChange, unit: str, share: float) -> str:
-    head = f"- **{change.label}**: {_n(change.before, unit)} -> "
+    head = f"- **{_title(change)}**: {_n(change.before, unit)} -> "
     who = _who(unit)
     if change.decision == "added":
-        return head + f"{change.after:,}. Nothing was on file for {change.label} before."
+        return head + f"{change.after:,}. Nothing was on file for {_name(change)} before."
+    if _dated(change):
+        return head + _dated_words(change, unit, share)
     if change.decision == "updated":
         added = change.carried - change.kept
         return head + (f"{change.after:,}. This file updated {change.kept:,} {who} already on "
@@ -37,15 +90,30 @@ def _line(change: PartChange, unit: str, share: float) -> str:
                    "were removed.")
 
 
+def _dated_words(change: PartChange, unit: str, share: float) -> str:
+    """Dated rows are events: counted as rows, matched by person and day."""
+    month = _name(change)
+    if change.decision == "updated":
+        return (f"{change.after:,}. This file's {_n(change.carried, unit)} replaced the "
+                f"{_n(change.kept, unit)} on file for the same people and days, and the "
+                f"{_n(change.before - change.kept, unit)} of other people and days were kept. "
+                f"(It is not the complete file for {month}: it covers fewer than {share:.0%} "
+                f"of the {_n(change.before, unit)} on file.)")
+    return (f"{change.after:,}. This file is the complete file for {month}, so it replaced it: "
+            f"{_n(change.before - change.kept, unit)} from earlier files, for people and days "
+            "not in it, were removed.")
+
+
 def _held_line(change: PartChange, unit: str, max_shrink: float) -> str:
-    head = f"- **{change.label}**: {_n(change.before, unit)}, unchanged (held). "
+    head = f"- **{_title(change)}**: {_n(change.before, unit)}, unchanged (held). "
     # Held is decided per submission: only the parts that crossed the limit are said to.
     if change.decision != "replaced" or change.before - change.after <= max_shrink * change.before:
         return head + f"Applied, it would give {_n(change.after, unit)}."
     limit = "half" if max_shrink == 0.5 else f"{max_shrink:.0%}"
-    return head + (f"As the complete file for {change.label} this file would leave "
+    return head + (f"As the complete file for {_name(change)} this file would leave "
                    f"{change.after:,} and remove {change.before - change.kept:,} of "
-                   f"{change.before:,} {_who(unit)} on file, more than {limit}.")
+                   f"{change.before:,} {unit if _dated(change) else _who(unit)} on file, "
+                   f"more than {limit}.")
 
 
 def sections(changes: list[PartChange], status: str, unit: str, share: float,
@@ -53,6 +121,7 @@ def sections(changes: list[PartChange], status: str, unit: str, share: float,
     """Markdown lines for `feedback.write_report(..., sections=...)`."""
     if not changes:
         return []
+    changes = by_month(changes)
     lines = ["## What this file did to your earlier data", ""]
     if together:
         lines += ["Received in the same run, for the same period(s), and counted with this file "
@@ -67,16 +136,21 @@ def sections(changes: list[PartChange], status: str, unit: str, share: float,
     lines += ["Rows are matched by person and period: a file updates the people it lists and "
               "adds new ones. It replaces a whole period (removing people it does not list) "
               "only when it is that period's complete file.", ""]
+    if any(_dated(c) for c in changes):
+        lines += ["Dated rows (one per event) are matched by person and day: a file's rows for "
+                  "a person and day replace the ones on file for that person and day. A month's "
+                  "complete file replaces the whole month.", ""]
     return lines
 
 
 def summary(changes: list[PartChange], status: str, unit: str, accept_hint: str) -> str:
     """One line for the run summary."""
+    changes = by_month(changes)
     if status == "held":
         shrinking = [c for c in changes if c.decision == "replaced" and c.kept < c.before] \
             or changes
-        worst = ", ".join(f"{c.label} would go from {c.before:,} to {c.after:,} {unit}"
+        worst = ", ".join(f"{_title(c)} would go from {c.before:,} to {c.after:,} {unit}"
                           for c in shrinking)
         return f"held, not applied: {worst}. To apply: backbone accept {accept_hint}"
-    return "; ".join(f"{c.label}: {c.before:,} -> {c.after:,} {unit} ({c.decision})"
+    return "; ".join(f"{_title(c)}: {c.before:,} -> {c.after:,} {unit} ({c.decision})"
                      for c in changes)

@@ -168,12 +168,18 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
     else:
         head["trend"] = _trend(latest, base, unit, direction)
     target = indicator.get("target")
-    if current is not None and target and target.get("value") is not None:
+    if target and target.get("value") is not None:
+        goal = _("%(value)s by %(period)s", value=fmt_value(target["value"], unit),
+                 period=target.get("label") or target["period"])
+        if current is None:
+            # The goal stands even when the latest number is hidden: only progress is unknown.
+            head["target"] = {"met": None, "goal": goal,
+                              "text": _("Progress is not shown: the latest number is hidden.")}
+            return head
         gap = target["value"] - current
         met = gap <= 0 if direction == "higher_is_better" else gap >= 0
         head["target"] = {
-            "met": met, "goal": _("%(value)s by %(period)s", value=fmt_value(target["value"], unit),
-                                  period=target.get("label") or target["period"]),
+            "met": met, "goal": goal,
             "text": _("Target reached") if met else _("%(change)s to go",
                                                        change=fmt_change(gap, unit)),
         }

@@ -9,12 +9,21 @@ reorders the row). States are words, never colour alone.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
-
-from jinja2 import Environment, select_autoescape
+from typing import TYPE_CHECKING
 
 from pipelines.escape import one_line
 from pipelines.status_text import STATE_WORDS, counts_line, state_words
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from pipelines.config import InitiativeConfig, Workspace
+
+STATUS_FILES = ("submissions.parquet", "status.html")
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -124,6 +133,8 @@ def render_status(rows: list[dict], name: str, partner_names: dict[str, str],
                   as_of: dt.date, out_path: Path, generated_at: dt.datetime | None = None
                   ) -> Path:
     """Write status.html for the status table `rows`; returns its path."""
+    from jinja2 import Environment, select_autoescape  # only when a page is written
+
     from pipelines.scorecard import _write_atomically
 
     partners = []
@@ -166,20 +177,47 @@ COLUMN_MEANINGS = {
     "quarantined_share": "Share of the latest loaded file's rows set aside (the whole file's).",
     "rows": "Rows the latest received file carries for the period.",
     "latest_file": "The latest file attributed to the period, as the partner named it.",
-    "as_of": "The day the status was worked out for.",
+    "as_of": "The day the status was worked out for; later nights that find the same rows "
+             "keep this file, so it is the day the rows last changed or were published.",
 }
 
 
-def publish_status(con, config, folder: Path) -> list[Path]:  # noqa: ANN001 - DuckDB, config
+def today() -> dt.date:
+    """The day a night works the published status out for (tests set the clock here)."""
+    return dt.date.today()
+
+
+def status_table(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> pa.Table | None:
+    """Today's status table, or None when the initiative has no `reporting:` calendar."""
+    from pipelines.submission_status import submission_status
+
+    return submission_status(con, config, today()) if config.initiative.reporting else None
+
+
+def status_stamp(table: pa.Table | None) -> dict | None:
+    """What the manifest records of a published status: its day and a fingerprint of its rows
+    without the as-of day, so a night compares content, not the date it was worked out on (a
+    due date passing changes rows: `missing` for `not_yet_due`, `overdue`; a period beginning
+    adds one)."""
+    if table is None:
+        return None
+    rows = table.drop_columns(["as_of"]).to_pylist() if table.num_rows else []
+    digest = hashlib.sha256(json.dumps(rows, default=str, sort_keys=True).encode()).hexdigest()
+    as_of = table.column("as_of")[0].as_py() if table.num_rows else today()
+    return {"as_of": str(as_of), "fingerprint": digest}
+
+
+def publish_status(con, config, folder: Path,  # noqa: ANN001 - DuckDB, config
+                   table: pa.Table | None = None) -> list[Path]:
     """Write submissions.parquet and status.html into a partnership version being built; nothing
     when the initiative has no `reporting:` calendar. Never called for the public folder: the
-    table names partners and their files."""
+    table names partners and their files. `table`: the status already worked out (else today's)."""
     from pipelines.sql import sql_literal
-    from pipelines.submission_status import submission_status
 
     if not config.initiative.reporting:
         return []
-    table = submission_status(con, config)
+    if table is None:
+        table = status_table(con, config)
     pairs = {"description": "One row per partner, reporting obligation and owed period: what "
              "arrived, when, and its state.",
              **{f"description:{k}": v for k, v in COLUMN_MEANINGS.items()}}
@@ -191,9 +229,30 @@ def publish_status(con, config, folder: Path) -> list[Path]:  # noqa: ANN001 - D
                     f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{metadata}}})")
     finally:
         con.unregister("status_to_publish")
-    as_of = table.column("as_of")[0].as_py() if table.num_rows else dt.date.today()
+    as_of = table.column("as_of")[0].as_py() if table.num_rows else today()
     names = {k: p.name for k, p in config.initiative.partners.items()}
     page = render_status(table.to_pylist(), config.initiative.name, names, as_of,
                          folder / "status.html")
     return [parquet, page]
 
+
+def published_status(workspace: Workspace, config: InitiativeConfig
+                     ) -> tuple[pa.Table, str, str] | None:
+    """(table, as-of day, version) of the status in the current partnership version, read from
+    its submissions.parquet, or None when that version has none (no `reporting:`, or published
+    before it)."""
+    import duckdb
+
+    from pipelines.versions import PARTNERSHIP, current_version
+
+    version = current_version(workspace, config.id, PARTNERSHIP)
+    if version is None or not (version / "submissions.parquet").is_file():
+        return None
+    con = duckdb.connect()
+    try:
+        table = con.sql("SELECT * FROM read_parquet(?)",
+                        params=[str(version / "submissions.parquet")]).to_arrow_table()
+    finally:
+        con.close()
+    as_of = table.column("as_of")[0].as_py() if table.num_rows else ""
+    return table, str(as_of), version.name

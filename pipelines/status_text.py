@@ -144,14 +144,18 @@ def still_due_section(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
 
 def status_artifacts(workspace, initiative_ids: list[str]) -> None:  # noqa: ANN001 - Workspace
     """Attach each initiative's status table to the running Prefect flow run (key
-    `submission-status-<initiative>`). Read fresh from the closed warehouse, so a night that
-    published nothing still shows what became overdue today. A status that cannot be read is
-    a warning, never a failed night: the files are loaded and published by then."""
+    `submission-status-<initiative>`): the table in the partnership version, so the artifact
+    and the published file agree. Every night's warehouse step keeps that one current (a full
+    publish, or refresh.refresh_status: a status-only version when the rows changed; unchanged
+    rows stand with the day they were worked out). Read fresh from the closed warehouse only
+    when nothing published carries a status. A status that cannot be read is a warning, never
+    a failed night: the files are loaded and published by then."""
     import duckdb
     from prefect import get_run_logger
     from prefect.artifacts import create_table_artifact
 
     from pipelines.errors import ConfigError
+    from pipelines.status_page import published_status, today
     from pipelines.submission_status import StatusUnavailable, read_status
 
     for initiative_id in initiative_ids:
@@ -159,17 +163,24 @@ def status_artifacts(workspace, initiative_ids: list[str]) -> None:  # noqa: ANN
             config = workspace.load(initiative_id)
             if not config.initiative.reporting:
                 continue
-            table, source = read_status(workspace, config)
+            found = published_status(workspace, config)
+            if found is not None:
+                table, source = found[0], f"published partnership version {found[2]}"
+            else:
+                table, source = read_status(workspace, config)
+                source = source.split(" ")[0]  # "warehouse", "snapshot": no paths
         except (ConfigError, StatusUnavailable, duckdb.Error) as exc:
             get_run_logger().warning("%s: no submission status: %s", initiative_id,
                                      one_line(exc, 500))
             continue
         rows = rows_of(table)
-        as_of = rows[0]["as_of"] if rows else dt.date.today()
+        as_of = rows[0]["as_of"] if rows else today()
+        if str(as_of) != today().isoformat():
+            as_of = f"{as_of}, unchanged through {today()}"
         create_table_artifact(
             artifact_rows(rows), key=f"submission-status-{initiative_id.replace('_', '-')}",
             description=f"Submission status of {initiative_id} as of {as_of} (read from the "
-                        f"{source.split(' ')[0]}): {counts_line(rows)}")
+                        f"{source}): {counts_line(rows)}")
 
 
 def print_status(console, workspace, initiative_ids: list[str],  # noqa: ANN001 - Rich, Workspace

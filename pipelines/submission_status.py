@@ -264,9 +264,14 @@ def _empty_layout(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> N
 
 
 def _empty() -> pa.Table:
-    import pyarrow as pa
+    import duckdb  # pa.array() from Python objects would import pandas
 
-    return pa.table({name: pa.array([], pa.string()) for name in COLUMNS})
+    con = duckdb.connect()
+    try:
+        return con.sql("SELECT " + ", ".join(f"NULL::VARCHAR AS {name}" for name in COLUMNS)
+                       + " WHERE false").to_arrow_table()
+    finally:
+        con.close()
 
 
 def quality_flags(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> pa.Table | None:
@@ -276,7 +281,8 @@ def quality_flags(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> p
         from pipelines import quality
     except ImportError:
         return None
-    flags_for = getattr(quality, "flags_for", None)
+    # Arrow from DuckDB when quality.py offers it: flags_for's dicts would import pandas.
+    flags_for = getattr(quality, "flag_periods", None) or getattr(quality, "flags_for", None)
     if flags_for is None:
         return None
     import duckdb

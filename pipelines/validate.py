@@ -279,16 +279,22 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
         _add_aggregate_rules(suite, schema, headers)
     keys = [k for k in schema.unique if k in present]
     if keys and len(keys) == len(schema.unique):
-        # Periods are compared as labels: "Q1 2024" and "2024Q1" are the same period.
+        # Periods are compared as labels: "Q1 2024" and "2024Q1" are the same period. A dated
+        # row is one event (a visit and a screening on one day are two): the key is not unique
+        # at the day grain, so dated person rows are left out (resubmission keeps all of a
+        # file's events; measure counts a person once per indicator period). Aggregate cells
+        # stay unique whatever their grain.
         period = schema.role_column("period")
         partition = ", ".join(f"coalesce(p.label, b.{k})" if k == period else f"b.{k}"
                               for k in keys)
         said = [headers.get(k, k) for k in keys]
+        events = "AND p.period_type IS DISTINCT FROM 'day'" if schema.kind == "records" else ""
         suite.add_expectation(_unexpected_rows(
             "duplicate_key", "+".join(keys), f"The same {' + '.join(said)} appears on more than "
             "one row; send one row per " + " per ".join(said) + ".",
             f"_row IN (SELECT b._row FROM {{batch}} b LEFT JOIN {PERIODS} p ON p.text = b.{period} "
-            f"WHERE b.{keys[0]} IS NOT NULL QUALIFY count(*) OVER (PARTITION BY {partition}) > 1)",
+            f"WHERE b.{keys[0]} IS NOT NULL {events} "
+            f"QUALIFY count(*) OVER (PARTITION BY {partition}) > 1)",
             f"concat_ws(' / ', {', '.join(k + '__text' for k in keys)})"))
     return suite
 

@@ -7,6 +7,10 @@ A version is written complete under a hidden `.partial` name, renamed into place
 does the audience link move, with one rename: a reader sees the old set of files or the new one,
 never a mix. Partner rows live only under `partnership/` (data-sharing agreement holders);
 `public/` changes only when a data lead runs `backbone release`.
+
+A night with no new data publishes no results, but the submission status moves with the
+calendar (a due date passes): it makes a status-only partnership version (derive_version, used
+by refresh.refresh_status) whose other files are hard links to the current version's.
 """
 
 from __future__ import annotations
@@ -54,6 +58,39 @@ def finish_version(workspace: Workspace, initiative_id: str, audience: str, stag
     _point(audience_dir(workspace, initiative_id, audience), target)
     _prune(versions_dir(workspace, initiative_id, audience), keep=target)
     return audience_dir(workspace, initiative_id, audience)
+
+
+def derive_version(workspace: Workspace, initiative_id: str, audience: str, version_id: str,
+                   leave_out: tuple[str, ...]) -> tuple[Path, Path]:
+    """(staging, current): a new version started from the current one, every file but
+    `leave_out` (and the manifest) carried over unchanged, for a run that rewrites only those.
+
+    Files are hard links where the filesystem allows (else copies): no bytes are written twice,
+    and a version is never changed in place (every writer makes new files and renames them),
+    so the shared files stay what both versions' manifests say. Pruning the older version
+    removes its names only; the data stays as long as a kept version links it."""
+    current = current_version(workspace, initiative_id, audience)
+    if current is None:
+        raise FileNotFoundError(f"{audience_dir(workspace, initiative_id, audience)}: nothing "
+                                "published yet to start a version from")
+    staging = start_version(workspace, initiative_id, audience, version_id)
+    try:
+        for path in sorted(current.iterdir()):
+            if path.name in leave_out or path.name == "manifest.json" or not path.is_file():
+                continue
+            try:
+                os.link(path, staging / path.name)
+            except OSError:  # another device, or links not allowed: the same bytes, copied
+                shutil.copy2(path, staging / path.name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging, current
+
+
+def discard_version(staging: Path) -> None:
+    """Drop a version being built (an error before finish_version)."""
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def current_version(workspace: Workspace, initiative_id: str, audience: str) -> Path | None:

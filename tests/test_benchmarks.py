@@ -64,3 +64,35 @@ def test_check_cost_files_pass_check(tmp_path):
     for home, file in cases.values():
         assert len(file.read_text().splitlines()) == check_cost.ROWS + 1
         assert check_cost._timed(check_cost._check_command(home, file)) > 0  # exit 0: it loads
+
+
+def test_stage_ab_stages_every_file_and_compares_results(tmp_path):
+    from benchmarks import stage_ab
+
+    source = tmp_path / "ws"
+    written = generate.generate(source, megabytes=1, verbose=False)
+    result = stage_ab.child(source)
+    assert len(result["files"]) == len(written)
+    assert {f["status"] for f in result["files"]} == {"staged"}
+    assert all(f["digest"]["records"][0] != "0" for f in result["files"])
+    text = stage_ab.report({"before": [result], "after": [result]}, 1.0, 1.0)
+    assert "| before |" in text and "| after |" in text
+    assert text.count("| yes |") == len(written) and "| NO |" not in text
+
+
+def test_pandas_path_reads_period_labels(tmp_path):
+    """The comparison path validates and standardizes labelled periods as the pipeline does."""
+    import json
+    import subprocess
+    import sys
+
+    source = tmp_path / "ws"
+    generate.generate(source, megabytes=1, verbose=False)
+    school = next((source / "data" / "intake" / "riverbend" / "riverbend_schools").iterdir())
+    done = subprocess.run([sys.executable, "-m", "benchmarks.pandas_path", "--home", str(source),
+                           f"{school}:riverbend_schools"], capture_output=True, text=True,
+                          check=True)
+    outcome = json.loads(next(line for line in done.stdout.splitlines()
+                              if line.startswith('{"file"')))
+    assert outcome["records"] > 0 and outcome["records"] + outcome["quarantined_rows"] == \
+        outcome["rows"]

@@ -24,7 +24,8 @@ def test_check_reports_bad_rows_and_writes_nothing(workspace, tmp_path_factory):
     result = runner.invoke(app, ["check", str(outside), "--partner", "riverbend_schools",
                                  "--home", str(workspace.root)])
     assert result.exit_code == 0, result.output  # it would load: quarantined rows are listed
-    assert "5 of 6 rows would load" in result.output
+    assert "5 of 6 rows would load (utf-8, delimiter ',')" in result.output
+    assert "1 row would be set aside" in result.output
     assert "unknown_race_code" in result.output
     assert _files(workspace.root) == before
 

@@ -16,7 +16,12 @@ QUARANTINE = "SELECT _row, column_name, rule, value, message FROM quarantine ORD
 
 def _staged_both_ways(path, config, partner, tmp_path, monkeypatch):
     monkeypatch.setattr(intake, "_SUITES", {})
-    folded = intake.stage_file(path, config, partner, SALT, tmp_path / "folded")
+    validations = []
+    with monkeypatch.context() as patch:  # GX runs the folded query itself, never falling back
+        patch.setattr(folded_rules, "run_suite", lambda database, suite: validations.append(
+            suite.name) or run_suite(database, suite))
+        folded = intake.stage_file(path, config, partner, SALT, tmp_path / "folded")
+    assert len(validations) <= 1 and all(v.endswith(".folded") for v in validations), validations
     monkeypatch.setattr(intake, "_SUITES", {})
     with monkeypatch.context() as patch:  # the suite as built, each rule an expectation alone
         patch.setattr(folded_rules, "validate", lambda con, database, folded: record_failures(

@@ -236,3 +236,35 @@ def test_the_old_single_link_layout_is_replaced_by_audience_folders(workspace):
     assert not old.exists()  # partner rows are no longer reachable at the old path
     assert (folder / "scorecard.html").stat().st_mode & 0o777 == 0o644
     assert folder.resolve().stat().st_mode & 0o777 == 0o755
+
+
+def test_status_only_versions_keep_the_results_they_carry_over(tmp_path):
+    """A status-only version links the results of the one before; pruning that one (after
+    KEEP_VERSIONS quiet nights with a changed status) leaves the linked files in place, and
+    the public audience is never written."""
+    from pipelines.config import Workspace
+    from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, PUBLIC, audience_dir,
+                                    derive_version, finish_version, start_version,
+                                    versions_dir)
+
+    workspace = Workspace(tmp_path)
+    first = "20261101T000000-aaaaaa"
+    staging = start_version(workspace, "riverbend", PARTNERSHIP, first)
+    (staging / "indicator_results.parquet").write_bytes(b"the results")
+    (staging / "status.html").write_text("status 0")
+    (staging / "manifest.json").write_text("{}")
+    finish_version(workspace, "riverbend", PARTNERSHIP, staging, first)
+    for night in range(1, KEEP_VERSIONS + 2):
+        staging, current = derive_version(workspace, "riverbend", PARTNERSHIP,
+                                          f"20261102T0000{night:02d}-bbbbbb", ("status.html",))
+        assert sorted(p.name for p in staging.iterdir()) == ["indicator_results.parquet"]
+        (staging / "status.html").write_text(f"status {night}")
+        finish_version(workspace, "riverbend", PARTNERSHIP, staging, staging.name[1:-8])
+        # The version it came from is whole: nothing was changed in place.
+        assert (current / "status.html").read_text() == f"status {night - 1}"
+    folder = audience_dir(workspace, "riverbend", PARTNERSHIP)
+    assert not (versions_dir(workspace, "riverbend", PARTNERSHIP) / first).exists()  # pruned
+    assert (folder / "indicator_results.parquet").read_bytes() == b"the results"
+    assert (folder / "status.html").read_text() == f"status {KEEP_VERSIONS + 1}"
+    assert not audience_dir(workspace, "riverbend", PUBLIC).exists()
+    assert not versions_dir(workspace, "riverbend", PUBLIC).exists()

@@ -242,3 +242,52 @@ def test_many_refused_rows_are_parsed_in_pieces_with_the_same_result(tmp_path, c
     assert outcome("pieces") == whole
     assert (tmp_path / "pieces" / "pieces").is_dir()  # it was parsed in pieces
     assert not list((tmp_path / "pieces").rglob("*.csv"))  # and none is left behind
+
+
+class _CountingConnection:
+    """A DuckDB connection that counts the statements reading the CSV file."""
+
+    def __init__(self):
+        self.con, self.scans = duckdb.connect(), 0
+
+    def execute(self, sql, *args, **kwargs):
+        self.scans += "read_csv(" in sql
+        return self.con.execute(sql, *args, **kwargs)
+
+
+def _scans(tmp_path, config, content: bytes):
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    sniffed = sniff(path, tmp_path / "staging")
+    con = _CountingConnection()
+    malformed = load_csv(con, sniffed, map_header(sniffed.header, config.record_schema,
+                                                  Crosswalk()))
+    rows = con.con.execute("SELECT _row, person_id FROM raw ORDER BY _row").fetchall()
+    return con.scans, _malformed(con.con, malformed), rows
+
+
+def test_a_file_whose_every_line_is_a_row_is_parsed_once(tmp_path, config):
+    """Parsing is most of reading a file: a clean file is not scanned again for rejects."""
+    scans, problems, rows = _scans(tmp_path, config, (HEADER + "A,2024,1\nB,2024,0\n").encode())
+    assert (scans, problems, rows) == (1, [], [(2, "A"), (3, "B")])
+    # A refused row: scanned again, keeping the parser's reasons, with the same rows.
+    scans, problems, rows = _scans(tmp_path, config, (HEADER + "A,2024,1\nB,2024\nC,2024,0\n")
+                                   .encode())
+    assert scans == 2 and [(p.row, p.rule) for p in problems] == [(3, "malformed_row")]
+    assert rows == [(2, "A"), (4, "C")]
+
+
+def test_lone_carriage_returns_take_the_scan_that_keeps_rejects(tmp_path, config):
+    """Counted line feeds undercount a file with old Mac line ends, so such a file is never
+    taken for clean on that count."""
+    from pipelines.lines import lone_carriage_return
+
+    for content, lone in ((b"a\r\nb\r\n", False), (b"a\rb\n", True), (b"a\n\r", True),
+                          (b"a\nb", False)):
+        path = tmp_path / "lines.csv"
+        path.write_bytes(content)
+        assert lone_carriage_return(path) is lone
+    # One line feed-free line, no row loaded: the count alone would call this file clean.
+    scans, problems, rows = _scans(tmp_path, config, b"person_id,period,kinder_ready\rB,2024\r")
+    assert scans == 2 and [(p.row, p.rule) for p in problems] == [(2, "malformed_row")]
+    assert rows == []

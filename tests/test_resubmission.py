@@ -306,7 +306,12 @@ def test_a_held_file_overtaken_by_a_newer_one_is_not_accepted(workspace):
     assert current(workspace) == {2023: 290}
 
 
+RESULT_FILES = ("indicator_results.parquet", "disparities.parquet", "scorecard.html",
+                "datapackage.json", "quality_flags.parquet")
+
+
 def test_held_then_accepted_through_the_nightly_flow(workspace, prefect_harness):
+    import json
     import os
 
     from pipelines import resubmission
@@ -318,12 +323,20 @@ def test_held_then_accepted_through_the_nightly_flow(workspace, prefect_harness)
     nightly(home=str(workspace.root), initiative="riverbend")
     partnership = workspace.published("riverbend") / "partnership"
     version = os.readlink(partnership)
+    results = {name: (partnership / name).read_bytes() for name in RESULT_FILES}
     drop(workspace, SCHOOLS, "cut.csv", school_file(2023, people("S", 20)))
     [summary] = nightly(home=str(workspace.root), initiative="riverbend")
     [held] = summary["files"]
     assert held["status"] == "held" and "To apply: backbone accept data/archive/" in held["reasons"]
     assert summary["note"].startswith("nothing new; the published version of")
-    assert os.readlink(partnership) == version
+    # The held file leaves the results alone, byte for byte; only the submission status
+    # (a status-only version: 2023 is now "held") may move the partnership link.
+    assert {name: (partnership / name).read_bytes() for name in RESULT_FILES} == results
+    manifest = json.loads((partnership / "manifest.json").read_text())
+    assert manifest["results_run_id"] == os.path.basename(version)
+    held_rows = duckdb.sql(f"SELECT state FROM '{partnership / 'submissions.parquet'}' WHERE "
+                           "partner_id = 'riverbend_schools' AND period = '2023'").fetchall()
+    assert held_rows == [("held",)]
 
     result = CliRunner().invoke(app, ["accept", "cut.csv", "--home", str(workspace.root)])
     assert result.exit_code == 0, result.output
@@ -335,3 +348,24 @@ def test_held_then_accepted_through_the_nightly_flow(workspace, prefect_harness)
         assert not resubmission.unpublished(con, workspace.load("riverbend"))
     finally:
         con.close()
+
+
+def test_parts_recorded_per_day_are_reported_per_month():
+    """Dated parts were days before they were months: a report written from such recorded
+    changes (a rerun after a crash) still says one line per month, in rows."""
+    from pipelines.resubmission import PartChange
+    from pipelines.resubmission_report import sections, summary
+
+    days = [PartChange((f"2024-03-{d:02d}",), [4], 0, 12, 0, after=12, decision="added")
+            for d in range(1, 32)] + [PartChange(("2024-04-01",), [4], 3, 3, 3, after=3,
+                                                 decision="replaced")]
+    assert summary(days, "loaded", "rows", "x") == (
+        "March 2024 (31 days with rows): 0 -> 372 rows (added); "
+        "April 2024 (1 day with rows): 3 -> 3 rows (replaced)")
+    text = "\n".join(sections(days, "loaded", "rows", 0.5, [], "x"))
+    assert "- **March 2024 (31 days with rows)**: 0 rows -> 372. Nothing was on file for " \
+           "March 2024 before." in text
+    assert "2024-03-0" not in text
+    # Other parts keep their own lines.
+    assert summary([PartChange(("2023",), [4], 300, 301, 300, after=301, decision="updated")],
+                   "loaded", "rows", "x") == "2023: 300 -> 301 rows (updated)"

@@ -290,6 +290,10 @@ def test_suppressed_latest_period_is_labelled_in_headline(tmp_path: Path) -> Non
     assert "Not available" in card  # no trend claim from a hidden number
     assert "The latest number is hidden to protect privacy." in card
     assert "Improving" not in card and "Getting worse" not in card
+    # KINDER's target still stands: only the progress towards it is unknown.
+    assert "No target set" not in card and "Goal: " in card
+    assert "Progress is not shown: the latest number is hidden." in card
+    assert "Target met" not in card and "Not yet met" not in card
 
 
 def test_indicator_without_results_says_so(published: Path) -> None:

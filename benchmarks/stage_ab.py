@@ -1,0 +1,148 @@
+"""Large files staged by two code trees, alternating, with the results compared (issue 14).
+
+Throughput changes to staging (parsing, typing, GX, standardize) are measured here before and
+after, as ratios on the same files in one script: each repeat stages every file of a generated
+workspace with the real `intake.stage_file` (no Prefect, one file after another) in a fresh
+process per code tree, `--before` first, then this tree. DuckDB's floor on the same files
+(`benchmarks.run.baseline`, the faster of two runs) is timed in this process, so each tree's
+staging is also a multiple of it. Every file's staged `records` and `quarantine` must come out
+the same from both trees (row count and an order-independent hash of every row), or the script
+says which differ: a change that is faster but stages something else is no change.
+
+    python -m benchmarks.generate --home benchmarks/work/ab --megabytes 300
+    python -m benchmarks.stage_ab --source benchmarks/work/ab --before /tmp/old-tree [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipelines.config import REPO_ROOT
+
+
+def child(home: Path) -> dict:
+    """Stage every file of `home` with this process's code: seconds, CPU and digests per file."""
+    import duckdb
+
+    import pipelines.flows  # noqa: F401  (the flow process's imports and its gc.freeze)
+    from pipelines import intake
+    from pipelines.config import Workspace
+    from pipelines.discover import discover
+    from pipelines.standardize import ensure_salt, read_salt
+
+    workspace = Workspace.resolve(home)
+    config = workspace.load("riverbend")
+    ensure_salt(workspace, "riverbend")
+    salt = read_salt(workspace, "riverbend")
+    found = [(f.path, f.partner_id) for f in discover(workspace, config) if f.problem is None]
+    import great_expectations  # noqa: F401  (the one-off import is not a per-file cost)
+
+    files = []
+    with tempfile.TemporaryDirectory(prefix="stage-ab-") as scratch:
+        for path, partner in found:
+            wall, cpu = time.perf_counter(), time.process_time()
+            staged = intake.stage_file(path, config, partner, salt, Path(scratch))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            digest = {}
+            if staged.staged_db:
+                con = duckdb.connect(staged.staged_db, read_only=True)
+                for table in ("records", "quarantine"):
+                    try:
+                        digest[table] = [str(v) for v in con.execute(
+                            f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchall()[0]]
+                    except duckdb.CatalogException:
+                        digest[table] = None
+                con.close()
+            files.append({"file": f"{partner}/{path.name}", "bytes": path.stat().st_size,
+                          "seconds": wall, "cpu": cpu, "status": staged.status,
+                          "rows_loaded": staged.rows_loaded, "digest": digest})
+            shutil.rmtree(Path(scratch), ignore_errors=True)
+            Path(scratch).mkdir()
+    return {"files": files}
+
+
+def _child_run(code: Path, home: Path) -> dict:
+    # This file by path, so a code tree without it can be timed; `pipelines` is the tree's.
+    done = subprocess.run([sys.executable, __file__, "--child", str(home)], cwd=code,
+                          env={**os.environ, "PYTHONPATH": str(code),
+                               "BACKBONE_SETTLE_SECONDS": "0"},
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"staging with {code} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report(runs: dict[str, list[dict]], floor: float, megabytes: float) -> str:
+    lines = [f"{megabytes:.0f} MB; DuckDB floor (COPY to Parquet, same files) {floor:.1f} s",
+             "", "| code | staging wall s (median) | CPU s (median) | x floor | x before | runs "
+             "wall s |", "|---|---:|---:|---:|---:|---|"]
+    totals = {label: [sum(f["seconds"] for f in r["files"]) for r in results]
+              for label, results in runs.items()}
+    cpus = {label: [sum(f["cpu"] for f in r["files"]) for r in results]
+            for label, results in runs.items()}
+    first = next(iter(runs))
+    for label in runs:
+        wall, cpu = statistics.median(totals[label]), statistics.median(cpus[label])
+        lines.append(f"| {label} | {wall:.1f} | {cpu:.1f} | {wall / floor:.2f} | "
+                     f"{wall / statistics.median(totals[first]):.2f} | "
+                     f"{', '.join(f'{t:.1f}' for t in totals[label])} |")
+    lines += ["", "| file | MB | " + " | ".join(f"{label} s" for label in runs)
+              + " | same result |",
+              "|---|---:|" + "---:|" * len(runs) + "---|"]
+    reference = runs[first][0]["files"]
+    for index, item in enumerate(reference):
+        seconds = [statistics.median(r["files"][index]["seconds"] for r in results)
+                   for results in runs.values()]
+        same = all(r["files"][index]["digest"] == item["digest"]
+                   and r["files"][index]["status"] == item["status"]
+                   for results in runs.values() for r in results)
+        lines.append(f"| {item['file']} | {item['bytes'] / 1e6:.0f} | "
+                     + " | ".join(f"{s:.2f}" for s in seconds) + f" | {'yes' if same else 'NO'} |")
+    lines.append("- load average after: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, help="a generated workspace (required)")
+    parser.add_argument("--before", type=Path, help="another code tree to time beside this one")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return ""
+    if args.source is None:
+        parser.error("--source is required")
+    from benchmarks.run import baseline
+    from pipelines.config import Workspace
+    from pipelines.discover import discover
+
+    workspace = Workspace.resolve(args.source)
+    found = [(f.path, f.partner_id) for f in discover(workspace, workspace.load("riverbend"))
+             if f.problem is None]
+    megabytes = sum(p.stat().st_size for p, _ in found) / 1e6
+    with tempfile.TemporaryDirectory(prefix="stage-ab-floor-") as scratch:
+        floor = min(baseline(found, Path(scratch) / f"b{i}").seconds for i in range(2))
+    codes = {"before": args.before.resolve(), "after": REPO_ROOT} if args.before \
+        else {"this code": REPO_ROOT}
+    runs: dict[str, list[dict]] = {label: [] for label in codes}
+    for _ in range(args.repeats):
+        for label, code in codes.items():
+            runs[label].append(_child_run(code, args.source.resolve()))
+    text = report(runs, floor, megabytes)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
