@@ -53,10 +53,10 @@ PERIOD_TYPES_TEXT = ("'year' (calendar year, e.g. 2024), 'school_year' (e.g. 202
 
 def period_fields(config: InitiativeConfig) -> list[dict]:
     """The indicator period of a row: its label, type and first and last day."""
-    calendar = getattr(config.initiative, "calendar", None)
+    calendar = config.initiative.calendar
     months = (f" School years start in month {calendar.school_year_start_month}, fiscal years "
-              f"in month {calendar.fiscal_year_start_month}." if calendar else "")
-    types = sorted({getattr(i, "period_type", None) or "year" for i in config.indicators})
+              f"in month {calendar.fiscal_year_start_month}.")
+    types = sorted({i.period_type for i in config.indicators})
     return [
         _field("period", "string", "The indicator's period, labelled in its period type "
                "(period_type). People are counted once per period over all their records "
@@ -174,7 +174,7 @@ def write_datapackage(folder: Path, config: InitiativeConfig, *, public: bool, v
             "id": i.id, "title": i.title, "description": i.description, "unit": i.unit,
             "direction": i.direction, "counted": getattr(i, "counted", "people"),
             "source": i.source, "disaggregations": list(i.disaggregations),
-            "period_type": getattr(i, "period_type", None) or "year",
+            "period_type": i.period_type,
         } for i in config.indicators],
     }
     out = folder / "datapackage.json"

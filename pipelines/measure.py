@@ -38,14 +38,6 @@ GRAINS_COLUMNS = ("indicator_id VARCHAR, period_type VARCHAR, records_not_counte
                   "aggregate_rows_not_counted BIGINT, aggregate_periods_not_counted VARCHAR[]")
 
 
-def calendar_of(config: InitiativeConfig) -> periods.Calendar:
-    return getattr(config.initiative, "calendar", None) or periods.DEFAULT_CALENDAR
-
-
-def period_type_of(indicator) -> str:
-    return getattr(indicator, "period_type", None) or "year"
-
-
 def condition_sql(condition: Condition) -> str:
     column = condition.column
     if condition.op == "is_null":
@@ -90,13 +82,13 @@ def _records_indicators(config: InitiativeConfig) -> dict[str, list[int]]:
     by_type: dict[str, list[int]] = {}
     for i, indicator in enumerate(config.indicators):
         if indicator.source == "records":
-            by_type.setdefault(period_type_of(indicator), []).append(i)
+            by_type.setdefault(indicator.period_type, []).append(i)
     return by_type
 
 
 def _fits_sql(config: InitiativeConfig, period_type: str) -> str:
     """A record fits the grain when its first and last day lie in the same indicator period."""
-    calendar = calendar_of(config)
+    calendar = config.initiative.calendar
     return (f"{periods.start_sql('period_start', period_type, calendar)} = "
             f"{periods.start_sql('period_end', period_type, calendar)}")
 
@@ -117,7 +109,7 @@ def build_profile_counts(con: duckdb.DuckDBPyConnection, config: InitiativeConfi
     record needs its indicator period worked out. `classed`: the SQL of the current records
     with their own race bits and class rank, from `profiles.prepare`.
     """
-    calendar = calendar_of(config)
+    calendar = config.initiative.calendar
     # Whether a record is in each indicator's denominator and numerator, packed two bits per
     # indicator into BIGINTs: across partners, "in the indicator when any record is" becomes one
     # bit_or per word instead of two bool_or per indicator (3x faster on millions of people).
@@ -164,7 +156,7 @@ def build_profile_counts(con: duckdb.DuckDBPyConnection, config: InitiativeConfi
 
 def _period_head(config: InitiativeConfig, indicator) -> str:
     """initiative_id .. period_end of a cell, from the indicator period's `period_start`."""
-    period_type, calendar = period_type_of(indicator), calendar_of(config)
+    period_type, calendar = indicator.period_type, config.initiative.calendar
     return (f"{sql_literal(config.id)} AS initiative_id, {sql_literal(indicator.id)} AS "
             f"indicator_id, {periods.label_sql('period_start', period_type, calendar)} AS period, "
             f"{sql_literal(period_type)} AS period_type, period_start, "
@@ -185,7 +177,7 @@ def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
     profiles AS MATERIALIZED (
         SELECT partner_id, period_start, race_bits, class_rank, num_{i} AS numerator,
                den_{i} AS denominator
-        FROM {counts_table(period_type_of(indicator))} WHERE den_{i} > 0
+        FROM {counts_table(indicator.period_type)} WHERE den_{i} > 0
     ),
     people AS NOT MATERIALIZED (
         SELECT partner_id, period_start, numerator, denominator, {_person_columns_sql(config)}
@@ -217,7 +209,7 @@ def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
 
 def _aggregate_fits_sql(config: InitiativeConfig, indicator) -> str:
     """An aggregate cell counts only when its period is exactly one indicator period."""
-    period_type, calendar = period_type_of(indicator), calendar_of(config)
+    period_type, calendar = indicator.period_type, config.initiative.calendar
     return (f"({periods.start_sql('period_start', period_type, calendar)} = period_start AND "
             f"{periods.end_sql('period_start', period_type, calendar)} = period_end)")
 
@@ -284,7 +276,7 @@ def _grains(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, classed: s
             FROM {config.id}.aggregate_counts_current
             WHERE indicator_id = ? AND NOT coalesce({_aggregate_fits_sql(config, indicator)},
                                                      false)""", [indicator.id]).fetchall()[0]
-        rows.append((indicator.id, period_type_of(indicator), 0, missed[0], missed[1] or []))
+        rows.append((indicator.id, indicator.period_type, 0, missed[0], missed[1] or []))
     con.execute(f"CREATE OR REPLACE TABLE {table} ({GRAINS_COLUMNS})")
     if rows:
         con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", rows)
@@ -314,7 +306,7 @@ def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConf
         for index, indicator in enumerate(config.indicators):
             if indicator.source == "aggregates":
                 con.execute(f"INSERT INTO {table} {aggregate_cells_sql(config, index)}")
-            elif period_type_of(indicator) in measured:
+            elif indicator.period_type in measured:
                 con.execute(f"INSERT INTO {table} {indicator_cells_sql(config, index)}")
         _grains(con, config, classed, record_types, f"{config.id}.indicator_grains")
     finally:

@@ -130,11 +130,10 @@ def _render(initiative: dict, indicators: list[dict], results: list[dict],
 def scorecard_settings(config) -> dict:  # noqa: ANN001 - an InitiativeConfig (no import cycle)
     """What the initiative view carries for the scorecard beyond the numbers' settings."""
     initiative = config.initiative
-    calendar = getattr(initiative, "calendar", None)
     return {
         # Periods: the calendar names school and fiscal years; each indicator has a grain.
-        "calendar": calendar.model_dump() if calendar is not None else None,
-        "period_types": {i.id: getattr(i, "period_type", "year") for i in config.indicators},
+        "calendar": initiative.calendar.model_dump(),
+        "period_types": {i.id: i.period_type for i in config.indicators},
         "language": initiative.language,
         "translations": {k: v.model_dump(exclude_none=True)
                          for k, v in initiative.translations.items()},

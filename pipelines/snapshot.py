@@ -261,7 +261,7 @@ def _add_indicators(con: duckdb.DuckDBPyConnection, s: str, config: InitiativeCo
         baseline_value DOUBLE, target_period VARCHAR, target_value DOUBLE)""")
     con.executemany(f"INSERT INTO {s}.indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         [i.id, i.title, i.description, i.unit, i.direction, i.source,
-         ", ".join(i.disaggregations), getattr(i, "period_type", None) or "year",
+         ", ".join(i.disaggregations), i.period_type,
          i.baseline.period if i.baseline else None, i.baseline.value if i.baseline else None,
          i.target.period if i.target else None, i.target.value if i.target else None]
         for i in config.indicators])

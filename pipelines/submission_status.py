@@ -54,13 +54,9 @@ COLUMNS = ("initiative_id", "partner_id", "partner_name", "obligation", "obligat
            "latest_received_at", "first_received_at", "quality_flags", "as_of")
 
 
-def calendar_of(config: InitiativeConfig) -> Calendar:
-    return config.initiative.calendar
-
-
 def _obligations(config: InitiativeConfig, partner: str | None = None) -> list[tuple]:
     """(partner_id, number, every, due_days, first_start, measures, description) per obligation."""
-    calendar = calendar_of(config)
+    calendar = config.initiative.calendar
     rows = []
     for partner_id, obligations in config.initiative.reporting.items():
         if partner is not None and partner_id != partner:
@@ -134,7 +130,7 @@ def status_sql(config: InitiativeConfig, as_of: dt.date, flags: bool = False,
     obligations = _obligations(config, partner_id)
     if not obligations:
         return None
-    calendar = calendar_of(config)
+    calendar = config.initiative.calendar
     names = config.initiative.partners
     described = ", ".join(
         f"({sql_literal(p)}, {n}, {sql_literal(names[p].name)}, {sql_literal(text)})"
@@ -275,41 +271,16 @@ def _empty() -> pa.Table:
 
 
 def quality_flags(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> pa.Table | None:
-    """(partner_id, period_start) per quality flag from pipelines/quality.py (helper Q), or None
-    when that module, its `flags_for` or its table is not there: status works without it."""
-    try:
-        from pipelines import quality
-    except ImportError:
-        return None
-    # Arrow from DuckDB when quality.py offers it: flags_for's dicts would import pandas.
-    flags_for = getattr(quality, "flag_periods", None) or getattr(quality, "flags_for", None)
-    if flags_for is None:
-        return None
+    """(partner_id, period_start) per current quality flag, as Arrow straight from DuckDB (Python
+    rows would import pandas); None when the flags table cannot be read, so status goes on."""
     import duckdb
 
+    from pipelines.quality import flag_periods
+
     try:
-        found = flags_for(con, config, partner_id=None)
-    except duckdb.Error:  # a flags table from another version of quality.py: status goes on
+        return flag_periods(con, config)
+    except duckdb.Error:  # a flags table from another version of quality.py
         return None
-    return _as_arrow(found)
-
-
-def _as_arrow(found: object) -> pa.Table | None:
-    import pyarrow as pa
-
-    if found is None:
-        return None
-    if hasattr(found, "to_arrow_table"):  # a DuckDB relation
-        found = found.to_arrow_table()
-    elif isinstance(found, list):
-        rows = [r if isinstance(r, dict) else getattr(r, "__dict__", {}) for r in found]
-        # No flags is a count of 0 per period, not "not checked".
-        found = pa.Table.from_pylist(rows) if rows else pa.table({
-            "partner_id": pa.array([], pa.string()), "period_start": pa.array([], pa.date32())})
-    if not isinstance(found, pa.Table) or not {"partner_id", "period_start"} <= set(
-            found.column_names):
-        return None
-    return found.select(["partner_id", "period_start"])
 
 
 class StatusUnavailable(RuntimeError):
