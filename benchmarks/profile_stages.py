@@ -57,6 +57,7 @@ def timed(name: str, line: list):
 # What intake.stage_file calls, by the name it calls it under; read.sniff's passes inside it.
 WRAPPED = [(intake, "sniff", "sniff"), (intake, "load_csv", "load_csv (parse and type)"),
            (intake, "build_suite", "build_suite"), (folded_rules, "fold", "build_suite"),
+           (folded_rules, "run_folded_query", "folded query"),
            (folded_rules, "run_suite", "gx_validate"),
            (folded_rules, "record_failures", "record_failures"),
            (intake, "standardize", "standardize"),

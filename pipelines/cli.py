@@ -229,6 +229,7 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
               None, "--bad-rows", dir_okay=False,
               help="Also write every row to fix to this CSV, like the nightly *.bad_rows.csv."),
           home: Optional[Path] = HOME) -> None:
+    from pipelines import check_periods
     from pipelines.feedback import bad_rows, listed, partner_column, write_bad_rows
     from pipelines.intake import stage_file
 
@@ -252,6 +253,10 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
     with tempfile.TemporaryDirectory(prefix="backbone-check-") as scratch:
         staged = stage_file(file, config, partner, "check-only-salt", Path(scratch))
         rows = bad_rows(staged.staged_db, config.schema_for(partner).role_column("person_id"))
+        read_as, missed = [], []
+        if staged.status == "staged" and staged.staged_db:
+            read_as = check_periods.periods_read(staged.staged_db, config)
+            missed = check_periods.not_counted(staged.staged_db, config)
     headers = staged.header_names
     if staged.status == "unsettled":
         console.print(f"[yellow]NOT CHECKED[/] {say(file.name)}: it changed while it was read "
@@ -270,6 +275,12 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
                f"{say(staged.encoding)}, delimiter {say(repr(staged.delimiter))}")
         console.print(f"[green]OK[/] {say(file.name)}: {staged.rows_loaded:,} of "
                       f"{staged.rows_read:,} rows would load ({how})")
+        if read_as:
+            console.print("Periods the rows were read as:")
+            for line in check_periods.period_lines(read_as):
+                console.print(f"  {say(line)}")
+        for line in check_periods.not_counted_lines(missed):
+            console.print(f"[yellow]Note:[/] {say(line)}")
         if staged.rows_quarantined:
             console.print(f"{staged.rows_quarantined:,} "
                           f"{'row' if staged.rows_quarantined == 1 else 'rows'} would be set "

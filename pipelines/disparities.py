@@ -115,7 +115,11 @@ def compute_disparities(
                    AS index_of_disparity,
                count(*) OVER w AS groups_compared
         FROM compared
-        WINDOW w AS (PARTITION BY initiative_id, indicator_id, period, partner_id, dimension)
+        -- The mean of doubles depends on the order it adds them in: ordered by group, the same
+        -- cells always give the same index, whatever order measure wrote them in.
+        WINDOW w AS (PARTITION BY initiative_id, indicator_id, period, partner_id, dimension
+                     ORDER BY group_label
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
         ORDER BY ALL
         """,
         [*params, excluded],

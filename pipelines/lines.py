@@ -1,10 +1,13 @@
 """Physical lines of a partner file, counted and checked in C-speed passes over the bytes:
-how many there are, which are blank, and which are too long for DuckDB's CSV parser."""
+how many there are, which are blank, which are too long for DuckDB's CSV parser, and whether
+any cell begins or ends with a space (else the parse need not trim cells)."""
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK = 16 * 1024 * 1024
@@ -83,6 +86,74 @@ def lone_carriage_return(path: Path) -> bool:
             if body.count(b"\r") != body.count(b"\r\n"):
                 return True
     return pending
+
+
+# What DuckDB's trim() removes: the space and the other Unicode space separators (category Zs;
+# tests/test_read_fast.py checks this against DuckDB over every code point).
+TRIMMED = " \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+
+
+@dataclass(frozen=True)
+class LineScan:
+    count: int  # as line_count
+    lone_carriage_return: bool  # as lone_carriage_return
+    # Whether some cell may begin or end with a character of TRIMMED. False proves that no cell
+    # does, so trimming every cell would change none.
+    edge_space: bool
+
+
+def _edge_classes(delimiter: str) -> bytes:
+    """Byte classes for the edge test: B a byte a cell's text can begin or end next to (the
+    delimiter, a line break, a quote mark), X a space, or the first or the last byte of a
+    multi-byte TRIMMED character. Other characters share some of those bytes ("à" ends in the
+    last byte of U+00A0, "’" starts like U+2000): a cell beginning or ending with one is taken
+    for a spaced cell, which costs the trim, never a wrong value."""
+    classes = bytearray(b"." * 256)
+    for byte in (*delimiter.encode(), ord("\n"), ord("\r"), ord('"')):
+        classes[byte] = ord("B")
+    for character in TRIMMED:
+        encoded = character.encode()
+        classes[encoded[0]] = classes[encoded[-1]] = ord("X")
+    return bytes(classes)
+
+
+def scan_lines(path: Path, delimiter: str) -> LineScan:
+    """line_count, lone_carriage_return and the edge test of a UTF-8 file in one read.
+
+    A cell's text starts right after a delimiter, a line break, an opening quote or the start of
+    the file, and ends right before a delimiter, a line break, a closing quote or the end of the
+    file; so a cell that begins or ends with a TRIMMED character puts "BX" or "XB" in the classed
+    bytes, or an X first or last. Finding none proves there is no such cell; finding one (inside
+    a quoted cell, a curly quote opening a cell, or in the header) only means the cells are
+    trimmed as usual.
+    """
+    classes = _edge_classes(delimiter)
+    count, last, lone, pending, edge, before = 0, b"\n", False, False, False, b"B"
+    first = True  # a byte order mark may open the first chunk
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+            if not lone and (pending or b"\r" in chunk):
+                if pending and not chunk.startswith(b"\n"):
+                    lone = True
+                pending = chunk.endswith(b"\r")
+                body = chunk[:-1] if pending else chunk
+                lone = lone or body.count(b"\r") != body.count(b"\r\n")
+            if edge:
+                continue
+            # No space and nothing but ASCII (a byte order mark aside): no X byte, checked at
+            # memchr speed; the search for pairs costs ~20x more.
+            if b" " not in chunk and (chunk.isascii() or first and chunk.startswith(
+                    codecs.BOM_UTF8) and chunk[3:].isascii()):
+                edge = before + chunk[:1].translate(classes) == b"XB"  # after a chunk's space
+                first, before = False, chunk[-1:].translate(classes)
+                continue
+            first, classed = False, chunk.translate(classes)
+            edge = before + classed[:1] in (b"BX", b"XB") or b"BX" in classed or b"XB" in classed
+            before = classed[-1:]
+    edge = edge or before == b"X"  # the end of the file ends the last cell
+    return LineScan(count + (last != b"\n"), lone or pending, edge)
 
 
 def blank_rows(path: Path) -> list[int]:

@@ -21,9 +21,11 @@ suppression sees all the additive relations; `publish` drops the unrequested one
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
-from pipelines import periods
+from pipelines import measure_reuse, periods
 from pipelines.config import Condition, InitiativeConfig
 from pipelines.equity import profiles
 from pipelines.equity.profiles import MULTI_UNSPECIFIED_BIT
@@ -93,21 +95,14 @@ def _fits_sql(config: InitiativeConfig, period_type: str) -> str:
             f"{periods.start_sql('period_end', period_type, calendar)}")
 
 
-def build_profile_counts(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
-                         classed: str, period_type: str, indexes: list[int],
-                         record_types: set[str]) -> None:
-    """`_profile_counts_<period_type>`: people counted per (partner or 'ALL', indicator period
-    start, race bits, class rank), with a numerator and denominator column pair per
-    records-based indicator of that period type.
+def profile_counts_sql(config: InitiativeConfig, classed: str, period_type: str,
+                       indexes: list[int], record_types: set[str],
+                       only: list | None = None) -> tuple[str, ...]:
+    """The statement(s) of `build_profile_counts`; `only`: indicator period starts (dates) to
+    count, None for all of them.
 
-    Two passes over the current records that fit the grain serve every such indicator: one per
-    partner and person (that partner's profile of the person), one per person across partners
-    (the one profile of `pipelines.equity.profiles`, and in an indicator when any of their
-    records is). `record_types`: the period types of the current records. When every record is
-    of exactly this grain, a partner has one record per person and period (the resubmission key):
-    the per-partner pass needs no grouping by person, and (for calendar-independent types) no
-    record needs its indicator period worked out. `classed`: the SQL of the current records
-    with their own race bits and class rank, from `profiles.prepare`.
+    Restricting to whole indicator periods gives exactly those periods' rows of the full count:
+    both groupings are by indicator period, and a person counts once per indicator period.
     """
     calendar = config.initiative.calendar
     # Whether a record is in each indicator's denominator and numerator, packed two bits per
@@ -121,37 +116,85 @@ def build_profile_counts(con: duckdb.DuckDBPyConnection, config: InitiativeConfi
         words.setdefault(slot // 30, []).append(
             f"(({den})::BIGINT << {bit}) | ((({den}) AND ({num}))::BIGINT << {bit + 1})")
     packed = ", ".join(f"({' | '.join(parts)}) AS w{w}" for w, parts in words.items())
+    # `n`: people a grouped row stands for (summed, so a per-partner row of many records of the
+    # same profile counts them all at once).
     counts = ", ".join(
-        f"count_if((w{slot // 30} & {1 << (2 * (slot % 30) + 1)}) <> 0)::BIGINT AS num_{i}, "
-        f"count_if((w{slot // 30} & {1 << (2 * (slot % 30))}) <> 0)::BIGINT AS den_{i}"
+        f"coalesce(sum(n) FILTER ((w{slot // 30} & {1 << (2 * (slot % 30) + 1)}) <> 0), 0)"
+        f"::BIGINT AS num_{i}, "
+        f"coalesce(sum(n) FILTER ((w{slot // 30} & {1 << (2 * (slot % 30))}) <> 0), 0)"
+        f"::BIGINT AS den_{i}"
         for slot, i in enumerate(indexes))
     # A person's race is the union of their flags and their class the lowest rank: as a bit mask
     # and a rank, bit_or and min over integers, several times faster on tens of millions of
     # rows than bool_or and arg_min over text.
     either = ", ".join(f"bit_or(w{w}) AS w{w}" for w in words)
-    person = (f"bit_or(race_bits) AS race_bits, min(class_rank) AS class_rank, {either}")
+    within = _within_sql(config, period_type, only)
     if _all_fit(period_type, record_types):
         fitted = (f"SELECT partner_id, person_key, period_start, race_bits, class_rank, {packed} "
-                  f"FROM ({classed})")
+                  f"FROM ({classed}){' WHERE ' + within if within else ''}")
     else:
         fitted = (f"SELECT partner_id, person_key, "
                   f"{periods.start_sql('period_start', period_type, calendar)} AS period_start, "
                   f"race_bits, class_rank, {packed} FROM ({classed}) "
-                  f"WHERE {_fits_sql(config, period_type)}")
-    per_partner = fitted if record_types <= {period_type} else (
-        f"SELECT partner_id, period_start, {person} FROM ({fitted}) "
-        "GROUP BY partner_id, person_key, period_start")
-    table = counts_table(period_type)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT partner_id, period_start, race_bits, class_rank, {counts}
-        FROM ({per_partner}) GROUP BY partner_id, period_start, race_bits, class_rank""")
-    con.execute(f"""
-        INSERT INTO {table}
-        SELECT 'ALL', period_start, race_bits, class_rank, {counts}
-        FROM (SELECT person_key, period_start, {person}
-              FROM ({fitted}) GROUP BY person_key, period_start)
-        GROUP BY period_start, race_bits, class_rank""")
+                  f"WHERE {_fits_sql(config, period_type)}{' AND ' + within if within else ''}")
+    if record_types <= {period_type}:
+        # One record per partner, person and period (the resubmission key): a partner's
+        # profile of a person is their record, so records of the same profile are counted
+        # together without grouping by person.
+        keys = ", ".join(f"w{w}" for w in words)
+        per_partner = f"(partner_id, period_start, race_bits, class_rank, {keys})"
+    else:
+        per_partner = "(partner_id, person_key, period_start)"
+    # One scan serves both groupings: each partner's profile of a person (that partner's
+    # records only), and the one profile across partners (`pipelines.equity.profiles`).
+    return (f"""
+        CREATE OR REPLACE TEMP TABLE {counts_table(period_type)} AS
+        SELECT CASE WHEN across THEN 'ALL' ELSE partner_id END AS partner_id, period_start,
+               race_bits, class_rank, {counts}
+        FROM (SELECT partner_id, period_start, bit_or(race_bits) AS race_bits,
+                     min(class_rank) AS class_rank, {either},
+                     grouping(partner_id) = 1 AS across,
+                     CASE WHEN grouping(person_key) = 0 THEN 1 ELSE count(*) END AS n
+              FROM ({fitted})
+              GROUP BY GROUPING SETS ({per_partner}, (person_key, period_start)))
+        GROUP BY across, partner_id, period_start, race_bits, class_rank""",)
+
+
+def _within_sql(config: InitiativeConfig, period_type: str, only: list | None) -> str:
+    """Records whose indicator period is one of `only` (on the record's own `period_start`, so
+    DuckDB can skip row groups by their min/max); '' for every period."""
+    if only is None:
+        return ""
+    if not only:
+        return "false"
+    calendar = config.initiative.calendar
+    starts = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(only))
+    last = periods.end_sql(f"DATE '{max(only).isoformat()}'", period_type, calendar)
+    # Records of period P start within P: the range lets the scan skip, the IN is exact.
+    return (f"period_start BETWEEN DATE '{min(only).isoformat()}' AND {last} AND "
+            f"{periods.start_sql('period_start', period_type, calendar)} IN ({starts})")
+
+
+def build_profile_counts(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+                         classed: str, period_type: str, indexes: list[int],
+                         record_types: set[str], only: list | None = None) -> None:
+    """`_profile_counts_<period_type>`: people counted per (partner or 'ALL', indicator period
+    start, race bits, class rank), with a numerator and denominator column pair per
+    records-based indicator of that period type (`only`: just those indicator periods).
+
+    One pass over the current records that fit the grain serves every such indicator, grouped
+    two ways at once: per partner and person (that partner's profile of the person), and per
+    person across partners (the one profile of `pipelines.equity.profiles`, and in an indicator
+    when any of their records is). `record_types`: the period types of the current records.
+    When every record is of exactly this grain, a partner has one record per person and period
+    (the resubmission key): the per-partner grouping needs no person, and (for
+    calendar-independent types) no record needs its indicator period worked out. `classed`: the
+    SQL of the current records with their own race bits and class rank, from
+    `profiles.prepare`.
+    """
+    for statement in profile_counts_sql(config, classed, period_type, indexes, record_types,
+                                        only):
+        con.execute(statement)
 
 
 def _period_head(config: InitiativeConfig, indicator) -> str:
@@ -228,9 +271,10 @@ def aggregate_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
     """
 
 
-def _record_types(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> set[str]:
-    return {r[0] for r in con.execute(
-        f"SELECT DISTINCT period_type FROM {config.id}.records_current").fetchall()}
+def _record_types(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+                  from_parts: bool = False) -> set[str]:
+    source = measure_reuse.PARTS if from_parts else f"{config.id}.records_current"
+    return {r[0] for r in con.execute(f"SELECT DISTINCT period_type FROM {source}").fetchall()}
 
 
 def _all_fit(period_type: str, record_types: set[str]) -> bool:
@@ -283,7 +327,7 @@ def _grains(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, classed: s
 
 
 def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
-                          table: str | None = None) -> int:
+                          table: str | None = None, reuse: Path | None = None) -> int:
     """(Re)build `<initiative>.indicator_cells` from the current records; returns cell count.
 
     Also (re)writes `<initiative>.poverty_guideline_years` (period, guideline_year,
@@ -291,18 +335,29 @@ def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConf
     calendar year, and whether that year is after the latest in the workspace's table (then
     the latest year is used); and `<initiative>.indicator_grains` (what each indicator did not
     count because of its period type).
+
+    `reuse`: a folder keeping the last measure's profile counts; only the indicator periods
+    whose records changed are counted again (pipelines/measure_reuse.py has the guard), and
+    this measure's counts are kept there, and the temp table `measure_reuse.PARTS` is left
+    for the quality checks (the caller drops it). Without it every period is counted.
     """
     table = table or f"{config.id}.indicator_cells"
     con.execute(f"CREATE OR REPLACE TABLE {table} ({CELLS_COLUMNS})")
     classed = profiles.prepare(con, config)
     by_type = _records_indicators(config)
-    record_types = _record_types(con, config) if by_type else set()
+    if reuse is not None:
+        measure_reuse.count_parts(con, config)
+    record_types = _record_types(con, config, reuse is not None) if by_type else set()
     # A grain no record fits (yearly rows only, a quarterly indicator) has no cells: skip it.
     measured = {t for t in by_type if not _none_fit(t, record_types)}
     try:
-        for period_type in measured:
-            build_profile_counts(con, config, classed, period_type, by_type[period_type],
-                                 record_types)
+        if reuse is None:
+            for period_type in measured:
+                build_profile_counts(con, config, classed, period_type, by_type[period_type],
+                                     record_types)
+        else:
+            _count_reusing(con, config, classed, {t: by_type[t] for t in measured},
+                           record_types, reuse)
         for index, indicator in enumerate(config.indicators):
             if indicator.source == "aggregates":
                 con.execute(f"INSERT INTO {table} {aggregate_cells_sql(config, index)}")
@@ -313,3 +368,32 @@ def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConf
         for period_type in by_type:
             con.execute(f"DROP TABLE IF EXISTS temp.{counts_table(period_type)}")
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def _count_reusing(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, classed: str,
+                   by_type: dict[str, list[int]], record_types: set[str], folder: Path) -> None:
+    """`build_profile_counts` for each period type, counting only the indicator periods whose
+    records changed since the counts kept in `folder`, then keeping these."""
+    kept = measure_reuse.Reuse(folder)  # the parts are counted already
+    years = measure_reuse.guideline_years(con, config)
+    version = measure_reuse.schema_version(con)
+    try:
+        # Every guideline year's amounts, not only the years the records need now: a new year
+        # of data must not look like a change to how the other years are counted.
+        every_year = profiles.classed_records_sql(
+            config, {g.year: g.year for g in config.standards.poverty_guidelines})
+    except KeyError:  # a year without every region's line: count in full, keep nothing
+        measure_reuse.forget(folder)
+        for period_type, indexes in by_type.items():
+            build_profile_counts(con, config, classed, period_type, indexes, record_types)
+        return
+    counted = {}
+    for period_type, indexes in by_type.items():
+        print_ = measure_reuse.fingerprint(
+            profile_counts_sql(config, every_year, period_type, indexes, record_types), version)
+        only = kept.periods_to_count(con, config, period_type, print_, years)
+        build_profile_counts(con, config, classed, period_type, indexes, record_types, only)
+        if only is not None:
+            kept.fill(con, counts_table(period_type), period_type, only)
+        counted[period_type] = (print_, counts_table(period_type))
+    measure_reuse.save(con, folder, counted, years)  # best effort: see its docstring

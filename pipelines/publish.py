@@ -90,8 +90,10 @@ def _now() -> str:
 
 
 def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
-            run_id: str) -> Path:
-    """Write a new partnership version from the warehouse marts; returns the partnership folder."""
+            run_id: str, parts: str | None = None) -> Path:
+    """Write a new partnership version from the warehouse marts; returns the partnership folder.
+    `parts`: measure's per-part count of the current records (`measure_reuse.count_parts`),
+    which names their submissions without another scan of the records."""
     register_stat_macros(con)
     staging = start_version(workspace, config.id, PARTNERSHIP, run_id)
     columns = RESULT_COLUMNS.format(min_n=RELIABILITY_MIN_DENOMINATOR)
@@ -104,7 +106,7 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
                 f"ORDER BY {DISPARITY_ORDER}) TO "
                 f"{sql_literal(str(staging / 'disparities.parquet'))} "
                 f"(FORMAT parquet, COMPRESSION zstd, {parquet_kv_metadata(config, 'disparities')})")
-    sources = source_files(con, config)
+    sources = source_files(con, config, parts)
     guidelines = guideline_years(con, config)
     created = _now()
     write_datapackage(staging, config, public=False, version=run_id, created=created,
@@ -177,9 +179,11 @@ def guideline_notes(guidelines: list[dict]) -> list[str]:
             for g in guidelines if g.get("beyond_latest")]
 
 
-def source_files(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> list[dict]:
+def source_files(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+                 parts: str | None = None) -> list[dict]:
     """Every submission whose rows are in the current data, records and aggregates alike."""
-    feeds = [f"SELECT submission_id, 'records' AS kind FROM {config.id}.records_current"]
+    feeds = [f"SELECT submission_id, 'records' AS kind FROM "
+             f"{parts or f'{config.id}.records_current'}"]
     if has_table(con, config.id, "aggregate_counts"):
         feeds.append(f"SELECT submission_id, 'aggregates' FROM {config.id}.aggregate_counts_current")
     rows = con.execute(f"""

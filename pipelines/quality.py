@@ -102,29 +102,37 @@ SERIES, HISTORY, COUNTS = "_quality_series", "_quality_history", "_quality_count
 KEYS = ("check_name", "partner_id", "indicator_id", "subject", "period_type", "period_start")
 
 
-def _reported_periods_sql(config: InitiativeConfig) -> str:
-    """records_current with the period each row is compared in: its own, or its month when the
-    row is dated (a day has too few rows to have a history)."""
+def _reported_periods_sql(source: str) -> str:
+    """`source` (records_current, or its parts) with the period each row is compared in: its
+    own, or its month when the row is dated (a day has too few rows to have a history)."""
     day = "period_type = 'day'"
     return (f"SELECT *, CASE WHEN {day} THEN 'month' ELSE period_type END AS q_type, "
             f"CASE WHEN {day} THEN {label_sql('period_start', 'month')} ELSE period END "
             f"AS q_period, "
             f"CASE WHEN {day} THEN {start_sql('period_start', 'month')} ELSE period_start END "
             f"AS q_start, CASE WHEN {day} THEN {end_sql('period_start', 'month')} "
-            f"ELSE period_end END AS q_end FROM {config.id}.records_current")
+            f"ELSE period_end END AS q_end FROM {source}")
 
 
-def _record_series(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
+def _record_series(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+                   parts: str | None) -> None:
     checks = config.initiative.quality.checks
     measures = [c.name for c in config.record_schema.by_role("measure")
                 ] if "measure_missing" in checks else []
     if "row_count" not in checks and not measures:
         return
     keys = "partner_id, q_period, q_type, q_start, q_end"
-    # One pass over the records counts rows and each measure's values per partner-period.
-    counts = "".join(f", count({m})::DOUBLE AS {m}" for m in measures)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {COUNTS} AS SELECT {keys}, count(*)::DOUBLE AS "
-                f"_rows{counts} FROM ({_reported_periods_sql(config)}) GROUP BY {keys}")
+    if parts is None:
+        # One pass over the records counts rows and each measure's values per partner-period.
+        counts = "".join(f", count({m})::DOUBLE AS {m}" for m in measures)
+        records = _reported_periods_sql(f"{config.id}.records_current")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {COUNTS} AS SELECT {keys}, count(*)::DOUBLE "
+                    f"AS _rows{counts} FROM ({records}) GROUP BY {keys}")
+    else:
+        # The same counts, summed from measure's per-part counts of the same records.
+        counts = "".join(f", sum(with_{m})::DOUBLE AS {m}" for m in measures)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {COUNTS} AS SELECT {keys}, sum(n)::DOUBLE "
+                    f"AS _rows{counts} FROM ({_reported_periods_sql(parts)}) GROUP BY {keys}")
     if "row_count" in checks:
         con.execute(f"INSERT INTO {SERIES} SELECT 'row_count', partner_id, '', 'rows', q_period, "
                     f"q_type, q_start, q_end, _rows, false FROM {COUNTS}")
@@ -229,9 +237,12 @@ def _flagged_sql(settings: Quality) -> str:
     END)"""
 
 
-def build_flags(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> int:
+def build_flags(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+                parts: str | None = None) -> int:
     """(Re)build `<initiative>.quality_flags` from records_current and indicator_cells (after
-    measure and suppression); returns how many flags there are."""
+    measure and suppression); returns how many flags there are. `parts`: measure's count of
+    the current records per part (`measure_reuse.count_parts`), when it is at hand: the rows
+    per partner-period are summed from it instead of counted again."""
     from pipelines.quality_text import message  # which imports this module
 
     settings = config.initiative.quality
@@ -241,7 +252,7 @@ def build_flags(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> int
     try:
         if has_table(con, config.id, "records_current") or _has_view(con, config.id,
                                                                      "records_current"):
-            _record_series(con, config)
+            _record_series(con, config, parts)
         if has_table(con, config.id, "indicator_cells"):
             _cell_series(con, config)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {HISTORY} AS {_history_sql(settings)}")

@@ -1,16 +1,15 @@
 """Read stage: turn one messy partner CSV into a DuckDB table of text cells with spreadsheet rows.
 
-Handles UTF-8 (with or without BOM), UTF-16 with BOM (Excel "Unicode text") or without, cp1252,
-UTF-8 with stray cp1252 bytes, and `,` `;` tab `|` delimiters. Header names are matched to the
-shared template through aliases. Nothing from the file is ever interpolated into SQL: columns
-are read positionally as c0..cN.
+The encoding is recognised (and a non-UTF-8 file transcoded) by pipelines.read_encoding; `,` `;`
+tab and `|` delimiters are told apart here. Header names are matched to the shared template
+through aliases. Nothing from the file is ever interpolated into SQL: columns are read
+positionally as c0..cN.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import re
 from dataclasses import dataclass, field
@@ -21,11 +20,14 @@ import duckdb
 from pipelines import workbook
 from pipelines.config import Crosswalk, IntakeSchema
 # Under their old private names too: benchmarks/profile_stages.py times them through this module.
-from pipelines.lines import (CHUNK, MAX_FIELD_BYTES, cap_long_lines, lone_carriage_return,
-                             may_have_long_line, split_records)
+from pipelines.lines import (MAX_FIELD_BYTES, cap_long_lines, may_have_long_line, scan_lines,
+                             split_records)
 from pipelines.lines import blank_rows as _blank_rows
-from pipelines.lines import line_count as _line_count
+from pipelines.lines import line_count as _line_count  # noqa: F401  (tests use this name)
 from pipelines.problems import FileRejected, Problem
+# Read through this module's names: benchmarks/profile_stages.py times sha256_file,
+# detect_encoding and _transcode by replacing them here.
+from pipelines.read_encoding import CODECS, _transcode, detect_encoding, sha256_file
 from pipelines.sql import sql_literal
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -56,131 +58,6 @@ class Malformed:
 class HeaderMap:
     positions: dict[int, str]  # file column position -> canonical column name
     ignored: list[str] = field(default_factory=list)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _cp1252_fallback(error: UnicodeDecodeError) -> tuple[str, int]:
-    # Bytes that are not UTF-8 in an otherwise UTF-8 file: text pasted from a Windows program.
-    return error.object[error.start:error.end].decode("cp1252"), error.end
-
-
-codecs.register_error("backbone-cp1252", _cp1252_fallback)
-# What the partner sent -> (Python codec, error handler) that turns it into text.
-CODECS = {"utf-16": ("utf-16", "strict"), "utf-16-le": ("utf-16-le", "strict"),
-          "utf-16-be": ("utf-16-be", "strict"), "cp1252": ("cp1252", "strict"),
-          "utf-8+cp1252": ("utf-8-sig", "backbone-cp1252")}
-UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|"
-                           rb"[\xf0-\xf4][\x80-\xbf]{3}")
-# Files that are something else with a .csv name: say what they are, not just "binary".
-SIGNATURES = (
-    (b"%PDF", "a PDF document", "Export the data from the system that produced the PDF as CSV."),
-    (b"\x89PNG", "a PNG image", "Send the data itself as a CSV file, not a picture of it."),
-    (b"\xff\xd8\xff", "a JPEG image", "Send the data itself as a CSV file, not a picture of it."),
-    (b"GIF8", "a GIF image", "Send the data itself as a CSV file, not a picture of it."),
-    (b"\x1f\x8b", "a compressed (gzip) file", "Uncompress it and send the CSV file inside."),
-)
-
-
-def _decodes_as(path: Path, encoding: str, errors: str = "strict") -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-# Every UTF8_SEQUENCE starts with a lead byte (L) followed by a continuation byte (C): a chunk
-# without "LC" after this byte-to-class translation (C speed) cannot match, so the regular
-# expression (30x slower over a 100 MB Windows-1252 file) only runs on chunks that might.
-_BYTE_CLASSES = bytes(ord("L") if 0xC2 <= b <= 0xF4 else ord("C") if 0x80 <= b <= 0xBF
-                      else ord(".") for b in range(256))
-
-
-def _has_utf8_sequences(path: Path) -> bool:
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            if b"LC" in chunk.translate(_BYTE_CLASSES) and UTF8_SEQUENCE.search(chunk):
-                return True
-    return False
-
-
-def _first_unreadable_line(path: Path) -> int | None:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8", errors="backbone-cp1252")
-            except UnicodeDecodeError:
-                return number
-    return None
-
-
-def _transcode(path: Path, encoding: str, target: Path) -> Path:
-    codec, errors = CODECS[encoding]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("r", encoding=codec, errors=errors, newline="") as src, \
-            target.open("w", encoding="utf-8", newline="") as dst:
-        while chunk := src.read(CHUNK):
-            dst.write(chunk)
-    return target
-
-
-def _utf16_without_bom(head: bytes) -> str | None:
-    """UTF-16 text without a byte order mark: ASCII characters leave every other byte zero."""
-    even, odd = head[0::2], head[1::2]
-    if len(head) < 4:
-        return None
-    if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even):
-        return "utf-16-le"
-    if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd):
-        return "utf-16-be"
-    return None
-
-
-def detect_encoding(path: Path, head: bytes) -> str:
-    """The text encoding, or 'xlsx' / 'xls' for an Excel workbook (read by pipelines.workbook)."""
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if (book := workbook.kind(path, head)) is not None:
-        return book
-    if head.startswith(b"PK\x03\x04"):
-        kind = "a Word document" if b"word/" in head else "a ZIP archive (compressed files)"
-        raise FileRejected(Problem("not_a_csv", f"This is {kind}, not a CSV file. Send the CSV "
-                                   "file itself instead."))
-    for magic, kind, advice in SIGNATURES:
-        if head.startswith(magic):
-            raise FileRejected(Problem("not_a_csv", f"This is {kind}, not a CSV file. {advice}"))
-    if b"\x00" in head:
-        utf16 = _utf16_without_bom(head)
-        if utf16 and _decodes_as(path, utf16):
-            return utf16
-        raise FileRejected(Problem(
-            "binary_file", "This file contains binary data, not text. Please export the data as a "
-            "CSV file (comma-separated text)."))
-    if _decodes_as(path, "utf-8-sig"):
-        return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
-    # Mostly UTF-8 with some Windows-1252 bytes (one row pasted from another program): decoding
-    # it all as cp1252 would garble the UTF-8 text ("SÃ­"), so each part is read as what it is.
-    if _has_utf8_sequences(path) and _decodes_as(path, "utf-8-sig", "backbone-cp1252"):
-        return "utf-8+cp1252"
-    if _decodes_as(path, "cp1252"):
-        return "cp1252"
-    line = _first_unreadable_line(path)
-    raise FileRejected(Problem(
-        "unknown_encoding", "The text encoding of this file could not be recognised (it is neither "
-        "UTF-8 nor Windows-1252)" + (f"; the first unreadable character is on line {line}"
-                                     if line else "") + ". Please save it as 'CSV UTF-8'.",
-        row=line))
 
 
 def _pick_delimiter(header_line: str) -> str:
@@ -312,17 +189,21 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
                    escape='"', columns=columns, store_rejects=True, ignore_errors=True,
                    strict_mode=True, max_line_size=MAX_FIELD_BYTES, encoding="utf-8")
     arguments = ", ".join(f"{key} := ${key}" for key in options)
+    scan = scan_lines(sniffed.readable_path, sniffed.delimiter)
+    # trim() was a fifth of parsing and typing a file of short cells: it is left out when the
+    # scan proves it would change no cell (the usual export), and kept otherwise.
+    trim = "trim({})" if scan.edge_space or not TRIM_ONLY_WHEN_NEEDED else "{}"
     # Only the template's columns are kept: an ignored column (a campus name, a free-text note)
     # would otherwise be held in memory for nothing. Every column is still parsed, so a row with
     # too many or too few cells is refused all the same.
-    texts = ", ".join(f"NULLIF(trim(c{pos}), '') AS {name}"
+    texts = ", ".join(f"NULLIF({trim.format(f'c{pos}')}, '') AS {name}"
                       for pos, name in sorted(header_map.positions.items())) or "c0"
     select = select or ", ".join(name for _, name in sorted(header_map.positions.items()))
     # Not TEMP: other connections (GX's) read it through the view.
     parse = f"SELECT {select} FROM (SELECT {texts} FROM read_csv($path, {arguments}))"
-    lines = _line_count(sniffed.readable_path)
+    lines = scan.count
     try:
-        _parse(con, sniffed, parse, options, lines)
+        _parse(con, sniffed, parse, options, lines, scan.lone_carriage_return)
     except duckdb.OutOfMemoryException:
         raise  # the machine's limit, not the partner's file: it stays in intake for a rerun
     except duckdb.Error as exc:
@@ -395,6 +276,9 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
                      if first else None)
 
 
+# False only in tests: every cell trimmed, as the general path, to compare with the fast one.
+TRIM_ONLY_WHEN_NEEDED = True
+
 # DuckDB holds about 1 KB per refused cell until its scan ends, whatever rejects_limit says
 # (400k short rows of a 5-column file: 1.3 GB), so a file with many refused rows is parsed in
 # pieces, each of at most this many cells.
@@ -402,7 +286,7 @@ REFUSED_CELLS_PER_SCAN = 100_000
 
 
 def _parse(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, parse: str, options: dict,
-           lines: int) -> None:
+           lines: int, lone_carriage_return: bool) -> None:
     """`_csv` from `parse`, and `_refused` (line, error_type, csv_line) from the parser's
     rejects, in one scan, or in pieces when a scan without rejects kept many rows out."""
     path = {"path": str(sniffed.readable_path)}
@@ -417,7 +301,7 @@ def _parse(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, parse: str, options
     refused = lines - 1 - loaded
     # Counted lines are line feeds: a lone carriage return (a line end to the parser) would make
     # the count too low, so such a file takes the scan that keeps rejects.
-    if refused == 0 and not lone_carriage_return(sniffed.readable_path):
+    if refused == 0 and not lone_carriage_return:
         con.execute("CREATE OR REPLACE TEMP TABLE _refused "
                     "(line BIGINT, error_type VARCHAR, csv_line VARCHAR)")
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import quality, quality_text, resubmission
+from pipelines import measure_reuse, quality, quality_text, resubmission
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.disparities import compute_disparities
 from pipelines.measure import build_indicator_cells
@@ -46,17 +46,21 @@ def measure_and_publish(con: duckdb.DuckDBPyConnection, workspace: Workspace,
     Raises ConfigError (from measure) when the definitions cannot class the data, e.g. a period
     before the first poverty-guideline year; nothing is published then.
     """
-    cells = build_indicator_cells(con, config)
-    race = config.standards.race
-    counts = suppress_cells(con, f"{config.id}.indicator_cells",
-                            config.initiative.suppression.threshold,
-                            multiracial_label=race.multiracial_label,
-                            not_reported_label=race.not_reported_label)
-    compute_disparities(con, f"{config.id}.indicator_cells", f"{config.id}.disparities",
-                        dict(config.initiative.reference_groups),
-                        exclude_groups=not_reported_labels(config))
-    quality.build_flags(con, config)
-    published = publish(con, workspace, config, run_id)
+    try:
+        cells = build_indicator_cells(con, config, reuse=measure_reuse.cache_folder(
+            workspace.warehouse_file, config.id))
+        race = config.standards.race
+        counts = suppress_cells(con, f"{config.id}.indicator_cells",
+                                config.initiative.suppression.threshold,
+                                multiracial_label=race.multiracial_label,
+                                not_reported_label=race.not_reported_label)
+        compute_disparities(con, f"{config.id}.indicator_cells", f"{config.id}.disparities",
+                            dict(config.initiative.reference_groups),
+                            exclude_groups=not_reported_labels(config))
+        quality.build_flags(con, config, parts=measure_reuse.PARTS)
+        published = publish(con, workspace, config, run_id, parts=measure_reuse.PARTS)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS temp.{measure_reuse.PARTS}")
     resubmission.mark_published(con, config)
     quality_text.add_to_reports(con, config, run_id)  # written at load, before these flags
     return Refreshed(cells, counts, published)

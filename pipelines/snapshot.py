@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import snapshot_incremental as incremental
 from pipelines.config import DEFINITION_FOLDERS, ConfigError, InitiativeConfig, Workspace
 from pipelines.dictionary import table_descriptions
 from pipelines.duckdb_settings import limit_memory
@@ -40,12 +41,14 @@ QUARANTINE_COLUMNS = ("submission_id", "initiative_id", "partner_id", "source_ro
 SOURCES_ATTRIBUTE = "user.backbone.snapshot_sources"
 
 
-def snapshot_warehouse(workspace: Workspace) -> Path:
-    """Rebuild `workspace.snapshot_file` from the closed warehouse; returns its path.
+def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
+    """Bring `workspace.snapshot_file` up to the closed warehouse; returns its path.
 
     Skipped when the snapshot in place was built from the same warehouse data, published results,
     definitions and code (`sources`): a night with nothing new then costs no rebuild (0.7 s on
-    the sample, minutes on a large warehouse)."""
+    the sample, minutes on a large warehouse). Otherwise the previous snapshot is copied and
+    brought up to date table by table when that is provably the same as a fresh build
+    (pipelines/snapshot_incremental.py), else (or with `fresh`) it is built from scratch."""
     target = workspace.snapshot_file
     temporary = target.with_name(f".{target.name}.tmp")
     _remove(temporary)  # left, maybe read-only, by a crash before the rename
@@ -59,21 +62,19 @@ def snapshot_warehouse(workspace: Workspace) -> Path:
         con.execute("SET enable_progress_bar = false")
         con.execute("ATTACH ? AS live (READ_ONLY)", [str(workspace.warehouse_file)])
         built_from = sources(workspace, con)
-        if _built_from(target) == built_from:
+        if not fresh and _built_from(target) == built_from:
             return target
-        con.execute(f"ATTACH ? AS snap (STORAGE_VERSION '{STORAGE_VERSION}')", [str(temporary)])
-        con.execute("BEGIN TRANSACTION")  # one commit, not one per statement
-        # Tables, views, sequences and macros as they are; the data is copied below.
-        con.execute("COPY FROM DATABASE live TO snap (SCHEMA)")
-        _copy_tables(con)
-        for schema in _initiative_schemas(con):
-            config = _config(workspace, schema)
-            _add_analyst_tables(con, workspace, schema, config)
-            _comment(con, schema, config)
-        _add_data_dictionary(con)
-        _comment(con, "main", None)
-        con.execute("COMMIT")
-        con.execute("DETACH snap")
+        mark = None if fresh else incremental.read_mark(target)
+        states = incremental.table_states(
+            con, lambda schema, table: _copied_columns(con, schema, table),
+            (mark or {}).get("tables"))
+        built_on = incremental.base(con, _definitions_and_code(workspace))
+        work = incremental.plan(mark, built_on, states, target)
+        if work is not None and _update_copy(con, workspace, target, temporary, work, states):
+            fresh_size, updates = mark["fresh_size"], mark.get("updates", 0) + 1
+        else:
+            _build(con, workspace, temporary)
+            fresh_size, updates = temporary.stat().st_size, 0
     except BaseException:
         con.close()  # first: it holds the file
         _remove(temporary)
@@ -81,10 +82,73 @@ def snapshot_warehouse(workspace: Workspace) -> Path:
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
-    _mark(temporary, built_from)  # before the rename: the mark travels with the file
+    _mark(temporary, built_from)  # before the rename: the marks travel with the file
+    incremental.write_mark(temporary, built_on, states, fresh_size, updates)
     os.chmod(temporary, 0o444)
     os.replace(temporary, target)
+    incremental.prune_marks(target)
     return target
+
+
+def _build(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path) -> None:
+    """A fresh snapshot at `temporary`, from `live`."""
+    con.execute(f"ATTACH ? AS snap (STORAGE_VERSION '{STORAGE_VERSION}')", [str(temporary)])
+    con.execute("BEGIN TRANSACTION")  # one commit, not one per statement
+    # Tables, views, sequences and macros as they are; the data is copied below.
+    con.execute("COPY FROM DATABASE live TO snap (SCHEMA)")
+    _copy_tables(con)
+    _add_analyst_objects(con, workspace)
+    con.execute("COMMIT")
+    con.execute("DETACH snap")
+
+
+def _update_copy(con: duckdb.DuckDBPyConnection, workspace: Workspace, target: Path,
+                 temporary: Path, work: incremental.Plan, states: dict) -> bool:
+    """The previous snapshot copied to `temporary` (it stays as it was for analysts reading it)
+    and brought up to `live`; False (and nothing at `temporary`) when the copy turned out not
+    to be what its mark says, or DuckDB could not read it."""
+    shutil.copyfile(target, temporary)  # data only: not the marks, nor the read-only mode
+    os.chmod(temporary, 0o644)
+    try:
+        # An existing file keeps the storage version it was created with.
+        con.execute("ATTACH ? AS snap", [str(temporary)])
+        con.execute("BEGIN TRANSACTION")
+        if incremental.apply(con, work, states):
+            _refresh_analyst_objects(con, workspace)
+            con.execute("COMMIT")
+            con.execute("DETACH snap")
+            return True
+    except duckdb.Error:  # a damaged copy: the fresh build is always right
+        pass
+    for statement in ("ROLLBACK", "DETACH snap"):
+        try:
+            con.execute(statement)
+        except duckdb.Error:  # nothing open, or not attached
+            pass
+    _remove(temporary)
+    return False
+
+
+def _refresh_analyst_objects(con: duckdb.DuckDBPyConnection, workspace: Workspace) -> None:
+    # What the analyst steps add (in no live schema) is made again, as a fresh build makes it.
+    for schema, name, kind in con.execute(
+            "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE database_name "
+            "= 'snap' UNION ALL SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE "
+            "database_name = 'snap' AND NOT internal EXCEPT SELECT schema_name, table_name, "
+            "'TABLE' FROM duckdb_tables() WHERE database_name = 'live' EXCEPT SELECT "
+            "schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'live' "
+            "AND NOT internal").fetchall():
+        con.execute(f"DROP {kind} snap.{sql_identifier(schema)}.{sql_identifier(name)}")
+    _add_analyst_objects(con, workspace)
+
+
+def _add_analyst_objects(con: duckdb.DuckDBPyConnection, workspace: Workspace) -> None:
+    for schema in _initiative_schemas(con):
+        config = _config(workspace, schema)
+        _add_analyst_tables(con, workspace, schema, config)
+        _comment(con, schema, config)
+    _add_data_dictionary(con)
+    _comment(con, "main", None)
 
 
 def sources(workspace: Workspace, con: duckdb.DuckDBPyConnection) -> str:
@@ -92,23 +156,32 @@ def sources(workspace: Workspace, con: duckdb.DuckDBPyConnection) -> str:
     has it attached as `live`), every published partnership result and definition file (by
     file identity: a new version is a new file), this code and DuckDB's version. A change in
     any of them means a rebuild."""
-    def identity(path: Path) -> list:
-        try:
-            info = path.stat()
-        except OSError:
-            return [str(path), None]
-        return [str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
-
     parts = [_warehouse_version(con)]
     published = workspace.path("data", "published")
-    parts += [identity(p) for p in sorted(published.glob("*/partnership/indicator_results.parquet"))]
+    parts += [_identity(p)
+              for p in sorted(published.glob("*/partnership/indicator_results.parquet"))]
+    parts += _definitions_and_code(workspace)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _identity(path: Path) -> list:
+    try:
+        info = path.stat()
+    except OSError:
+        return [str(path), None]
+    return [str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def _definitions_and_code(workspace: Workspace) -> list:
+    parts = []
     for folder in DEFINITION_FOLDERS:
-        parts += [identity(p) for p in sorted(workspace.path(folder).rglob("*")) if p.is_file()]
+        parts += [_identity(p) for p in sorted(workspace.path(folder).rglob("*")) if p.is_file()]
     code = hashlib.sha256()
-    for module in (Path(__file__), Path(__file__).with_name("dictionary.py")):
+    for module in (Path(__file__), Path(__file__).with_name("dictionary.py"),
+                   Path(__file__).with_name("snapshot_incremental.py")):
         code.update(module.read_bytes())
     parts.append([code.hexdigest(), STORAGE_VERSION, duckdb.__version__])
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return parts
 
 
 def _warehouse_version(con: duckdb.DuckDBPyConnection) -> list:
@@ -167,6 +240,14 @@ def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
         "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = 'snap' AND "
         "schema_name = ? UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE "
         "database_name = 'snap' AND schema_name = ? AND NOT internal", [schema, schema]).fetchall())
+
+
+def _copied_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """The live table's columns that reach the snapshot."""
+    columns = _columns(con, "live", schema, table)
+    if (schema, table) == ("main", "quarantine"):
+        return [c for c in columns if c in QUARANTINE_COLUMNS]
+    return columns
 
 
 def _copy_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -284,17 +284,21 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
         # at the day grain, so dated person rows are left out (resubmission keeps all of a
         # file's events; measure counts a person once per indicator period). Aggregate cells
         # stay unique whatever their grain.
+        # The keys that repeat are grouped, then joined back (NULL keys group together, as in a
+        # window's partition): a window counting each key's rows sorted every row, 2x the CPU.
         period = schema.role_column("period")
-        partition = ", ".join(f"coalesce(p.label, b.{k})" if k == period else f"b.{k}"
-                              for k in keys)
+        key = [f"coalesce(p.label, b.{k})" if k == period else f"b.{k}" for k in keys]
         said = [headers.get(k, k) for k in keys]
         events = "AND p.period_type IS DISTINCT FROM 'day'" if schema.kind == "records" else ""
+        rows = f"{{batch}} b LEFT JOIN {PERIODS} p ON p.text = b.{period}"
+        kept = f"WHERE b.{keys[0]} IS NOT NULL {events}"
+        repeated = (f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(key))} FROM {rows} "
+                    f"{kept} GROUP BY ALL HAVING count(*) > 1")
+        same = " AND ".join(f"{k} IS NOT DISTINCT FROM d.k{i}" for i, k in enumerate(key))
         suite.add_expectation(_unexpected_rows(
             "duplicate_key", "+".join(keys), f"The same {' + '.join(said)} appears on more than "
             "one row; send one row per " + " per ".join(said) + ".",
-            f"_row IN (SELECT b._row FROM {{batch}} b LEFT JOIN {PERIODS} p ON p.text = b.{period} "
-            f"WHERE b.{keys[0]} IS NOT NULL {events} "
-            f"QUALIFY count(*) OVER (PARTITION BY {partition}) > 1)",
+            f"_row IN (SELECT b._row FROM {rows} JOIN ({repeated}) d ON {same} {kept})",
             f"concat_ws(' / ', {', '.join(k + '__text' for k in keys)})"))
     return suite
 

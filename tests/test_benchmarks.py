@@ -96,3 +96,21 @@ def test_pandas_path_reads_period_labels(tmp_path):
                               if line.startswith('{"file"')))
     assert outcome["records"] > 0 and outcome["records"] + outcome["quarantined_rows"] == \
         outcome["rows"]
+
+
+def test_incremental_ab_compares_fast_full_and_before(tmp_path, capsys):
+    """On a 1 MB generated workspace, with this tree as `before` too: one new small file, and
+    the three ways of measuring it publish the same."""
+    from pathlib import Path
+
+    from benchmarks import incremental_ab
+
+    source = tmp_path / "ws"
+    generate.generate(source, megabytes=1, verbose=False)
+    tree = Path(incremental_ab.__file__).resolve().parents[1]
+    incremental_ab.main(["--source", str(source), "--before", str(tree), "--work",
+                         str(tmp_path / "work"), "--megabytes", "0.2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "new file: RUSD_outcomes_2020.csv" in out and ": loaded" in out
+    assert "the same as before to 12 decimals: True" in out
+    assert all(f"| {name} |" in out for name in ("before", "fast", "full"))

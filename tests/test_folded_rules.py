@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bad_corpus import CASES, REGISTERED
@@ -106,3 +108,18 @@ def test_options_not_translated_stay_expectations_of_their_own():
     assert sql("expect_column_values_to_be_in_set", {"column": "x", "value_set": ["a{1}", 2]}) == (
         "SELECT _row, NULL AS value FROM {batch} WHERE x IS NOT NULL AND NOT "
         "(x IN ('a{{1}}', 2))")
+
+
+def test_a_folded_query_that_fails_validates_the_suite_as_built(config, tmp_path, monkeypatch):
+    path = sorted((SAMPLES / "riverbend_schools").iterdir())[0]
+    normal = intake.stage_file(path, config, "riverbend_schools", SALT, tmp_path / "normal")
+    built = intake._suite
+    monkeypatch.setattr(intake, "_SUITES", {})
+    monkeypatch.setattr(intake, "_suite", lambda *args: dataclasses.replace(
+        built(*args), query="SELECT _row FROM {batch} WHERE no_such_column"))
+    validations = []
+    monkeypatch.setattr(folded_rules, "run_suite", lambda database, suite: validations.append(
+        suite.name) or run_suite(database, suite))
+    broken = intake.stage_file(path, config, "riverbend_schools", SALT, tmp_path / "broken")
+    assert validations and not any(v.endswith(".folded") for v in validations), validations
+    _same(broken, normal)
