@@ -230,13 +230,11 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
               help="Also write every row to fix to this CSV, like the nightly *.bad_rows.csv."),
           home: Optional[Path] = HOME) -> None:
     from pipelines import check_periods
-    from pipelines.feedback import bad_rows, listed, partner_column, write_bad_rows
+    from pipelines.check_output import show_check
+    from pipelines.feedback import bad_rows
     from pipelines.intake import stage_file
 
     end_without_teardown()  # partners wait for this command: see pipelines/process_end.py
-
-    def say(text: object) -> str:  # partner text: no markup, no line breaks, no terminal codes
-        return escape(one_line(text))
 
     workspace = Workspace.resolve(home)
     ids = [initiative] if initiative else workspace.initiative_ids()
@@ -257,49 +255,7 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
         if staged.status == "staged" and staged.staged_db:
             read_as = check_periods.periods_read(staged.staged_db, config)
             missed = check_periods.not_counted(staged.staged_db, config)
-    headers = staged.header_names
-    if staged.status == "unsettled":
-        console.print(f"[yellow]NOT CHECKED[/] {say(file.name)}: it changed while it was read "
-                      "(still being written?); check it again once it is complete")
-        raise typer.Exit(1)
-    if staged.status == "rejected":
-        console.print(f"[red]REJECTED[/] {say(file.name)}: nothing from it would load")
-        for problem in staged.problems:
-            where = ", ".join(part for part in (
-                f"row {problem['row']}" if problem.get("row") else "",
-                f"column {partner_column(problem['column'], headers)!r}"
-                if problem.get("column") else "") if part)
-            console.print(f"  - {say(problem['message'])}" + (f" ({say(where)})" if where else ""))
-    else:
-        how = (say(staged.encoding) if staged.encoding in ("xlsx", "xls") else
-               f"{say(staged.encoding)}, delimiter {say(repr(staged.delimiter))}")
-        console.print(f"[green]OK[/] {say(file.name)}: {staged.rows_loaded:,} of "
-                      f"{staged.rows_read:,} rows would load ({how})")
-        if read_as:
-            console.print("Periods the rows were read as:")
-            for line in check_periods.period_lines(read_as):
-                console.print(f"  {say(line)}")
-        for line in check_periods.not_counted_lines(missed):
-            console.print(f"[yellow]Note:[/] {say(line)}")
-        if staged.rows_quarantined:
-            console.print(f"{staged.rows_quarantined:,} "
-                          f"{'row' if staged.rows_quarantined == 1 else 'rows'} would be set "
-                          "aside (quarantined):")
-    shown, more = listed(rows)
-    for row, column, rule, value, message in shown:
-        named = f"column {partner_column(column, headers)!r}" if column else "the whole row"
-        written = f' (value as written: "{value}")' if value is not None else ""
-        console.print(f"  row {row}, {say(named)}: \\[{say(rule)}] {say(message)}{say(written)}")
-    if bad_rows_csv is not None and rows:
-        write_bad_rows(bad_rows_csv, rows, headers)
-    if more:
-        where = (f"all rows are in {bad_rows_csv}" if bad_rows_csv is not None
-                 else "run again with --bad-rows FILE.csv to get the full list")
-        console.print(f"  ...and {more} more row{'s' if more != 1 else ''}: {say(where)}")
-    elif bad_rows_csv is not None and rows:
-        console.print(f"The rows to fix are also in {say(bad_rows_csv)}")
-    if staged.status == "rejected":
-        raise typer.Exit(1)
+    raise typer.Exit(show_check(console, file.name, staged, rows, read_as, missed, bad_rows_csv))
 
 
 @app.command()

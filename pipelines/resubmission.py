@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from pipelines import resubmission_shortcuts as shortcuts
 from pipelines.config import InitiativeConfig
 from pipelines.sql import sql_literal
 
@@ -180,7 +181,8 @@ def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartCh
                        for p in by_part if None not in p)
     in_parts = (f"SEMI JOIN (VALUES {values}) p({part}) USING ({part})" if values
                 else "WHERE false")
-    if not ALWAYS_GENERAL and not _earlier_rows(con, lay, partner_id, ids, in_parts):
+    if not shortcuts.ALWAYS_GENERAL and not shortcuts.earlier_rows(con, lay, partner_id, ids,
+                                                                      in_parts):
         # No current row of the partner in these parts (a first submission of its periods):
         # `old` is empty, so each part's rows are all carried and none kept, which the owners
         # query counted already; the general query would group every row by key to say so.
@@ -199,19 +201,6 @@ def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartCh
         {"partner": partner_id}).fetchall()
     return [PartChange(tuple(r[:n]), by_part[tuple(r[:n])][0], *r[n:],
                        days=by_part[tuple(r[:n])][1]) for r in rows]
-
-
-# Tests set this to run the general queries and compare them with the guarded shortcuts.
-ALWAYS_GENERAL = False
-
-
-def _earlier_rows(con, lay: Layout, partner_id: str, ids: str, in_parts: str) -> bool:
-    """Whether any current row of the partner outside the group lies in the group's parts."""
-    return con.execute(f"""
-        SELECT count(*) FROM (SELECT 1 FROM (SELECT {lay.parts()} FROM {lay.table}_current
-                                             WHERE partner_id = $partner
-                                               AND submission_id NOT IN ({ids}))
-                              {in_parts} LIMIT 1)""", {"partner": partner_id}).fetchall()[0][0] > 0
 
 
 def _decide(changes: list[PartChange], share: float, max_shrink: float, complete_extracts: bool,
@@ -234,33 +223,6 @@ def _decide(changes: list[PartChange], share: float, max_shrink: float, complete
     return held
 
 
-def _nothing_superseded(con, lay: Layout, partner_id: str, ids: str) -> bool:
-    """True when `_apply`'s newest-row window provably supersedes nothing, so a first
-    submission of its periods skips sorting all its rows (1.3x the COPY floor on 1 GB):
-    - no current row of the partner outside the group has one of the group's periods (a key
-      holds its period; a NULL period joins no key);
-    - no key repeats within the group on a row that could lose (dated records: rows whose
-      `period_type = 'day'` is not false are exempt, as in the window). A repeated key with a
-      NULL column joins nothing in the window but is counted here: only slower.
-    Staging quarantines repeated keys per file (on raw ids), but two files of a group may
-    share a key, so the group is checked."""
-    periods = [r[0] for r in con.execute(
-        f"SELECT DISTINCT period FROM {lay.table} WHERE submission_id IN ({ids}) "
-        "AND period IS NOT NULL").fetchall()]
-    if periods and con.execute(f"""
-            SELECT count(*) FROM (SELECT 1 FROM {lay.table}_current
-                                  WHERE partner_id = $partner AND submission_id NOT IN ({ids})
-                                    AND period IN ({", ".join(map(sql_literal, periods))})
-                                  LIMIT 1)""", {"partner": partner_id}).fetchall()[0][0]:
-        return False
-    may_lose = "period_type <> 'day'" if lay.events else "true"
-    repeated = con.execute(f"""
-        SELECT count(*) FROM (SELECT 1 FROM {lay.table} WHERE submission_id IN ({ids})
-                              GROUP BY {", ".join(lay.key)}
-                              HAVING count(*) > 1 AND bool_or({may_lose}) LIMIT 1)""")
-    return not repeated.fetchall()[0][0]
-
-
 def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[PartChange]) -> None:
     ids, first, part = _ids(group), min(group), lay.part_names
     stored = ", ".join(lay.part)
@@ -278,7 +240,7 @@ def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[Pa
     # Among the current rows of the keys the group carries (its own included), the newest wins;
     # a dated key's rows in the group's files are events of one submission and all stay.
     events = f"NOT (period_type = 'day' AND submission_id IN ({ids}))" if lay.events else "true"
-    if ALWAYS_GENERAL or not _nothing_superseded(con, lay, partner_id, ids):
+    if shortcuts.ALWAYS_GENERAL or not shortcuts.nothing_superseded(con, lay, partner_id, ids):
         con.execute(f"""
             INSERT INTO {lay.table}_superseded
             SELECT submission_id, source_row, winner, now() FROM (

@@ -1,9 +1,9 @@
 """The resubmission shortcuts against the general queries they skip: `_measure` without its
-per-key count when no earlier row is current in the group's parts (`_earlier_rows`), and `_apply`
-without its newest-row window when no row can lose (`_nothing_superseded`).
+per-key count when no earlier row is current in the group's parts (`earlier_rows`), and `_apply`
+without its newest-row window when no row can lose (`nothing_superseded`).
 
 Every scenario runs twice on its own workspace, once as the night runs and once with
-`resubmission.ALWAYS_GENERAL` forcing the general paths, and the warehouse's tables must come out
+`resubmission_shortcuts.ALWAYS_GENERAL` forcing the general paths, and the warehouse's tables must come out
 identical. The guards' answers are recorded too, so each scenario is known to reach both sides:
 a first submission of a period, a key repeated within a group (two campus files), an update of
 earlier rows, a complete resend whose old rows are set aside first, a late row for an earlier
@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines import resubmission, warehouse
+from pipelines import resubmission_shortcuts as shortcuts
 from pipelines.config import Workspace
 
 from test_dated_resubmission import march, visits
@@ -103,13 +104,13 @@ EARLIER = {"person files": [True, False, True, False, False, False],
 def recording(monkeypatch, general: bool) -> dict[str, list[bool]]:
     """Force or allow the shortcuts, and keep each guard's answers (earlier rows: True means the
     general `_measure` query runs; nothing superseded: True means the window is skipped)."""
-    answers = {"_earlier_rows": [], "_nothing_superseded": []}
+    answers = {"earlier_rows": [], "nothing_superseded": []}
     for name, seen in answers.items():
-        def recorded(*args, guard=getattr(resubmission, name), seen=seen):
+        def recorded(*args, guard=getattr(shortcuts, name), seen=seen):
             seen.append(guard(*args))
             return seen[-1]
-        monkeypatch.setattr(resubmission, name, recorded)
-    monkeypatch.setattr(resubmission, "ALWAYS_GENERAL", general)
+        monkeypatch.setattr(shortcuts, name, recorded)
+    monkeypatch.setattr(shortcuts, "ALWAYS_GENERAL", general)
     return answers
 
 
@@ -134,11 +135,11 @@ def test_the_shortcuts_leave_the_same_tables_as_the_general_queries(tmp_path, mo
     nights = SCENARIOS[scenario]
     shortcut, general = fresh(tmp_path, "shortcut"), fresh(tmp_path, "general")
     answers = run(shortcut, nights, general=False, monkeypatch=monkeypatch)
-    assert answers["_nothing_superseded"] == [a for _, expected in nights for a in expected]
+    assert answers["nothing_superseded"] == [a for _, expected in nights for a in expected]
     # A first submission of its parts skips the general _measure; every other group runs it.
-    assert answers["_earlier_rows"] == [not first for first in EARLIER[scenario]]
+    assert answers["earlier_rows"] == [not first for first in EARLIER[scenario]]
     assert run(general, nights, general=True, monkeypatch=monkeypatch) == \
-        {"_earlier_rows": [], "_nothing_superseded": []}
+        {"earlier_rows": [], "nothing_superseded": []}
     got, want = tables(shortcut), tables(general)
     assert got == want
     # the scenarios do supersede rows, so the comparison is not between two empty tables
@@ -197,9 +198,9 @@ def test_the_shortcuts_agree_with_the_general_queries_on_rows_intake_would_refus
                                                                                   monkeypatch):
     shortcut, general = fresh(tmp_path, "shortcut"), fresh(tmp_path, "general")
     assert edge_run(shortcut, False, monkeypatch) == {
-        "_earlier_rows": [False, False, False, False, False, True],
-        "_nothing_superseded": [False, False, True, False, True, False]}
-    assert edge_run(general, True, monkeypatch) == {"_earlier_rows": [], "_nothing_superseded": []}
+        "earlier_rows": [False, False, False, False, False, True],
+        "nothing_superseded": [False, False, True, False, True, False]}
+    assert edge_run(general, True, monkeypatch) == {"earlier_rows": [], "nothing_superseded": []}
     got, want = tables(shortcut), tables(general)
     assert got == want
     # night 4's month-typed row loses to its day row, night 1's row to night 6's
