@@ -21,6 +21,7 @@ suppression sees all the additive relations; `publish` drops the unrequested one
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
@@ -391,9 +392,16 @@ def _count_reusing(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, cla
     for period_type, indexes in by_type.items():
         print_ = measure_reuse.fingerprint(
             profile_counts_sql(config, every_year, period_type, indexes, record_types), version)
-        only = kept.periods_to_count(con, config, period_type, print_, years)
-        build_profile_counts(con, config, classed, period_type, indexes, record_types, only)
-        if only is not None:
-            kept.fill(con, counts_table(period_type), period_type, only)
+        try:
+            only = kept.periods_to_count(con, config, period_type, print_, years)
+            build_profile_counts(con, config, classed, period_type, indexes, record_types, only)
+            if only is not None:
+                kept.fill(con, counts_table(period_type), period_type, only)
+        except (duckdb.Error, KeyError, TypeError, ValueError) as exc:
+            # A kept file that cannot be read (truncated, edited): this night counts in full.
+            logging.getLogger(__name__).warning("%s: kept measure counts unreadable, counting "
+                                                "every period: %s", folder, exc)
+            kept.drop()
+            build_profile_counts(con, config, classed, period_type, indexes, record_types)
         counted[period_type] = (print_, counts_table(period_type))
     measure_reuse.save(con, folder, counted, years)  # best effort: see its docstring

@@ -96,9 +96,19 @@ class Reuse:
             state = json.loads((self.folder / STATE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if state.get("format") != FORMAT or not (self.folder / state.get("parts", "")).is_file():
+        # A state of another shape (edited, restored in part, another version) is no state.
+        if not isinstance(state, dict) or state.get("format") != FORMAT \
+                or not isinstance(state.get("parts"), str) \
+                or not isinstance(state.get("types"), dict) \
+                or not isinstance(state.get("years"), dict) \
+                or not (self.folder / state["parts"]).is_file():
             return None
         return state
+
+    def drop(self) -> None:
+        """Kept counts that could not be read: none are used or kept (a full count follows)."""
+        self.state = None
+        forget(self.folder)
 
     def periods_to_count(self, con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
                          period_type: str, fingerprint_now: str, years: dict) -> list | None:
@@ -171,13 +181,26 @@ def _write(con: duckdb.DuckDBPyConnection, folder: Path, counted: dict[str, tupl
         con.execute(f"COPY {table} TO {sql_literal(str(folder / name))} (FORMAT parquet)")
         types[period_type] = {"fingerprint": print_, "counts": name}
     state = {"format": FORMAT, "parts": parts, "types": types, "years": years}
+    # On disk before the state names them: after a power cut, a state naming truncated files
+    # would cost a full count (Reuse.drop), not a wrong one, but need not cost anything.
+    for name in (parts, *(t["counts"] for t in types.values())):
+        _sync(folder / name)
     temporary = folder / f".{STATE}.{token}"
     temporary.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    _sync(temporary)
     os.replace(temporary, folder / STATE)
     named = {parts, STATE, *(t["counts"] for t in types.values())}
     for path in folder.iterdir():
         if path.name not in named:
             path.unlink(missing_ok=True)
+
+
+def _sync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def forget(folder: Path) -> None:
