@@ -114,3 +114,22 @@ def test_incremental_ab_compares_fast_full_and_before(tmp_path, capsys):
     assert "new file: RUSD_outcomes_2020.csv" in out and ": loaded" in out
     assert "the same as before to 12 decimals: True" in out
     assert all(f"| {name} |" in out for name in ("before", "fast", "full"))
+
+
+def test_snapshot_ab_compares_before_fresh_and_updated(tmp_path, capsys):
+    """On a 1 MB generated workspace, with this tree as `before` too: one new small file, and the
+    three ways of making the snapshot hold the same."""
+    from pathlib import Path
+
+    from benchmarks import snapshot_ab
+
+    source = tmp_path / "ws"
+    generate.generate(source, megabytes=1, verbose=False)
+    tree = Path(snapshot_ab.__file__).resolve().parents[1]
+    snapshot_ab.main(["--source", str(source), "--before", str(tree), "--work",
+                      str(tmp_path / "work"), "--megabytes", "0.2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "new file: RUSD_outcomes_2020.csv" in out and ": loaded" in out
+    assert "before, fresh and updated hold the same: True" in out
+    assert "updated: nights brought up to date since a fresh build: 1" in out  # not rebuilt
+    assert all(f"| {name} |" in out for name in ("before", "fresh", "updated"))
