@@ -9,7 +9,8 @@ before), one new file (`--partner`, `--year`, `--megabytes`) is loaded, and then
 from the night before's snapshot, alternately: `before` (`snapshot.snapshot_warehouse` of the
 tree at `--before`), `fresh` (this tree, built from scratch) and `updated` (this tree, the
 previous snapshot brought up to date). All three must hold the same (every table's row count and
-order-independent hash, every relation's and column's definition and comment, sequences).
+order-independent hash, every relation's and column's definition and comment, sequences,
+storage version).
 """
 
 from __future__ import annotations
@@ -26,21 +27,24 @@ from benchmarks.incremental_ab import _load, _load_new_file
 
 
 def contents(database: Path) -> dict:
-    """Every table's rows (count, order-independent hash), relations, comments, sequences."""
+    """Every table's rows (count and an order-independent hash), every relation's and column's
+    definition and comment, each sequence's counter and the storage version."""
     con = duckdb.connect(str(database), read_only=True)
     try:
         found = {}
         for schema, table in con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
                                          "ORDER BY ALL").fetchall():
             found[f"{schema}.{table}"] = con.execute(
-                f'SELECT count(*), sum(hash(t)::HUGEINT)::VARCHAR FROM "{schema}"."{table}" AS t'
+                f'SELECT count(*), sum(hash(t)::HUGEINT) FROM "{schema}"."{table}" AS t'
             ).fetchall()[0]
         for sql in ("SELECT schema_name, table_name, comment, sql FROM duckdb_tables()",
                     "SELECT schema_name, view_name, comment, sql FROM duckdb_views() "
                     "WHERE NOT internal",
                     "SELECT schema_name, table_name, column_name, data_type, comment "
                     "FROM duckdb_columns()",
-                    "SELECT schema_name, sequence_name, last_value FROM duckdb_sequences()"):
+                    "SELECT schema_name, sequence_name, last_value FROM duckdb_sequences()",
+                    "SELECT tags::VARCHAR FROM duckdb_databases() WHERE database_name = "
+                    "current_database()"):
             found[sql] = sorted(con.execute(sql).fetchall(), key=repr)
         return found
     finally:

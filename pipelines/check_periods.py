@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from pipelines import periods
 from pipelines.config import InitiativeConfig
-from pipelines.measure import conditions_sql
+from pipelines.measure import aggregate_fits_sql, conditions_sql, fits_sql
 from pipelines.sql import sql_literal
 
 # Dated rows are listed by month: a year of visits is twelve lines, not 365.
@@ -43,56 +42,45 @@ class NotCounted:
     of: int  # rows in the indicator's denominator
 
 
-def periods_read(staged_db: str, config: InitiativeConfig) -> list[PeriodRows]:
-    """Rows per period as the staged records hold them, in time order."""
+def read_periods(staged_db: str, config: InitiativeConfig
+                 ) -> tuple[list[PeriodRows], list[NotCounted]]:
+    """The staged records' rows per period, in time order, and per indicator this file feeds,
+    its rows whose period is coarser than the indicator's grain or straddles two of its periods
+    (measure's own rule: `measure.fits_sql`, `measure.aggregate_fits_sql`)."""
     con = duckdb.connect(staged_db, read_only=True)
     try:
-        if not _has_records(con):
-            return []
-        return [PeriodRows(*row) for row in con.execute("""
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'records'"
+                           ).fetchone()[0]:
+            return [], []
+        read = [PeriodRows(*row) for row in con.execute("""
             SELECT CASE WHEN period_type = 'day' THEN strftime(period_start, '%Y-%m')
                         ELSE period END AS label,
                    period_type, count(*)::BIGINT,
                    count(DISTINCT period_start) FILTER (WHERE period_type = 'day')
             FROM records WHERE period IS NOT NULL
             GROUP BY 1, 2 ORDER BY min(period_start), max(period_end), label""").fetchall()]
-    finally:
-        con.close()
-
-
-def not_counted(staged_db: str, config: InitiativeConfig) -> list[NotCounted]:
-    """Per indicator this file feeds: its rows whose period is coarser than the indicator's grain
-    or straddles two of its periods (the rule measure.py applies)."""
-    calendar = config.initiative.calendar
-    con = duckdb.connect(staged_db, read_only=True)
-    try:
-        if not _has_records(con):
-            return []
         columns = {r[0] for r in con.execute("DESCRIBE records").fetchall()}
-        found = []
+        fed = []  # (indicator, its rows in this file, those of them that fit its grain)
         for indicator in config.indicators:
-            grain = indicator.period_type
             if "indicator_id" in columns:  # an aggregate file: one exact indicator period a row
-                if indicator.source != "aggregates":
-                    continue
-                mine = f"indicator_id = {sql_literal(indicator.id)}"
-                fits = (f"({periods.start_sql('period_start', grain, calendar)} = period_start "
-                        f"AND {periods.end_sql('period_start', grain, calendar)} = period_end)")
-            else:
-                used = {c.column for c in indicator.denominator + indicator.numerator}
-                if indicator.source != "records" or not used <= columns:
-                    continue
-                mine = conditions_sql(indicator.denominator)
-                fits = (f"{periods.start_sql('period_start', grain, calendar)} = "
-                        f"{periods.start_sql('period_end', grain, calendar)}")
-            missed, of = con.execute(
-                f"SELECT count_if(NOT coalesce({fits}, false)), count(*) FROM records "
-                f"WHERE ({mine}) AND period IS NOT NULL").fetchone()
-            if missed:
-                found.append(NotCounted(indicator.id, indicator.title, grain, missed, of))
-        return found
+                if indicator.source == "aggregates":
+                    fed.append((indicator, f"indicator_id = {sql_literal(indicator.id)}",
+                                aggregate_fits_sql(config, indicator)))
+            elif indicator.source == "records" and {
+                    c.column for c in indicator.denominator + indicator.numerator} <= columns:
+                fed.append((indicator, conditions_sql(indicator.denominator),
+                            fits_sql(config, indicator.period_type)))
+        if not fed:
+            return read, []
+        # One scan serves every indicator, as in measure's own count of what it leaves out.
+        counts = con.execute("SELECT " + ", ".join(
+            f"count_if(({mine}) AND NOT coalesce({fits}, false)), count_if({mine})"
+            for _, mine, fits in fed) + " FROM records WHERE period IS NOT NULL").fetchone()
     finally:
         con.close()
+    return read, [NotCounted(indicator.id, indicator.title, indicator.period_type, missed, of)
+                  for (indicator, _, _), missed, of in zip(fed, counts[::2], counts[1::2])
+                  if missed]
 
 
 def period_lines(read: list[PeriodRows]) -> list[str]:
@@ -115,9 +103,3 @@ def not_counted_lines(missed: list[NotCounted]) -> list[str]:
             f"which is measured {INDICATOR_GRAIN.get(m.period_type, m.period_type)}: their "
             f"period is longer than one {GRAIN_WORDS.get(m.period_type, m.period_type)} or "
             f"spans two" for m in missed]
-
-
-def _has_records(con: duckdb.DuckDBPyConnection) -> bool:
-    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'records'"
-                       ).fetchone()[0] > 0
-

@@ -253,8 +253,7 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
         rows = bad_rows(staged.staged_db, config.schema_for(partner).role_column("person_id"))
         read_as, missed = [], []
         if staged.status == "staged" and staged.staged_db:
-            read_as = check_periods.periods_read(staged.staged_db, config)
-            missed = check_periods.not_counted(staged.staged_db, config)
+            read_as, missed = check_periods.read_periods(staged.staged_db, config)
     raise typer.Exit(show_check(console, file.name, staged, rows, read_as, missed, bad_rows_csv))
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import measure_reuse, periods
+from pipelines import measure_reuse, migrations, periods
 from pipelines.config import Condition, InitiativeConfig
 from pipelines.equity import profiles
 from pipelines.equity.profiles import MULTI_UNSPECIFIED_BIT
@@ -89,7 +89,7 @@ def _records_indicators(config: InitiativeConfig) -> dict[str, list[int]]:
     return by_type
 
 
-def _fits_sql(config: InitiativeConfig, period_type: str) -> str:
+def fits_sql(config: InitiativeConfig, period_type: str) -> str:
     """A record fits the grain when its first and last day lie in the same indicator period."""
     calendar = config.initiative.calendar
     return (f"{periods.start_sql('period_start', period_type, calendar)} = "
@@ -137,7 +137,7 @@ def profile_counts_sql(config: InitiativeConfig, classed: str, period_type: str,
         fitted = (f"SELECT partner_id, person_key, "
                   f"{periods.start_sql('period_start', period_type, calendar)} AS period_start, "
                   f"race_bits, class_rank, {packed} FROM ({classed}) "
-                  f"WHERE {_fits_sql(config, period_type)}{' AND ' + within if within else ''}")
+                  f"WHERE {fits_sql(config, period_type)}{' AND ' + within if within else ''}")
     if record_types <= {period_type}:
         # One record per partner, person and period (the resubmission key): a partner's
         # profile of a person is their record, so records of the same profile are counted
@@ -251,7 +251,7 @@ def indicator_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
     """
 
 
-def _aggregate_fits_sql(config: InitiativeConfig, indicator) -> str:
+def aggregate_fits_sql(config: InitiativeConfig, indicator) -> str:
     """An aggregate cell counts only when its period is exactly one indicator period."""
     period_type, calendar = indicator.period_type, config.initiative.calendar
     return (f"({periods.start_sql('period_start', period_type, calendar)} = period_start AND "
@@ -267,7 +267,7 @@ def aggregate_cells_sql(config: InitiativeConfig, indicator_index: int) -> str:
            CASE WHEN race = 'ALL' THEN 'total' ELSE 'alone' END, race, class,
            sum(numerator)::BIGINT, sum(denominator)::BIGINT, 'aggregates'
     FROM {config.id}.aggregate_counts_current
-    WHERE indicator_id = {sql_literal(indicator.id)} AND {_aggregate_fits_sql(config, indicator)}
+    WHERE indicator_id = {sql_literal(indicator.id)} AND {aggregate_fits_sql(config, indicator)}
     GROUP BY GROUPING SETS ((period_start, partner_id, race, class), (period_start, race, class))
     """
 
@@ -308,7 +308,7 @@ def _grains(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, classed: s
     if counted:
         missed = con.execute("SELECT " + ", ".join(
             f"count_if(({conditions_sql(config.indicators[i].denominator)}) AND NOT "
-            f"coalesce({_fits_sql(config, period_type)}, false))" for i, period_type in counted)
+            f"coalesce({fits_sql(config, period_type)}, false))" for i, period_type in counted)
             + f" FROM ({classed})").fetchall()[0]
         rows += [(config.indicators[i].id, period_type, n, 0, [])
                  for (i, period_type), n in zip(counted, missed)]
@@ -319,7 +319,7 @@ def _grains(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, classed: s
             SELECT count(*), list(DISTINCT partner_id || ' ' || period ORDER BY
                                   partner_id || ' ' || period)
             FROM {config.id}.aggregate_counts_current
-            WHERE indicator_id = ? AND NOT coalesce({_aggregate_fits_sql(config, indicator)},
+            WHERE indicator_id = ? AND NOT coalesce({aggregate_fits_sql(config, indicator)},
                                                      false)""", [indicator.id]).fetchall()[0]
         rows.append((indicator.id, indicator.period_type, 0, missed[0], missed[1] or []))
     con.execute(f"CREATE OR REPLACE TABLE {table} ({GRAINS_COLUMNS})")
@@ -377,7 +377,7 @@ def _count_reusing(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, cla
     records changed since the counts kept in `folder`, then keeping these."""
     kept = measure_reuse.Reuse(folder)  # the parts are counted already
     years = measure_reuse.guideline_years(con, config)
-    version = measure_reuse.schema_version(con)
+    version = migrations.version_of(con)
     try:
         # Every guideline year's amounts, not only the years the records need now: a new year
         # of data must not look like a change to how the other years are counted.

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import migrations, periods
+from pipelines import periods
 from pipelines.config import InitiativeConfig
 from pipelines.sql import sql_literal
 
@@ -71,10 +71,6 @@ def count_parts(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> Non
 def fingerprint(statements: tuple[str, str], schema_version: int | None) -> str:
     text = json.dumps([FORMAT, schema_version, list(statements)])
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    return migrations.version_of(con)
 
 
 def guideline_years(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> dict:

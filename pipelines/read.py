@@ -19,11 +19,10 @@ import duckdb
 
 from pipelines import workbook
 from pipelines.config import Crosswalk, IntakeSchema
-# Under their old private names too: benchmarks/profile_stages.py times them through this module.
 from pipelines.lines import (MAX_FIELD_BYTES, cap_long_lines, may_have_long_line, scan_lines,
                              split_records)
+# Under its old private name: benchmarks/profile_stages.py times it through this module.
 from pipelines.lines import blank_rows as _blank_rows
-from pipelines.lines import line_count as _line_count  # noqa: F401  (tests use this name)
 from pipelines.problems import FileRejected, Problem
 # Read through this module's names: benchmarks/profile_stages.py times sha256_file,
 # detect_encoding and _transcode by replacing them here.

@@ -61,14 +61,15 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")
         con.execute("ATTACH ? AS live (READ_ONLY)", [str(workspace.warehouse_file)])
-        built_from = sources(workspace, con)
+        definitions = _definitions_and_code(workspace)
+        built_from = sources(workspace, con, definitions)
         if not fresh and _built_from(target) == built_from:
             return target
         mark = None if fresh else incremental.read_mark(target)
         states = incremental.table_states(
             con, lambda schema, table: _copied_columns(con, schema, table),
             (mark or {}).get("tables"))
-        built_on = incremental.base(con, _definitions_and_code(workspace))
+        built_on = incremental.base(con, definitions)
         work = incremental.plan(mark, built_on, states, target)
         if work is not None and _update_copy(con, workspace, target, temporary, work, states):
             fresh_size, updates = mark["fresh_size"], mark.get("updates", 0) + 1
@@ -151,16 +152,17 @@ def _add_analyst_objects(con: duckdb.DuckDBPyConnection, workspace: Workspace) -
     _comment(con, "main", None)
 
 
-def sources(workspace: Workspace, con: duckdb.DuckDBPyConnection) -> str:
+def sources(workspace: Workspace, con: duckdb.DuckDBPyConnection, definitions: list) -> str:
     """What a snapshot is built from: the warehouse's data version (`_warehouse_version`; `con`
     has it attached as `live`), every published partnership result and definition file (by
-    file identity: a new version is a new file), this code and DuckDB's version. A change in
+    file identity: a new version is a new file), this code and DuckDB's version
+    (`definitions`: `_definitions_and_code`, which the incremental base shares). A change in
     any of them means a rebuild."""
     parts = [_warehouse_version(con)]
     published = workspace.path("data", "published")
     parts += [_identity(p)
               for p in sorted(published.glob("*/partnership/indicator_results.parquet"))]
-    parts += _definitions_and_code(workspace)
+    parts += definitions
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 

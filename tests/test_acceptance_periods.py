@@ -42,6 +42,8 @@ from markdown_it import MarkdownIt
 
 from pipelines.config import REPO_ROOT, Workspace
 
+from test_acceptance_new_initiative import _guidelines
+
 INITIATIVE = "eastlake"
 THRESHOLD = 1
 SY_START, FY_START = 8, 10
@@ -363,12 +365,6 @@ def _end(start: dt.date, period_type: str) -> dt.date:
 def _fits(record: dict, period_type: str) -> str | None:
     label = _containing(record["start"], period_type)[0]
     return label if _containing(record["end"], period_type)[0] == label else None
-
-
-def _guidelines(workspace: Workspace) -> dict[int, tuple[int, int]]:
-    with workspace.path("schemas", "equity", "poverty_guidelines.csv").open() as handle:
-        return {int(r["year"]): (int(r["first_person"]), int(r["each_additional"]))
-                for r in csv.DictReader(handle) if r["region"] == "contiguous"}
 
 
 def _class_rank(guidelines, start: dt.date, income: str, size: str) -> int:

@@ -9,22 +9,13 @@ import shutil
 
 from typer.testing import CliRunner
 
-from pipelines import warehouse
 from pipelines.cli import app
 from pipelines.config import Workspace
-from pipelines.refresh import measure_and_publish
 
+from test_fast_path_edges_measure import _measure
 from test_measure_reuse import _cells, _kept
 from test_resubmission import SCHOOLS, night, people, query, school_file
 from test_resubmission_fast_path import fresh, recording, tables
-
-
-def _measure(home: Workspace, run: str) -> None:
-    con = warehouse.connect(home.warehouse_file)
-    try:
-        measure_and_publish(con, home, home.load("riverbend"), run)
-    finally:
-        con.close()
 
 
 def _nights(workspace: Workspace, tmp_path, general: bool, monkeypatch) -> list:

@@ -9,8 +9,9 @@ import duckdb
 import pytest
 
 from pipelines.config import Crosswalk
+from pipelines.lines import line_count
 from pipelines.problems import FileRejected, Problem
-from pipelines.read import Malformed, _line_count, load_csv, map_header, normalize_name, sniff
+from pipelines.read import Malformed, load_csv, map_header, normalize_name, sniff
 from pipelines.validate import typed_columns
 
 HEADER = "person_id,period,kinder_ready\n"
@@ -144,7 +145,7 @@ def test_typed_view_has_every_template_column_but_stores_only_what_differs(tmp_p
 def test_line_count_counts_an_unterminated_last_line(tmp_path, content, lines):
     path = tmp_path / "f.csv"
     path.write_bytes(content)
-    assert _line_count(path) == lines
+    assert line_count(path) == lines
 
 
 def test_refused_rows_are_quarantined_set_based_with_their_rows(tmp_path, config):

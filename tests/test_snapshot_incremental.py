@@ -13,6 +13,7 @@ import shutil
 
 import duckdb
 
+from benchmarks.snapshot_ab import contents
 from pipelines import ingest, warehouse
 from pipelines.intake import stage_file
 from pipelines.measure import build_indicator_cells
@@ -45,31 +46,6 @@ def night(workspace, config, *files, secret: str | None = None) -> None:
                         "source_row, column_name, rule, value, message) SELECT max(submission_id),"
                         " 'riverbend', 'riverbend_schools', 7, 'kinder_ready', 'wrong_type', ?, "
                         "'kinder_ready is not 0 or 1' FROM submissions", [secret])
-    finally:
-        con.close()
-
-
-def contents(database) -> dict:
-    """Every table's rows (count and an order-independent hash), every relation's and column's
-    definition and comment, and each sequence's counter."""
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        found = {}
-        for schema, table in con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
-                                         "ORDER BY ALL").fetchall():
-            found[f"{schema}.{table}"] = con.execute(
-                f'SELECT count(*), sum(hash(t)::HUGEINT) FROM "{schema}"."{table}" AS t'
-            ).fetchall()[0]
-        for sql in ("SELECT schema_name, table_name, comment, sql FROM duckdb_tables()",
-                    "SELECT schema_name, view_name, comment, sql FROM duckdb_views() "
-                    "WHERE NOT internal",
-                    "SELECT schema_name, table_name, column_name, data_type, comment "
-                    "FROM duckdb_columns()",
-                    "SELECT schema_name, sequence_name, last_value FROM duckdb_sequences()",
-                    "SELECT tags::VARCHAR FROM duckdb_databases() WHERE database_name = "
-                    "current_database()"):
-            found[sql] = sorted(con.execute(sql).fetchall(), key=repr)
-        return found
     finally:
         con.close()
 
