@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> str:
         return ""
     if args.source is None:
         parser.error("--source is required")
+    # As in the child: a copied workspace's files are new, not uploads still being written (the
+    # floor found no file of a workspace copied a minute before).
+    os.environ.setdefault("BACKBONE_SETTLE_SECONDS", "0")
     from benchmarks.run import baseline
     from pipelines.config import Workspace
     from pipelines.discover import discover

@@ -122,15 +122,23 @@ def settle_partner(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         for staged in files:
             drop_staging(staged)
     names = dict(zip(ids, (f.file_name for f in files)))
+    due: dict[dt.date, list[str]] = {}
     settled = []
     for staged, bad, target, submission_id in zip(files, rows, stored, ids):
         status = outcome.status[submission_id]
         changes = outcome.changes[submission_id]
         others = [names[s] for s in outcome.together[submission_id] if s != submission_id]
+        # The periods still due are the partner's, read after the load: the same for each of
+        # its files of the night (writing a report and moving a file change nothing they read)
+        # on the same day, so worked out once, not once per file over all its records.
+        today = dt.date.today()
+        if today not in due:
+            due[today] = still_due_section(con, config, staged.partner_id)
         # The report first: a crash before the move then leaves a report for a file that a rerun
         # archives (check_seen), never an archived file without one.
         report = _write(workspace, staged, status, bad, target,
-                        _sections(con, workspace, config, staged, status, target, changes, others))
+                        _sections(con, workspace, config, staged, status, target, changes, others,
+                                  due[today]))
         warehouse.move_file(Path(staged.source_path), target)
         warehouse.set_report_path(con, submission_id, report)
         lay = resubmission.layout_for(config, staged.partner_id)
@@ -149,13 +157,15 @@ def _accept_hint(workspace: Workspace, stored: Path) -> str:
 
 
 def _sections(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,
-              status: str, stored: Path, changes: list, others: list[str]) -> list[str]:
+              status: str, stored: Path, changes: list, others: list[str],
+              due: list[str] | None = None) -> list[str]:
+    """The report's sections; `due`: the partner's periods still due, when already read."""
     lay = resubmission.layout_for(config, staged.partner_id)
     schema = config.schema_for(staged.partner_id)
     return resubmission_report.sections(changes, status, lay.unit, schema.complete_file_share,
                                         others, _accept_hint(workspace, stored),
                                         max_shrink=schema.max_shrink_share) \
-        + still_due_section(con, config, staged.partner_id)
+        + (still_due_section(con, config, staged.partner_id) if due is None else due)
 
 
 def _write(workspace: Workspace, staged: StagedFile, status: str, rows: list, stored: Path,

@@ -181,6 +181,14 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
     return staged
 
 
+# Compression methods left out of the staging file. The staged records are read once, by the
+# warehouse step, and deleted after it; trying bitpacking on every integer and boolean segment
+# was a fifth of writing them: without it, standardize costs 8-12% less CPU for a staging file
+# 1.6-2.2x larger (13 -> 21-30 MB per 450k rows), which the warehouse reads in the same time
+# (`benchmarks/RESULTS.md`, 2026-12-01, helper T). "" in tests: every method, to compare.
+STAGED_UNCOMPRESSED = "bitpacking"
+
+
 def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFile, sniffed,
                               header_map, config: InitiativeConfig, salt: str) -> None:
     partner_id = staged.partner_id
@@ -203,6 +211,9 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     # The staging file gets the quarantine even when the file is then rejected (the partner
     # report lists its bad rows), and the standardized rows are written straight into it.
     con.execute("ATTACH $path AS kept", {"path": str(database)})
+    # This private database's own tables live in memory, uncompressed: the setting reaches only
+    # what is written into the staging file.
+    con.execute("SET disabled_compression_methods = $off", {"off": STAGED_UNCOMPRESSED})
     try:
         con.execute("CREATE TABLE kept.quarantine AS FROM quarantine")
         _reject_if_unusable(staged, schema.max_bad_row_share, malformed)

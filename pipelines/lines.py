@@ -28,9 +28,16 @@ def may_have_long_line(path: Path) -> bool:
     blocks are searched (memchr speed), never line by line."""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            for start in range(0, len(chunk) - LONG_LINE_BLOCK + 1, LONG_LINE_BLOCK):
-                if chunk.find(b"\n", start, start + LONG_LINE_BLOCK) < 0:
-                    return True
+            if _has_block_without_line_break(chunk):
+                return True
+    return False
+
+
+def _has_block_without_line_break(chunk: bytes) -> bool:
+    """`chunk` starts at a multiple of CHUNK in its file, so its blocks are the file's."""
+    for start in range(0, len(chunk) - LONG_LINE_BLOCK + 1, LONG_LINE_BLOCK):
+        if chunk.find(b"\n", start, start + LONG_LINE_BLOCK) < 0:
+            return True
     return False
 
 
@@ -100,6 +107,7 @@ class LineScan:
     # Whether some cell may begin or end with a character of TRIMMED. False proves that no cell
     # does, so trimming every cell would change none.
     edge_space: bool
+    long_line: bool = False  # as may_have_long_line
 
 
 def _edge_classes(delimiter: str) -> bytes:
@@ -118,7 +126,17 @@ def _edge_classes(delimiter: str) -> bytes:
 
 
 def scan_lines(path: Path, delimiter: str) -> LineScan:
-    """line_count, lone_carriage_return and the edge test of a UTF-8 file in one read.
+    """line_count, lone_carriage_return, may_have_long_line and the edge test of a UTF-8 file
+    in one read (see LineScanner)."""
+    scanner = LineScanner(delimiter)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            scanner.feed(chunk)
+    return scanner.result()
+
+
+class LineScanner:
+    """scan_lines over chunks read by someone else (the encoding check's pass over the file).
 
     A cell's text starts right after a delimiter, a line break, an opening quote or the start of
     the file, and ends right before a delimiter, a line break, a closing quote or the end of the
@@ -127,33 +145,49 @@ def scan_lines(path: Path, delimiter: str) -> LineScan:
     a quoted cell, a curly quote opening a cell, or in the header) only means the cells are
     trimmed as usual.
     """
-    classes = _edge_classes(delimiter)
-    count, last, lone, pending, edge, before = 0, b"\n", False, False, False, b"B"
-    first = True  # a byte order mark may open the first chunk
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            count += chunk.count(b"\n")
-            last = chunk[-1:]
-            if not lone and (pending or b"\r" in chunk):
-                if pending and not chunk.startswith(b"\n"):
-                    lone = True
-                pending = chunk.endswith(b"\r")
-                body = chunk[:-1] if pending else chunk
-                lone = lone or body.count(b"\r") != body.count(b"\r\n")
-            if edge:
-                continue
-            # No space and nothing but ASCII (a byte order mark aside): no X byte, checked at
-            # memchr speed; the search for pairs costs ~20x more.
-            if b" " not in chunk and (chunk.isascii() or first and chunk.startswith(
-                    codecs.BOM_UTF8) and chunk[3:].isascii()):
-                edge = before + chunk[:1].translate(classes) == b"XB"  # after a chunk's space
-                first, before = False, chunk[-1:].translate(classes)
-                continue
-            first, classed = False, chunk.translate(classes)
-            edge = before + classed[:1] in (b"BX", b"XB") or b"BX" in classed or b"XB" in classed
-            before = classed[-1:]
-    edge = edge or before == b"X"  # the end of the file ends the last cell
-    return LineScan(count + (last != b"\n"), lone or pending, edge)
+
+    def __init__(self, delimiter: str):
+        self.delimiter = delimiter
+        self._classes = _edge_classes(delimiter)
+        self._count, self._last, self._lone, self._pending = 0, b"\n", False, False
+        self._edge, self._before, self._long_line = False, b"B", False
+        self._first = True  # a byte order mark may open the first chunk
+        # The long-line test needs the file's aligned blocks: every chunk but the last a whole
+        # CHUNK. Fed otherwise, the scanner says so (`aligned`) and its result is not used.
+        self.aligned, self._short_seen = True, False
+
+    def feed(self, chunk: bytes) -> None:
+        if self._short_seen or len(chunk) > CHUNK:
+            self.aligned = False
+        self._short_seen = self._short_seen or len(chunk) != CHUNK
+        self._count += chunk.count(b"\n")
+        self._long_line = self._long_line or _has_block_without_line_break(chunk)
+        self._last = chunk[-1:]
+        if not self._lone and (self._pending or b"\r" in chunk):
+            if self._pending and not chunk.startswith(b"\n"):
+                self._lone = True
+            self._pending = chunk.endswith(b"\r")
+            body = chunk[:-1] if self._pending else chunk
+            self._lone = self._lone or body.count(b"\r") != body.count(b"\r\n")
+        if self._edge:
+            return
+        classes, before = self._classes, self._before
+        # No space and nothing but ASCII (a byte order mark aside): no X byte, checked at
+        # memchr speed; the search for pairs costs ~20x more.
+        if b" " not in chunk and (chunk.isascii() or self._first and chunk.startswith(
+                codecs.BOM_UTF8) and chunk[3:].isascii()):
+            self._edge = before + chunk[:1].translate(classes) == b"XB"  # after a chunk's space
+            self._first, self._before = False, chunk[-1:].translate(classes)
+            return
+        self._first, classed = False, chunk.translate(classes)
+        self._edge = (before + classed[:1] in (b"BX", b"XB") or b"BX" in classed
+                      or b"XB" in classed)
+        self._before = classed[-1:]
+
+    def result(self) -> LineScan:
+        edge = self._edge or self._before == b"X"  # the end of the file ends the last cell
+        return LineScan(self._count + (self._last != b"\n"), self._lone or self._pending, edge,
+                        self._long_line)
 
 
 def blank_rows(path: Path) -> list[int]:

@@ -113,7 +113,7 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
                       partner_ids=sorted({s["partner_id"] for s in sources}))
     render_scorecard(staging, initiative_view(config, guidelines, "partnership"),
                      indicator_views(config), staging / "scorecard.html")
-    status = status_table(con, config)
+    status = status_table(con, config, parts)
     publish_status(con, config, staging, status)  # partnership only: names partners' files
     publish_flags(con, config, staging)  # partnership only: partner rows
     write_manifest(staging, {

@@ -19,14 +19,15 @@ import duckdb
 
 from pipelines import workbook
 from pipelines.config import Crosswalk, IntakeSchema
-from pipelines.lines import (MAX_FIELD_BYTES, cap_long_lines, may_have_long_line, scan_lines,
+from pipelines.lines import (MAX_FIELD_BYTES, LineScan, LineScanner, cap_long_lines, scan_lines,
                              split_records)
 # Under its old private name: benchmarks/profile_stages.py times it through this module.
 from pipelines.lines import blank_rows as _blank_rows
 from pipelines.problems import FileRejected, Problem
 # Read through this module's names: benchmarks/profile_stages.py times sha256_file,
 # detect_encoding and _transcode by replacing them here.
-from pipelines.read_encoding import CODECS, _transcode, detect_encoding, sha256_file
+from pipelines.read_encoding import (CODECS, BackgroundDigest, _transcode, detect_encoding,
+                                     sha256_file)
 from pipelines.sql import sql_literal
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -44,6 +45,7 @@ class Sniffed:
     # Sheet rows above the header (a workbook's title block): added to every row number, so
     # messages name the row the partner sees in Excel.
     row_offset: int = 0
+    lines: LineScan | None = None  # scan_lines(readable_path, delimiter), when already done
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ def _pick_delimiter(header_line: str) -> str:
     return best if counts[best] > 1 else ","
 
 
+def _guess_delimiter(head: bytes) -> str | None:
+    line = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    line = line.split("\n", 1)[0].split("\r", 1)[0]
+    try:
+        return _pick_delimiter(line)
+    except csv.Error:  # a NUL byte: not a text file, detect_encoding says what it is
+        return None
+
+
 def sniff(path: Path, staging_dir: Path, schema: IntakeSchema | None = None,
           crosswalk: Crosswalk | None = None) -> Sniffed:
     """`schema` and `crosswalk` matter for workbooks only: which sheet to read, and which row
@@ -77,13 +88,26 @@ def sniff(path: Path, staging_dir: Path, schema: IntakeSchema | None = None,
     if size <= len(head) and not head.removeprefix(codecs.BOM_UTF8).strip():
         raise FileRejected(Problem("empty_file", "The file holds only spaces and blank lines: no "
                                    "column names and no data. Please re-export it."))
-    digest = sha256_file(path)
-    encoding = detect_encoding(path, head)
+    digest = BackgroundDigest(path, sha256_file)
+    try:
+        return _sniff_text(path, staging_dir, digest, size, head, schema, crosswalk)
+    finally:
+        digest.wait()  # never left reading the partner's file after a rejection
+
+
+def _sniff_text(path: Path, staging_dir: Path, digest: BackgroundDigest, size: int, head: bytes,
+                schema: IntakeSchema | None, crosswalk: Crosswalk | None) -> Sniffed:
+    # The delimiter the header will likely give: a UTF-8 file is then scanned line by line in
+    # the encoding check's read. Used only if the header does give it (a guess, never trusted).
+    guess = _guess_delimiter(head)
+    scanner = LineScanner(guess) if guess else None
+    encoding = detect_encoding(path, head, scanner)
     if encoding in ("xlsx", "xls"):
-        return _sniff_workbook(path, staging_dir, digest, size, encoding, schema, crosswalk)
+        return _sniff_workbook(path, staging_dir, digest.result(), size, encoding, schema,
+                               crosswalk)
     readable = path
     if encoding in CODECS:
-        readable = _transcode(path, encoding, staging_dir / f"{digest}.utf8.csv")
+        readable = _transcode(path, encoding, staging_dir / f"{digest.result()}.utf8.csv")
     with readable.open("r", encoding="utf-8-sig", newline="") as text:
         first_line = text.readline(MAX_FIELD_BYTES)
     header_line = first_line.rstrip("\r\n")
@@ -100,10 +124,19 @@ def sniff(path: Path, staging_dir: Path, schema: IntakeSchema | None = None,
         header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter))
     except csv.Error:  # a header cell over the csv module's field limit (128 KiB)
         raise FileRejected(too_long) from None
-    if may_have_long_line(readable):
-        readable = cap_long_lines(readable, staging_dir / f"{digest}.utf8.csv",
-                                   delimiter.encode() * (len(header) - 1))
-    return Sniffed(digest, size, encoding, delimiter, header, readable, staging_dir)
+    # Scanned here, not in load_csv, so the hash runs beside this pass too.
+    if (encoding in ("utf-8", "utf-8-sig") and readable == path and scanner is not None
+            and scanner.delimiter == delimiter and scanner.aligned):
+        lines = scanner.result()  # fed every chunk of this file: detect_encoding said UTF-8
+    else:
+        lines = scan_lines(readable, delimiter)
+    if lines.long_line:
+        capped = cap_long_lines(readable, staging_dir / f"{digest.result()}.utf8.csv",
+                                delimiter.encode() * (len(header) - 1))
+        if capped != readable:
+            readable, lines = capped, scan_lines(capped, delimiter)
+    return Sniffed(digest.result(), size, encoding, delimiter, header, readable, staging_dir,
+                   lines=lines)
 
 
 def _sniff_workbook(path: Path, staging_dir: Path, digest: str, size: int, kind: str,
@@ -186,16 +219,20 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     columns = {f"c{i}": "VARCHAR" for i in range(width)}
     options = dict(auto_detect=False, header=False, skip=1, delim=sniffed.delimiter, quote='"',
                    escape='"', columns=columns, store_rejects=True, ignore_errors=True,
-                   strict_mode=True, max_line_size=MAX_FIELD_BYTES, encoding="utf-8")
+                   strict_mode=True, max_line_size=MAX_FIELD_BYTES, encoding="utf-8",
+                   nullstr="", allow_quoted_nulls=True)
     arguments = ", ".join(f"{key} := ${key}" for key in options)
-    scan = scan_lines(sniffed.readable_path, sniffed.delimiter)
+    scan = sniffed.lines if sniffed.lines is not None else scan_lines(sniffed.readable_path,
+                                                                       sniffed.delimiter)
     # trim() was a fifth of parsing and typing a file of short cells: it is left out when the
     # scan proves it would change no cell (the usual export), and kept otherwise.
-    trim = "trim({})" if scan.edge_space or not TRIM_ONLY_WHEN_NEEDED else "{}"
+    # The parser reads an empty cell, quoted or not, as NULL (nullstr '', allow_quoted_nulls), so
+    # an untrimmed cell is never '' and NULLIF has nothing to do (7% of parsing a numeric file).
+    cell = ("NULLIF(trim({}), '')" if scan.edge_space or not TRIM_ONLY_WHEN_NEEDED else "{}")
     # Only the template's columns are kept: an ignored column (a campus name, a free-text note)
     # would otherwise be held in memory for nothing. Every column is still parsed, so a row with
     # too many or too few cells is refused all the same.
-    texts = ", ".join(f"NULLIF({trim.format(f'c{pos}')}, '') AS {name}"
+    texts = ", ".join(f"{cell.format(f'c{pos}')} AS {name}"
                       for pos, name in sorted(header_map.positions.items())) or "c0"
     select = select or ", ".join(name for _, name in sorted(header_map.positions.items()))
     # Not TEMP: other connections (GX's) read it through the view.

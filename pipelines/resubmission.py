@@ -92,6 +92,7 @@ class PartChange:
     decision: str = ""  # added | updated | replaced
     held: bool = False  # the group was held: nothing of it applied
     days: int = 0  # dated rows: the days the group has rows for in this (month) part
+    own: int | None = None  # no earlier current row in the part: the group's rows of the partner
 
     @property
     def label(self) -> str:
@@ -171,8 +172,8 @@ def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartCh
     owners = con.execute(f"""
         SELECT {part}, list(DISTINCT submission_id ORDER BY submission_id),
                {"count(DISTINCT period) FILTER (WHERE period_type = 'day')" if lay.part_sql
-                else "0"}, count(*)
-        FROM (SELECT submission_id, period, period_type, {lay.parts()} FROM {lay.table}
+                else "0"}, count(*), count(*) FILTER (WHERE partner_id = {sql_literal(partner_id)})
+        FROM (SELECT submission_id, partner_id, period, period_type, {lay.parts()} FROM {lay.table}
               WHERE submission_id IN ({ids})) GROUP BY ALL ORDER BY ALL""").fetchall()
     n = len(lay.part)
     by_part = {tuple(r[:n]): r[n:] for r in owners}
@@ -186,8 +187,8 @@ def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartCh
         # No current row of the partner in these parts (a first submission of its periods):
         # `old` is empty, so each part's rows are all carried and none kept, which the owners
         # query counted already; the general query would group every row by key to say so.
-        return [PartChange(p, owned, 0, rows, 0, days=days)
-                for p, (owned, days, rows) in by_part.items()]
+        return [PartChange(p, owned, 0, rows, 0, days=days, own=own)
+                for p, (owned, days, rows, own) in by_part.items()]
     rows = con.execute(f"""
         WITH new AS (SELECT {key}, {lay.parts()}, count(*) AS carried FROM {lay.table}
                      WHERE submission_id IN ({ids}) GROUP BY ALL),
@@ -240,7 +241,9 @@ def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[Pa
     # Among the current rows of the keys the group carries (its own included), the newest wins;
     # a dated key's rows in the group's files are events of one submission and all stay.
     events = f"NOT (period_type = 'day' AND submission_id IN ({ids}))" if lay.events else "true"
-    if shortcuts.ALWAYS_GENERAL or not shortcuts.nothing_superseded(con, lay, partner_id, ids):
+    window = shortcuts.ALWAYS_GENERAL or not shortcuts.nothing_superseded(
+        con, lay, partner_id, ids, any(c.days for c in changes))
+    if window:
         con.execute(f"""
             INSERT INTO {lay.table}_superseded
             SELECT submission_id, source_row, winner, now() FROM (
@@ -254,14 +257,16 @@ def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[Pa
                 WHERE partner_id = $partner
                 WINDOW newest AS (PARTITION BY {key} ORDER BY submission_id DESC, source_row DESC))
             WHERE rank > 1 AND {events}""", {"partner": partner_id})
+    counts = None if window or replaced else shortcuts.rows_after(changes)
     # The group's parts are the changes' parts (see _measure for why as VALUES).
     values = ", ".join("(" + ", ".join(sql_literal(v) for v in c.part) + ")"
                        for c in changes if None not in c.part)
-    counts = dict(((tuple(r[:-1]), r[-1]) for r in con.execute(f"""
-        SELECT {part}, count(*)
-        FROM (SELECT {lay.parts()} FROM {lay.table}_current WHERE partner_id = $partner)
-        SEMI JOIN (VALUES {values}) p({part}) USING ({part})
-        GROUP BY ALL""", {"partner": partner_id}).fetchall())) if values else {}
+    if counts is None:
+        counts = dict(((tuple(r[:-1]), r[-1]) for r in con.execute(f"""
+            SELECT {part}, count(*)
+            FROM (SELECT {lay.parts()} FROM {lay.table}_current WHERE partner_id = $partner)
+            SEMI JOIN (VALUES {values}) p({part}) USING ({part})
+            GROUP BY ALL""", {"partner": partner_id}).fetchall())) if values else {}
     for change in changes:
         change.after = counts.get(change.part, 0)
 

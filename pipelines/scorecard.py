@@ -14,18 +14,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from pipelines.scorecard_charts import (CLASS_ORDER, RACE_ORDER, group_label,  # noqa: F401
-                                        indicator_section)
-from pipelines.scorecard_i18n import (SOURCE_LANGUAGE, _, date_and_time, integer, long_date,
-                                      pick, use_language)
+from pipelines.scorecard_charts import CLASS_ORDER, RACE_ORDER, indicator_section  # noqa: F401
+from pipelines.scorecard_i18n import SOURCE_LANGUAGE, _, date_and_time, pick, use_language
+from pipelines.scorecard_jinja import environment
 from pipelines.scorecard_periods import (annotate, calendar_of, grain_word, indicator_type,
                                          milestone, name, named_period, order_key)
 from pipelines.scorecard_stories import load_stories, plan_view, story_view
 from pipelines.scorecard_text import LOW_RELIABILITY_MARK, counted_word
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "scorecard.html.j2"
 
 RESULT_COLUMNS = [
@@ -103,16 +100,7 @@ def _render(initiative: dict, indicators: list[dict], results: list[dict],
     aggregate_titles = [ind.get("title") or ind["id"] for ind in indicators
                         if ind.get("source") == "aggregates"]
     words = (initiative.get("translations") or {}).get(language) or {}
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR), trim_blocks=True, lstrip_blocks=True,
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        extensions=["jinja2.ext.i18n"],
-    )
-    # newstyle: `_("... %(n)s", n=x)` escapes the values it fills in under autoescape.
-    env.install_gettext_translations(catalog, newstyle=True)
-    env.filters["integer"] = integer
-    env.globals["group_label"] = group_label
-    env.globals["format_date"] = long_date
+    env = environment(language, catalog)  # compiled once (pipelines/scorecard_jinja.py)
     return env.get_template(TEMPLATE_NAME).render(
         lang=language, name=words.get("name") or initiative["name"],
         description=words.get("description") or initiative.get("description") or "",

@@ -20,15 +20,17 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent import futures
 from pathlib import Path
 
 import duckdb
 
+from pipelines import snapshot_analyst as analyst
 from pipelines import snapshot_incremental as incremental
-from pipelines.config import DEFINITION_FOLDERS, ConfigError, InitiativeConfig, Workspace
-from pipelines.dictionary import table_descriptions
+from pipelines import snapshot_spare as spares
+from pipelines.config import DEFINITION_FOLDERS, Workspace
 from pipelines.duckdb_settings import limit_memory
-from pipelines.sql import sql_identifier, sql_literal
+from pipelines.sql import sql_identifier
 
 # DuckDB 1.0's format: read by every 1.x release (1.2's is not read by 1.1, for one).
 STORAGE_VERSION = "v1.0.0"
@@ -39,6 +41,8 @@ QUARANTINE_COLUMNS = ("submission_id", "initiative_id", "partner_id", "source_ro
 
 # The extended attribute on the snapshot file that names what it was built from (see `sources`).
 SOURCES_ATTRIBUTE = "user.backbone.snapshot_sources"
+# Copies yesterday's snapshot while the warehouse is scanned (`snapshot_warehouse`).
+_COPIER = futures.ThreadPoolExecutor(1, thread_name_prefix="snapshot-copy")
 
 
 def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
@@ -46,38 +50,56 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
 
     Skipped when the snapshot in place was built from the same warehouse data, published results,
     definitions and code (`sources`): a night with nothing new then costs no rebuild (0.7 s on
-    the sample, minutes on a large warehouse). Otherwise the previous snapshot is copied and
-    brought up to date table by table when that is provably the same as a fresh build
-    (pipelines/snapshot_incremental.py), else (or with `fresh`) it is built from scratch."""
+    the sample, minutes on a large warehouse). Otherwise the snapshot the previous night replaced
+    is brought up to date in place when no one has it open (pipelines/snapshot_spare.py), or
+    else the previous snapshot is copied and brought up to date, table by table, when that is
+    provably the same as a fresh build (pipelines/snapshot_incremental.py); else (or with
+    `fresh`) it is built from scratch."""
     target = workspace.snapshot_file
     temporary = target.with_name(f".{target.name}.tmp")
     _remove(temporary)  # left, maybe read-only, by a crash before the rename
     spill = temporary.with_name(temporary.name + ".spill")
     con = duckdb.connect()
+    copying = None
     try:
         # In memory, DuckDB would spill under the current directory, wherever that is.
         limit_memory(con, spill=spill)
         # Row order within a table means nothing here; keeping it would serialize the copy.
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")
+        # FSST's analysis (a symbol table trained on every string segment) cost ~8% of a fresh
+        # build and won ~0.01% of segments (the snapshot's strings are codes and names, which
+        # dictionary compression stores): same contents, file within 0.5%. A free-text column
+        # would be stored larger, still readable by DuckDB 1.0 (it has fewer methods, not new).
+        con.execute("SET disabled_compression_methods = 'fsst'")
         con.execute("ATTACH ? AS live (READ_ONLY)", [str(workspace.warehouse_file)])
         definitions = _definitions_and_code(workspace)
         built_from = sources(workspace, con, definitions)
         if not fresh and _built_from(target) == built_from:
             return target
-        mark = None if fresh else incremental.read_mark(target)
+        # Yesterday's snapshot and the one it replaced (the spare), each with its own mark.
+        spare = None if fresh else spares.candidate(target)
+        marks = [None if fresh else incremental.read_mark(p) for p in (spare, target) if p]
+        built_on = incremental.base(con, definitions)
+        if _based_on(marks[-1], built_on) and not (spare and _based_on(marks[0], built_on)):
+            # The copy the update will most likely start from, made while the warehouse is
+            # scanned: the kernel copies without the GIL (wall time, not CPU).
+            spares.remove(spares.spare_of(target))
+            copying = _COPIER.submit(shutil.copyfile, target, temporary)
         states = incremental.table_states(
             con, lambda schema, table: _copied_columns(con, schema, table),
-            (mark or {}).get("tables"))
-        built_on = incremental.base(con, definitions)
-        work = incremental.plan(mark, built_on, states, target)
-        if work is not None and _update_copy(con, workspace, target, temporary, work, states):
+            [m["tables"] for m in marks if m])
+        mark = _update(con, workspace, target, temporary, spare, marks, built_on, states,
+                       copying)
+        if mark is not None:
             fresh_size, updates = mark["fresh_size"], mark.get("updates", 0) + 1
         else:
             _build(con, workspace, temporary)
             fresh_size, updates = temporary.stat().st_size, 0
     except BaseException:
         con.close()  # first: it holds the file
+        if copying is not None:
+            futures.wait([copying])  # or it may write the file after it is removed
         _remove(temporary)
         raise
     finally:
@@ -86,9 +108,41 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
     _mark(temporary, built_from)  # before the rename: the marks travel with the file
     incremental.write_mark(temporary, built_on, states, fresh_size, updates)
     os.chmod(temporary, 0o444)
+    spares.keep(target, temporary)  # the file replaced lives on, marks and all, for the next night
     os.replace(temporary, target)
-    incremental.prune_marks(target)
+    incremental.prune_marks(target, spares.spare_of(target))
     return target
+
+
+def _based_on(mark: dict | None, built_on: str) -> bool:
+    return mark is not None and mark.get("base") == built_on
+
+
+def _update(con: duckdb.DuckDBPyConnection, workspace: Workspace, target: Path, temporary: Path,
+            spare: Path | None, marks: list, built_on: str, states: dict,
+            copying: futures.Future | None) -> dict | None:
+    """The spare brought up to date in place, else a copy of `target` (`copying` it already,
+    or not); the mark it started from, or None (nothing at `temporary`): build afresh."""
+    if spare is not None and copying is None:
+        work = incremental.plan(marks[0], built_on, states, spare)
+        if work is not None and spares.claim(spare, temporary) and \
+                _update_file(con, workspace, temporary, work, states):
+            return marks[0]
+    # Not used: no third snapshot-sized file while one is copied or built.
+    spares.remove(spares.spare_of(target))
+    mark = marks[-1]
+    work = incremental.plan(mark, built_on, states, target)
+    if copying is not None:
+        futures.wait([copying])
+    if work is None:
+        _remove(temporary)  # a copy made in vain (its error, if any, does not matter)
+        return None
+    if copying is None:
+        shutil.copyfile(target, temporary)  # data only: not the marks, nor the read-only mode
+    else:
+        copying.result()  # its error is this run's
+    os.chmod(temporary, 0o644)
+    return mark if _update_file(con, workspace, temporary, work, states) else None
 
 
 def _build(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path) -> None:
@@ -98,28 +152,26 @@ def _build(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path
     # Tables, views, sequences and macros as they are; the data is copied below.
     con.execute("COPY FROM DATABASE live TO snap (SCHEMA)")
     _copy_tables(con)
-    _add_analyst_objects(con, workspace)
+    analyst.add(con, workspace)
     con.execute("COMMIT")
     con.execute("DETACH snap")
 
 
-def _update_copy(con: duckdb.DuckDBPyConnection, workspace: Workspace, target: Path,
-                 temporary: Path, work: incremental.Plan, states: dict) -> bool:
-    """The previous snapshot copied to `temporary` (it stays as it was for analysts reading it)
-    and brought up to `live`; False (and nothing at `temporary`) when the copy turned out not
-    to be what its mark says, or DuckDB could not read it."""
-    shutil.copyfile(target, temporary)  # data only: not the marks, nor the read-only mode
-    os.chmod(temporary, 0o644)
+def _update_file(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path,
+                 work: incremental.Plan, states: dict) -> bool:
+    """The previous snapshot at `temporary` (a copy, or the spare: no one else has it open)
+    brought up to `live`; False (and nothing at `temporary`) when it turned out not to be what
+    its mark says, or DuckDB could not read it."""
     try:
         # An existing file keeps the storage version it was created with.
         con.execute("ATTACH ? AS snap", [str(temporary)])
         con.execute("BEGIN TRANSACTION")
         if incremental.apply(con, work, states):
-            _refresh_analyst_objects(con, workspace)
+            analyst.refresh(con, workspace)
             con.execute("COMMIT")
             con.execute("DETACH snap")
             return True
-    except duckdb.Error:  # a damaged copy: the fresh build is always right
+    except duckdb.Error:  # a damaged file, or a lock taken since: the fresh build is always right
         pass
     for statement in ("ROLLBACK", "DETACH snap"):
         try:
@@ -128,28 +180,6 @@ def _update_copy(con: duckdb.DuckDBPyConnection, workspace: Workspace, target: P
             pass
     _remove(temporary)
     return False
-
-
-def _refresh_analyst_objects(con: duckdb.DuckDBPyConnection, workspace: Workspace) -> None:
-    # What the analyst steps add (in no live schema) is made again, as a fresh build makes it.
-    for schema, name, kind in con.execute(
-            "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE database_name "
-            "= 'snap' UNION ALL SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE "
-            "database_name = 'snap' AND NOT internal EXCEPT SELECT schema_name, table_name, "
-            "'TABLE' FROM duckdb_tables() WHERE database_name = 'live' EXCEPT SELECT "
-            "schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'live' "
-            "AND NOT internal").fetchall():
-        con.execute(f"DROP {kind} snap.{sql_identifier(schema)}.{sql_identifier(name)}")
-    _add_analyst_objects(con, workspace)
-
-
-def _add_analyst_objects(con: duckdb.DuckDBPyConnection, workspace: Workspace) -> None:
-    for schema in _initiative_schemas(con):
-        config = _config(workspace, schema)
-        _add_analyst_tables(con, workspace, schema, config)
-        _comment(con, schema, config)
-    _add_data_dictionary(con)
-    _comment(con, "main", None)
 
 
 def sources(workspace: Workspace, con: duckdb.DuckDBPyConnection, definitions: list) -> str:
@@ -180,7 +210,9 @@ def _definitions_and_code(workspace: Workspace) -> list:
         parts += [_identity(p) for p in sorted(workspace.path(folder).rglob("*")) if p.is_file()]
     code = hashlib.sha256()
     for module in (Path(__file__), Path(__file__).with_name("dictionary.py"),
-                   Path(__file__).with_name("snapshot_incremental.py")):
+                   Path(__file__).with_name("snapshot_incremental.py"),
+                   Path(__file__).with_name("snapshot_analyst.py"),
+                   Path(__file__).with_name("snapshot_spare.py")):
         code.update(module.read_bytes())
     parts.append([code.hexdigest(), STORAGE_VERSION, duckdb.__version__])
     return parts
@@ -228,25 +260,9 @@ def _remove(database: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-
-
-def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
-        "AND table_name = ? ORDER BY column_index", [database, schema, table]).fetchall()]
-
-
-def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
-    """name -> TABLE or VIEW, for one schema of the snapshot."""
-    return dict(con.execute(
-        "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = 'snap' AND "
-        "schema_name = ? UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE "
-        "database_name = 'snap' AND schema_name = ? AND NOT internal", [schema, schema]).fetchall())
-
-
 def _copied_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
     """The live table's columns that reach the snapshot."""
-    columns = _columns(con, "live", schema, table)
+    columns = analyst.column_names(con, "live", schema, table)
     if (schema, table) == ("main", "quarantine"):
         return [c for c in columns if c in QUARANTINE_COLUMNS]
     return columns
@@ -260,126 +276,12 @@ def _copy_tables(con: duckdb.DuckDBPyConnection) -> None:
         if (schema, table) == ("main", "quarantine"):
             # Dropped while empty: a column dropped after the copy would leave its old blocks,
             # partners' values included, in the file.
-            for column in _columns(con, "snap", schema, table):
+            for column in analyst.column_names(con, "snap", schema, table):
                 if column not in QUARANTINE_COLUMNS:
                     con.execute(f"ALTER TABLE {target} DROP COLUMN {sql_identifier(column)}")
-        names = ", ".join(sql_identifier(c) for c in _columns(con, "snap", schema, table))
+        names = ", ".join(sql_identifier(c)
+                          for c in analyst.column_names(con, "snap", schema, table))
         con.execute(f"INSERT INTO {target} ({names}) SELECT {names} "
                     f"FROM live.{sql_identifier(schema)}.{sql_identifier(table)}")
 
 
-def _initiative_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Schemas the warehouse made for an initiative (they hold its records)."""
-    return [r[0] for r in con.execute(
-        "SELECT DISTINCT schema_name FROM duckdb_tables() WHERE database_name = 'snap' AND "
-        "schema_name <> 'main' AND table_name IN ('records', 'aggregate_counts') ORDER BY 1"
-    ).fetchall()]
-
-
-def _config(workspace: Workspace, initiative_id: str) -> InitiativeConfig | None:
-    """The initiative's definitions, or None when they no longer load (generic texts then)."""
-    try:
-        return workspace.load(initiative_id)
-    except (ConfigError, FileNotFoundError, OSError):
-        return None
-
-
-def _add_analyst_tables(con: duckdb.DuckDBPyConnection, workspace: Workspace, schema: str,
-                        config: InitiativeConfig | None) -> None:
-    s = f"snap.{sql_identifier(schema)}"
-    results = workspace.published(schema) / "partnership" / "indicator_results.parquet"
-    if results.is_file():
-        # The published file itself, so "as published" holds by construction.
-        con.execute(f"CREATE TABLE {s}.indicator_results AS SELECT * FROM read_parquet(?)",
-                    [str(results)])
-    if config is not None:
-        _add_indicators(con, s, config)
-    relations = _relations(con, schema)
-    initiative = sql_literal(schema)
-    loaded, current = [], []
-    for table in ("records", "aggregate_counts"):
-        if table in relations:
-            loaded.append(f"SELECT submission_id, CAST(period AS VARCHAR) AS period, count(*) "
-                          f"AS n FROM {schema}.{table} GROUP BY ALL")
-        if f"{table}_current" in relations:
-            current.append(f"SELECT submission_id, CAST(period AS VARCHAR) AS period, count(*) "
-                           f"AS n FROM {schema}.{table}_current GROUP BY ALL")
-    empty = "SELECT NULL::BIGINT AS submission_id, NULL::VARCHAR AS period, 0 AS n WHERE false"
-    # View bodies name tables without the database, so they bind in whichever database holds
-    # them; the SQL must stay readable by DuckDB 1.0 (every client re-binds it).
-    con.execute(f"""
-        CREATE VIEW {s}.submissions_by_partner_period AS
-        WITH loaded AS ({' UNION ALL '.join(loaded) or empty}),
-        counting AS ({' UNION ALL '.join(current) or empty}),
-        files AS (
-            SELECT f.submission_id, f.partner_id, f.status, f.file_name, f.received_at,
-                   l.period, coalesce(l.n, 0) AS rows_loaded, coalesce(c.n, 0) AS rows_current
-            FROM main.submissions AS f
-            LEFT JOIN loaded AS l ON l.submission_id = f.submission_id
-            LEFT JOIN counting AS c ON c.submission_id = l.submission_id AND c.period = l.period
-            WHERE f.initiative_id = {initiative})
-        SELECT partner_id, period, status, count(DISTINCT submission_id) AS files,
-               CAST(sum(rows_loaded) AS BIGINT) AS rows_loaded,
-               CAST(sum(rows_current) AS BIGINT) AS rows_current,
-               min(received_at) AS first_received_at, max(received_at) AS last_received_at,
-               arg_max(file_name, submission_id) AS latest_file_name
-        FROM files GROUP BY partner_id, period, status""")
-    con.execute(f"""
-        CREATE VIEW {s}.quarantine_by_rule AS
-        SELECT q.partner_id, q.rule, q.column_name,
-               count(DISTINCT q.submission_id) AS files,
-               count(DISTINCT CAST(q.submission_id AS VARCHAR) || ':' ||
-                              CAST(q.source_row AS VARCHAR)) AS rows_affected,
-               count(*) AS cells, max(f.received_at) AS last_received_at
-        FROM main.quarantine AS q LEFT JOIN main.submissions AS f
-            ON f.submission_id = q.submission_id
-        WHERE q.initiative_id = {initiative}
-        GROUP BY q.partner_id, q.rule, q.column_name""")
-
-
-def _add_indicators(con: duckdb.DuckDBPyConnection, s: str, config: InitiativeConfig) -> None:
-    con.execute(f"""CREATE TABLE {s}.indicators (indicator_id VARCHAR, title VARCHAR,
-        description VARCHAR, unit VARCHAR, direction VARCHAR, source VARCHAR,
-        disaggregations VARCHAR, period_type VARCHAR, baseline_period VARCHAR,
-        baseline_value DOUBLE, target_period VARCHAR, target_value DOUBLE)""")
-    con.executemany(f"INSERT INTO {s}.indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-        [i.id, i.title, i.description, i.unit, i.direction, i.source,
-         ", ".join(i.disaggregations), i.period_type,
-         i.baseline.period if i.baseline else None, i.baseline.value if i.baseline else None,
-         i.target.period if i.target else None, i.target.value if i.target else None]
-        for i in config.indicators])
-
-
-def _add_data_dictionary(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("""
-        CREATE VIEW snap.main.data_dictionary AS
-        WITH relations AS (
-            SELECT database_name, schema_name, table_name, 'table' AS kind, comment
-            FROM duckdb_tables()
-            UNION ALL
-            SELECT database_name, schema_name, view_name, 'view', comment
-            FROM duckdb_views() WHERE NOT internal)
-        SELECT c.database_name, c.schema_name, c.table_name, r.kind,
-               r.comment AS table_comment, c.column_index, c.column_name, c.data_type,
-               c.comment AS column_comment
-        FROM duckdb_columns() AS c
-        JOIN relations AS r ON r.database_name = c.database_name
-             AND r.schema_name = c.schema_name AND r.table_name = c.table_name
-        WHERE c.database_name NOT IN ('system', 'temp')
-        ORDER BY c.database_name, c.schema_name, c.table_name, c.column_index""")
-
-
-def _comment(con: duckdb.DuckDBPyConnection, schema: str,
-             config: InitiativeConfig | None) -> None:
-    """COMMENT ON every described table/view and column; unknown ones stay bare (a test fails)."""
-    known = table_descriptions(config)
-    for name, kind in _relations(con, schema).items():
-        if name not in known:
-            continue
-        description, columns = known[name]
-        relation = f"snap.{sql_identifier(schema)}.{sql_identifier(name)}"
-        con.execute(f"COMMENT ON {kind} {relation} IS {sql_literal(description)}")
-        for column in _columns(con, "snap", schema, name):
-            if column in columns:
-                con.execute(f"COMMENT ON COLUMN {relation}.{sql_identifier(column)} IS "
-                            f"{sql_literal(columns[column])}")

@@ -187,11 +187,15 @@ def today() -> dt.date:
     return dt.date.today()
 
 
-def status_table(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> pa.Table | None:
-    """Today's status table, or None when the initiative has no `reporting:` calendar."""
+def status_table(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+                 parts: str | None = None) -> pa.Table | None:
+    """Today's status table, or None when the initiative has no `reporting:` calendar.
+    `parts`: measure's part summary of this warehouse step (see submission_status)."""
     from pipelines.submission_status import submission_status
 
-    return submission_status(con, config, today()) if config.initiative.reporting else None
+    if not config.initiative.reporting:
+        return None
+    return submission_status(con, config, today(), parts=parts)
 
 
 def status_stamp(table: pa.Table | None) -> dict | None:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from pipelines.escape import one_line
 from pipelines.periods import PERIOD_TYPES, end_sql, label_sql, period_from_label, start_sql
 from pipelines.sql import has_table, sql_literal
+from pipelines.status_parts import per_file_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -90,14 +91,24 @@ def _owed_sql(obligations: list[tuple], as_of: dt.date, calendar: Calendar) -> s
     return " UNION ALL ".join(parts)
 
 
-def _covered_sql(config: InitiativeConfig, obligations: list[tuple]) -> str:
-    """(partner_id, obligation, period_start, submission_id, rows) for every loaded or held file
-    and owed period it covers. Rows are first counted per file and record period, so the range
-    join to owed periods runs over a few rows per file, not over every record."""
-    parts = []
+def _covered_sql(config: InitiativeConfig, obligations: list[tuple],
+                 parts: str | None = None) -> str:
+    """CTEs ending in `covered`: (partner_id, obligation, period_start, submission_id, rows) for
+    every loaded or held file and owed period it covers. Rows are first counted per file and
+    record period, so the range join to owed periods runs over a few rows per file, not over
+    every record; and for all of a partner's obligations in one scan of its files' rows
+    (`per_file_<n>`: each obligation's counts are columns of it), not one per obligation.
+    `parts`: measure's part summary of this warehouse step, read instead of the records of the
+    submissions it describes whole (pipelines/status_parts.py)."""
+    counts: dict[str, dict[str, str]] = {}  # partner -> count expression -> column
+
+    def column(partner_id: str, expression: str) -> str:
+        named = counts.setdefault(partner_id, {})
+        return named.setdefault(expression, f"c{len(named)}")
+
+    selects = []
     for partner_id, number, _, _, _, measures, _ in obligations:
         aggregates = config.initiative.partners[partner_id].submits == "aggregates"
-        table = f"{config.id}.aggregate_counts" if aggregates else f"{config.id}.records"
         if aggregates:
             present = [f"count(*) FILTER (WHERE indicator_id = {sql_literal(m)})" for m in measures]
             counted = ("indicator_id IN (" + ", ".join(sql_literal(m) for m in measures) + ")"
@@ -105,28 +116,38 @@ def _covered_sql(config: InitiativeConfig, obligations: list[tuple]) -> str:
         else:
             present = [f"count({m})" for m in measures]  # measure names: validated identifiers
             counted = " OR ".join(f"{m} IS NOT NULL" for m in measures) or "true"
-        per_measure = "".join(f", {count} AS m{i}" for i, count in enumerate(present))
-        every_measure = "".join(f" AND sum(r.m{i}) > 0" for i in range(len(present)))
-        partner = sql_literal(partner_id)
-        parts.append(f"""
-            SELECT {partner} AS partner_id, {number} AS obligation, w.period_start,
-                   r.submission_id, CAST(sum(r.n) AS BIGINT) AS rows
-            FROM (SELECT r.submission_id, r.period_start, r.period_end,
-                         count(*) FILTER (WHERE {counted}) AS n{per_measure}
-                  FROM {table} AS r JOIN files AS f USING (submission_id)
-                  WHERE f.partner_id = {partner} AND f.status IN ('loaded', 'held')
-                  GROUP BY ALL) AS r
-            JOIN owed AS w ON w.partner_id = {partner} AND w.obligation = {number}
+        n = column(partner_id, f"count(*) FILTER (WHERE {counted})")
+        every_measure = "".join(f" AND sum(r.{column(partner_id, count)}) > 0"
+                                for count in present)
+        selects.append(f"""
+            SELECT {sql_literal(partner_id)} AS partner_id, {number} AS obligation,
+                   w.period_start, r.submission_id, CAST(sum(r.{n}) AS BIGINT) AS rows
+            FROM per_file_{list(counts).index(partner_id)} AS r
+            JOIN owed AS w ON w.partner_id = {sql_literal(partner_id)} AND w.obligation = {number}
                  AND r.period_start >= w.period_start AND r.period_end <= w.period_end
             GROUP BY ALL
-            HAVING sum(r.n) > 0{every_measure}""")
-    return " UNION ALL ".join(parts)
+            HAVING sum(r.{n}) > 0{every_measure}""")
+    scans = []
+    for index, (partner_id, expressions) in enumerate(counts.items()):
+        aggregates = config.initiative.partners[partner_id].submits == "aggregates"
+        table = f"{config.id}.aggregate_counts" if aggregates else f"{config.id}.records"
+        columns = "".join(f", {e} AS {alias}" for e, alias in expressions.items())
+        body = (per_file_sql(config, partner_id, parts, expressions)
+                if parts and not aggregates else None) or f"""
+            SELECT r.submission_id, r.period_start, r.period_end{columns}
+            FROM {table} AS r JOIN files AS f USING (submission_id)
+            WHERE f.partner_id = {sql_literal(partner_id)} AND f.status IN ('loaded', 'held')
+            GROUP BY ALL"""
+        # MATERIALIZED: scanned once, however many obligations read it.
+        scans.append(f"per_file_{index} AS MATERIALIZED ({body}),")
+    return "\n    ".join(scans) + "\n    covered AS (" + " UNION ALL ".join(selects) + ")"
 
 
 def status_sql(config: InitiativeConfig, as_of: dt.date, flags: bool = False,
-               partner_id: str | None = None) -> str | None:
+               partner_id: str | None = None, parts: str | None = None) -> str | None:
     """The status query over a warehouse (or snapshot) connection; None when nothing is owed.
-    `flags`: a relation `status_flags(partner_id, period_start)` is registered to count."""
+    `flags`: a relation `status_flags(partner_id, period_start)` is registered to count.
+    `parts`: see `_covered_sql`."""
     obligations = _obligations(config, partner_id)
     if not obligations:
         return None
@@ -156,7 +177,7 @@ def status_sql(config: InitiativeConfig, as_of: dt.date, flags: bool = False,
         WHERE initiative_id = {sql_literal(config.id)} AND partner_id IN ({partners})
           AND status IN ('loaded', 'held', 'rejected')
           AND CAST(received_at AS DATE) <= {day}),
-    covered AS ({_covered_sql(config, obligations)}),
+    {_covered_sql(config, obligations, parts)},
     received AS (
         SELECT c.*, f.status, f.received_at, f.file_name, f.rows_read, f.rows_quarantined
         FROM covered AS c JOIN files AS f USING (submission_id)),
@@ -211,9 +232,11 @@ def status_sql(config: InitiativeConfig, as_of: dt.date, flags: bool = False,
 
 
 def submission_status(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
-                      as_of: dt.date | None = None, partner_id: str | None = None) -> pa.Table:
+                      as_of: dt.date | None = None, partner_id: str | None = None,
+                      parts: str | None = None) -> pa.Table:
     """The status table (columns COLUMNS), as Arrow, for every partner with obligations (or
-    only `partner_id`); empty when nothing is owed."""
+    only `partner_id`); empty when nothing is owed. `parts`: the part summary measure made in
+    this warehouse step (`measure_reuse.PARTS`), read instead of records it describes whole."""
     as_of = as_of or dt.date.today()
     query = status_sql(config, as_of, partner_id=partner_id)
     if query is None:
@@ -226,9 +249,15 @@ def submission_status(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
         con = scratch = duckdb.connect()
         _empty_layout(con, config)
     flags = quality_flags(con, config)
-    if flags is not None:
-        con.register("status_flags", flags)
-        query = status_sql(config, as_of, flags=True, partner_id=partner_id)
+    if parts is not None and scratch is None and not (
+            has_table(con, config.id, "records_set_aside")
+            and has_table(con, config.id, "records_superseded")):
+        parts = None  # a layout that says otherwise what is current: counted from the records
+    if flags is not None or parts is not None:
+        if flags is not None:
+            con.register("status_flags", flags)
+        query = status_sql(config, as_of, flags=flags is not None, partner_id=partner_id,
+                           parts=parts if scratch is None else None)
     try:
         return con.sql(query).to_arrow_table()
     finally:

@@ -133,3 +133,39 @@ def test_snapshot_ab_compares_before_fresh_and_updated(tmp_path, capsys):
     assert "before, fresh and updated hold the same: True" in out
     assert "updated: nights brought up to date since a fresh build: 1" in out  # not rebuilt
     assert all(f"| {name} |" in out for name in ("before", "fresh", "updated"))
+
+
+def test_incremental_night_times_each_step_and_compares_outputs(tmp_path, capsys):
+    """On a 1 MB generated workspace, with this tree as `before` too: a first night, one new
+    small file, every step of the flow timed, and the two runs' outputs the same."""
+    from pathlib import Path
+
+    from benchmarks import incremental_night
+
+    source = tmp_path / "ws"
+    generate.generate(source, megabytes=1, verbose=False)
+    tree = Path(incremental_night.__file__).resolve().parents[1]
+    incremental_night.main(["--source", str(source), "--before", str(tree), "--work",
+                            str(tmp_path / "work"), "--megabytes", "0.2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "new file: RUSD_outcomes_2020.csv" in out and "round 1, after:" in out
+    assert "outputs of before and after identical (night's timestamps masked): True" in out
+    for step in ("| import Great Expectations |", "| stage |", "| warehouse: load, reports |",
+                 "| &nbsp;&nbsp;measure |", "| &nbsp;&nbsp;publish: scorecard |",
+                 "| &nbsp;&nbsp;publish: status table |", "| snapshot |",
+                 "| **process (all steps)** |"):
+        assert step in out, step
+
+
+def test_prefect_calls_counts_the_requests_of_a_night(tmp_path, capsys):
+    """A real night against a real Prefect server on 1 MB: the summary and status artifacts are
+    among the requests counted."""
+    from benchmarks import prefect_calls
+
+    source = tmp_path / "ws"
+    generate.generate(source, megabytes=1, verbose=False)
+    calls = prefect_calls.main(["--source", str(source), "--work", str(tmp_path / "work"),
+                                "--megabytes", "0.1"])
+    out = capsys.readouterr().out
+    assert calls["POST /api/artifacts/"] == 2 and calls["POST /api/flow_runs/"] == 1
+    assert "requests to the server" in out and "| `POST /api/artifacts/` |" in out

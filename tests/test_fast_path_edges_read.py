@@ -34,6 +34,11 @@ def _text(rows, delimiter=",", end="\n"):
     # mostly UTF-8 with a cp1252 NBSP pasted at a cell's edge
     _text(["A1,2024,1,52802,4,700,\u00e9t\u00e9", "A2,2024,0,,3,,y"]).encode()
     + b"A3,2024,1,1,1,1,z\xa0\n",
+    # empty cells every way the parser can see them: the untrimmed read has no NULLIF
+    _text(['"",2024,"",,"","",""', 'A2,,0,"",3,,', ',,,,,,']).encode(),
+    (_text(['A1,2024,1,"",4,700,x']) + 'A2,2024,0,,3,"",').encode(),  # empty last cell at EOF
+    _text(['A1;"";1;;4;700;""', ';2024;;"";;;'], ";").encode("cp1252"),
+    _text(['A1,2024,1,"""",4,700,""""""', 'A2,"",0,,3,,"a"']).encode("utf-16"),
 ])
 def test_hostile_files_read_the_same_both_ways(tmp_path, config, monkeypatch, content):
     fast, general, _ = _both(tmp_path, config, monkeypatch, content)

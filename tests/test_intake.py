@@ -151,3 +151,50 @@ def test_aggregate_rules_quarantine_what_does_not_add_up(workspace, config):
     assert (7, "numerator_over_denominator") in bad
     assert (8, "unknown_indicator") in bad
     assert staged.rows_loaded == 2 + 6
+
+
+def _contents(database: str, table: str) -> tuple[list, list]:
+    import duckdb
+
+    con = duckdb.connect(database, read_only=True)
+    try:
+        rows = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        methods = sorted({m for (m,) in con.execute(
+            f"SELECT DISTINCT compression FROM pragma_storage_info('{table}')").fetchall()})
+        return rows, methods
+    finally:
+        con.close()
+
+
+def test_staged_records_without_bitpacking_hold_the_same_rows(workspace, config, monkeypatch):
+    """The staging file leaves bitpacking out (intake.STAGED_UNCOMPRESSED): same records and
+    quarantine, in the same order, as with every compression method DuckDB has."""
+    import duckdb
+
+    from pipelines import intake
+
+    header = ("PersonalID,ReportYear,AmIndAKNative,Asian,BlackAfAmerican,HispanicLatinaeo,"
+              "MidEastNAfrican,NativeHIPacific,White,RaceNone,HouseholdIncome,HouseholdSize,"
+              "State,WCV\n")
+    rows = [f"P{i},2024,{i % 2},{i // 2 % 2},0,{i % 3 == 0:d},0,0,{i % 5 == 0:d},,"
+            f"{10000 + i * 37 % 90000},{1 + i % 7},{'AK' if i % 11 == 0 else 'WA'},{i % 2}\n"
+            for i in range(5000)]
+    rows[17] = "P17,2024,0,0,0,0,0,0,3,,1000,2,WA,1\n"  # quarantined: a flag of 3
+    content = header + "".join(rows)
+    staged = {}
+    for off, name in (("bitpacking", "fast.csv"), ("", "general.csv")):
+        monkeypatch.setattr(intake, "STAGED_UNCOMPRESSED", off)
+        staged[off] = _stage(workspace, config, "northside_clinic", name, content)
+        assert staged[off].status == "staged" and staged[off].rows_loaded == 4999
+    for table in ("records", "quarantine"):
+        fast, fast_methods = _contents(staged["bitpacking"].staged_db, table)
+        general, general_methods = _contents(staged[""].staged_db, table)
+        assert fast == general and len(fast) == {"records": 4999, "quarantine": 1}[table]
+        assert "BitPacking" not in fast_methods
+    assert "BitPacking" in _contents(staged[""].staged_db, "records")[1]
+    # Stored in the same order too: the warehouse appends them as they come.
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{staged['bitpacking'].staged_db}' AS f (READ_ONLY)")
+    con.execute(f"ATTACH '{staged[''].staged_db}' AS g (READ_ONLY)")
+    assert con.execute("SELECT count(*) FROM (SELECT rowid, * FROM f.records EXCEPT ALL "
+                       "SELECT rowid, * FROM g.records)").fetchall() == [(0,)]

@@ -88,6 +88,8 @@ SCENARIOS = {
                                                 ("A2", "4/9/2024", "N")))], [True]),
         # March resent complete: its old days are set aside first
         ([(CLINIC, "visits 2024-03 fixed.csv", visits(*march()))], [True]),
+        # a new day in March: no earlier row that day, but earlier rows in its (month) part
+        ([(CLINIC, "visits 2024-03-20.csv", visits(("Z1", "3/20/2024", "Y")))], [True]),
     ],
     "aggregate tables": [
         ([(HOUSING, "h.csv", aggregate_table(20))], [True]),
@@ -97,18 +99,30 @@ SCENARIOS = {
 
 # Per group: is it the first submission of all its parts (no earlier current row in them)?
 EARLIER = {"person files": [True, False, True, False, False, False],
-           "dated files": [True, False, True, False],
+           "dated files": [True, False, True, False, False],
            "aggregate tables": [True, False]}
+
+# Per group that reaches it (no earlier current row in its periods, no dated rows): are all its
+# keys distinct? The campus files share child D1; dated groups group by key directly.
+DISTINCT = {"person files": [True, False, True], "dated files": [],
+            "aggregate tables": [True, True]}
+
+# Per group whose window was skipped and that replaced nothing: was each part a first submission,
+# so that the rows after are the group's own (True), or are they counted (False)?
+AFTER = {"person files": [True], "dated files": [True, True, False], "aggregate tables": [True]}
 
 
 def recording(monkeypatch, general: bool) -> dict[str, list[bool]]:
     """Force or allow the shortcuts, and keep each guard's answers (earlier rows: True means the
-    general `_measure` query runs; nothing superseded: True means the window is skipped)."""
-    answers = {"earlier_rows": [], "nothing_superseded": []}
+    general `_measure` query runs; nothing superseded: True means the window is skipped; keys
+    distinct, asked inside it for undated groups: True means the grouping by key is skipped;
+    rows after: True means the rows after are the group's own, not counted)."""
+    answers = {"earlier_rows": [], "nothing_superseded": [], "keys_distinct": [], "rows_after": []}
     for name, seen in answers.items():
-        def recorded(*args, guard=getattr(shortcuts, name), seen=seen):
-            seen.append(guard(*args))
-            return seen[-1]
+        def recorded(*args, guard=getattr(shortcuts, name), seen=seen, name=name):
+            answer = guard(*args)
+            seen.append(answer is not None if name == "rows_after" else answer)
+            return answer
         monkeypatch.setattr(shortcuts, name, recorded)
     monkeypatch.setattr(shortcuts, "ALWAYS_GENERAL", general)
     return answers
@@ -138,8 +152,10 @@ def test_the_shortcuts_leave_the_same_tables_as_the_general_queries(tmp_path, mo
     assert answers["nothing_superseded"] == [a for _, expected in nights for a in expected]
     # A first submission of its parts skips the general _measure; every other group runs it.
     assert answers["earlier_rows"] == [not first for first in EARLIER[scenario]]
+    assert answers["keys_distinct"] == DISTINCT[scenario]
+    assert answers["rows_after"] == AFTER[scenario]
     assert run(general, nights, general=True, monkeypatch=monkeypatch) == \
-        {"earlier_rows": [], "nothing_superseded": []}
+        {"earlier_rows": [], "nothing_superseded": [], "keys_distinct": [], "rows_after": []}
     got, want = tables(shortcut), tables(general)
     assert got == want
     # the scenarios do supersede rows, so the comparison is not between two empty tables
@@ -199,8 +215,14 @@ def test_the_shortcuts_agree_with_the_general_queries_on_rows_intake_would_refus
     shortcut, general = fresh(tmp_path, "shortcut"), fresh(tmp_path, "general")
     assert edge_run(shortcut, False, monkeypatch) == {
         "earlier_rows": [False, False, False, False, False, True],
-        "nothing_superseded": [False, False, True, False, True, False]}
-    assert edge_run(general, True, monkeypatch) == {"earlier_rows": [], "nothing_superseded": []}
+        "nothing_superseded": [False, False, True, False, True, False],
+        # NULL persons (night 1) and a NULL period (night 2) repeat a key, so do their hashes;
+        # nights 3 and 4 are dated, 6 has earlier rows in its period
+        "keys_distinct": [False, False, True],
+        # nights 3 and 5 skip the window; their parts had no earlier rows (night 5: a NULL one)
+        "rows_after": [True, True]}
+    assert edge_run(general, True, monkeypatch) == {"earlier_rows": [], "nothing_superseded": [],
+                                                    "keys_distinct": [], "rows_after": []}
     got, want = tables(shortcut), tables(general)
     assert got == want
     # night 4's month-typed row loses to its day row, night 1's row to night 6's
