@@ -27,7 +27,6 @@ import duckdb
 
 from pipelines import snapshot_analyst as analyst
 from pipelines import snapshot_incremental as incremental
-from pipelines import snapshot_spare as spares
 from pipelines.config import DEFINITION_FOLDERS, Workspace
 from pipelines.duckdb_settings import limit_memory
 from pipelines.sql import sql_identifier
@@ -50,11 +49,9 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
 
     Skipped when the snapshot in place was built from the same warehouse data, published results,
     definitions and code (`sources`): a night with nothing new then costs no rebuild (0.7 s on
-    the sample, minutes on a large warehouse). Otherwise the snapshot the previous night replaced
-    is brought up to date in place when no one has it open (pipelines/snapshot_spare.py), or
-    else the previous snapshot is copied and brought up to date, table by table, when that is
-    provably the same as a fresh build (pipelines/snapshot_incremental.py); else (or with
-    `fresh`) it is built from scratch."""
+    the sample, minutes on a large warehouse). Otherwise the previous snapshot is copied and
+    brought up to date table by table when that is provably the same as a fresh build
+    (pipelines/snapshot_incremental.py), else (or with `fresh`) it is built from scratch."""
     target = workspace.snapshot_file
     temporary = target.with_name(f".{target.name}.tmp")
     _remove(temporary)  # left, maybe read-only, by a crash before the rename
@@ -77,23 +74,23 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
         built_from = sources(workspace, con, definitions)
         if not fresh and _built_from(target) == built_from:
             return target
-        # Yesterday's snapshot and the one it replaced (the spare), each with its own mark.
-        spare = None if fresh else spares.candidate(target)
-        marks = [None if fresh else incremental.read_mark(p) for p in (spare, target) if p]
+        mark = None if fresh else incremental.read_mark(target)
         built_on = incremental.base(con, definitions)
-        if _based_on(marks[-1], built_on) and not (spare and _based_on(marks[0], built_on)):
+        if mark is not None and mark.get("base") == built_on:
             # The copy the update will most likely start from, made while the warehouse is
             # scanned: the kernel copies without the GIL (wall time, not CPU).
-            spares.remove(spares.spare_of(target))
             copying = _COPIER.submit(shutil.copyfile, target, temporary)
         states = incremental.table_states(
             con, lambda schema, table: _copied_columns(con, schema, table),
-            [m["tables"] for m in marks if m])
-        mark = _update(con, workspace, target, temporary, spare, marks, built_on, states,
-                       copying)
-        if mark is not None:
+            (mark or {}).get("tables"))
+        work = incremental.plan(mark, built_on, states, target)
+        if copying is not None:
+            futures.wait([copying])
+        if work is not None and _update_copy(con, workspace, target, temporary, work, states,
+                                             copying):
             fresh_size, updates = mark["fresh_size"], mark.get("updates", 0) + 1
         else:
+            _remove(temporary)  # a copy made in vain (its error, if any, does not matter)
             _build(con, workspace, temporary)
             fresh_size, updates = temporary.stat().st_size, 0
     except BaseException:
@@ -108,41 +105,9 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
     _mark(temporary, built_from)  # before the rename: the marks travel with the file
     incremental.write_mark(temporary, built_on, states, fresh_size, updates)
     os.chmod(temporary, 0o444)
-    spares.keep(target, temporary)  # the file replaced lives on, marks and all, for the next night
     os.replace(temporary, target)
-    incremental.prune_marks(target, spares.spare_of(target))
+    incremental.prune_marks(target)
     return target
-
-
-def _based_on(mark: dict | None, built_on: str) -> bool:
-    return mark is not None and mark.get("base") == built_on
-
-
-def _update(con: duckdb.DuckDBPyConnection, workspace: Workspace, target: Path, temporary: Path,
-            spare: Path | None, marks: list, built_on: str, states: dict,
-            copying: futures.Future | None) -> dict | None:
-    """The spare brought up to date in place, else a copy of `target` (`copying` it already,
-    or not); the mark it started from, or None (nothing at `temporary`): build afresh."""
-    if spare is not None and copying is None:
-        work = incremental.plan(marks[0], built_on, states, spare)
-        if work is not None and spares.claim(spare, temporary) and \
-                _update_file(con, workspace, temporary, work, states):
-            return marks[0]
-    # Not used: no third snapshot-sized file while one is copied or built.
-    spares.remove(spares.spare_of(target))
-    mark = marks[-1]
-    work = incremental.plan(mark, built_on, states, target)
-    if copying is not None:
-        futures.wait([copying])
-    if work is None:
-        _remove(temporary)  # a copy made in vain (its error, if any, does not matter)
-        return None
-    if copying is None:
-        shutil.copyfile(target, temporary)  # data only: not the marks, nor the read-only mode
-    else:
-        copying.result()  # its error is this run's
-    os.chmod(temporary, 0o644)
-    return mark if _update_file(con, workspace, temporary, work, states) else None
 
 
 def _build(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path) -> None:
@@ -157,11 +122,17 @@ def _build(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path
     con.execute("DETACH snap")
 
 
-def _update_file(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path,
-                 work: incremental.Plan, states: dict) -> bool:
-    """The previous snapshot at `temporary` (a copy, or the spare: no one else has it open)
-    brought up to `live`; False (and nothing at `temporary`) when it turned out not to be what
-    its mark says, or DuckDB could not read it."""
+def _update_copy(con: duckdb.DuckDBPyConnection, workspace: Workspace, target: Path,
+                 temporary: Path, work: incremental.Plan, states: dict,
+                 copying: futures.Future | None) -> bool:
+    """The previous snapshot, copied to `temporary` (by `copying`, or now; it stays as it was
+    for analysts reading it), brought up to `live`; False (and nothing at `temporary`) when the
+    copy turned out not to be what its mark says, or DuckDB could not read it."""
+    if copying is None:
+        shutil.copyfile(target, temporary)  # data only: not the marks, nor the read-only mode
+    else:
+        copying.result()  # its error is this run's
+    os.chmod(temporary, 0o644)
     try:
         # An existing file keeps the storage version it was created with.
         con.execute("ATTACH ? AS snap", [str(temporary)])
@@ -171,7 +142,7 @@ def _update_file(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary
             con.execute("COMMIT")
             con.execute("DETACH snap")
             return True
-    except duckdb.Error:  # a damaged file, or a lock taken since: the fresh build is always right
+    except duckdb.Error:  # a damaged copy: the fresh build is always right
         pass
     for statement in ("ROLLBACK", "DETACH snap"):
         try:
@@ -211,8 +182,7 @@ def _definitions_and_code(workspace: Workspace) -> list:
     code = hashlib.sha256()
     for module in (Path(__file__), Path(__file__).with_name("dictionary.py"),
                    Path(__file__).with_name("snapshot_incremental.py"),
-                   Path(__file__).with_name("snapshot_analyst.py"),
-                   Path(__file__).with_name("snapshot_spare.py")):
+                   Path(__file__).with_name("snapshot_analyst.py")):
         code.update(module.read_bytes())
     parts.append([code.hexdigest(), STORAGE_VERSION, duckdb.__version__])
     return parts

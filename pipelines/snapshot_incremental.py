@@ -3,8 +3,7 @@
 The big tables (`<initiative>.records`, `aggregate_counts`, `main.quarantine`) only grow by
 appends on a normal night, and copying them into the DuckDB 1.0 file was most of the snapshot's
 cost (26 CPU s on 1 GB, whole for one new 20 MB file). So the new snapshot starts as a byte copy
-of the previous one (the previous file stays intact for analysts holding it), or as the spare
-the night before replaced (pipelines/snapshot_spare.py), and each table is
+of the previous one (the previous file stays intact for analysts holding it) and each table is
 
 - kept, when the live table holds exactly the rows the snapshot was built from;
 - appended to, when the live table's first `n` rows (rowid < n, `n` the row count the snapshot
@@ -49,39 +48,38 @@ MAX_RECOPY_SHARE = 0.25
 
 @dataclass
 class TableState:
-    """A live table as the snapshot copies it: its copied columns, row count and hash, and for
-    each row count `n` a previous snapshot holds, the count and hash of its rows with rowid < n."""
+    """A live table as the snapshot copies it: its copied columns, row count and hash, and the
+    count and hash of its first `prefix` rows (by rowid)."""
     columns: list[str]
     rows: int
     digest: str
-    prefixes: dict[int, tuple[int, str]]
+    prefix: int
+    prefix_rows: int
+    prefix_digest: str
 
 
-def table_states(con: duckdb.DuckDBPyConnection, columns_of, previous: list[dict]
+def table_states(con: duckdb.DuckDBPyConnection, columns_of, previous: dict | None
                  ) -> dict[str, TableState]:
     """One scan of every live table: count and hash of all its rows, and of the rows below the
-    row count each previous snapshot (`previous`: their marks' tables) holds.
-    `columns_of(schema, table)` -> the copied columns."""
+    row count the previous snapshot holds. `columns_of(schema, table)` -> the copied columns."""
     tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
                          "database_name = 'live' ORDER BY ALL").fetchall()
     states = {}
     for schema, table in tables:
         key = json.dumps([schema, table])  # names may hold any character
         columns = columns_of(schema, table)
-        ends = sorted({int(tables_[key][0]) for tables_ in previous if key in tables_})
+        prefix = int((previous or {}).get(key, [0])[0])
         names = ", ".join(sql_identifier(c) for c in columns)
         # Summed as HUGEINT (NULL for no rows, hence coalesce), kept modulo 2^64: as unlikely to
         # collide as one row hash, and 16 hex digits in the mark (extended attributes are small).
-        # Every prefix comes from the same scan: the hash is computed once per row.
-        filtered = "".join(f", count(*) FILTER (WHERE rid < {n}), "
-                           f"coalesce(sum(h) FILTER (WHERE rid < {n}), 0) % $m" for n in ends)
-        found = con.execute(f"""
-            SELECT count(*), coalesce(sum(h), 0) % $m{filtered}
+        rows, digest, prefix_rows, prefix_digest = con.execute(f"""
+            SELECT count(*), coalesce(sum(h), 0) % $m, count(*) FILTER (WHERE rid < $n),
+                   coalesce(sum(h) FILTER (WHERE rid < $n), 0) % $m
             FROM (SELECT rowid AS rid, hash({names})::HUGEINT AS h
                   FROM live.{sql_identifier(schema)}.{sql_identifier(table)})""",
-            {"m": 2 ** 64}).fetchall()[0]
-        states[key] = TableState(columns, found[0], f"{int(found[1]):x}", {
-            n: (found[2 + 2 * i], f"{int(found[3 + 2 * i]):x}") for i, n in enumerate(ends)})
+            {"n": prefix, "m": 2 ** 64}).fetchall()[0]
+        states[key] = TableState(columns, rows, f"{int(digest):x}", prefix, prefix_rows,
+                                 f"{int(prefix_digest):x}")
     return states
 
 
@@ -151,26 +149,22 @@ def write_mark(database: Path, built_on: str, states: dict[str, TableState],
         pass
 
 
-def prune_marks(*snapshots: Path) -> None:
-    """Remove the marks in MARKS_FOLDER (beside the first of `snapshots`) that none of
-    `snapshots` (the one in place and its spare) names."""
-    folder = snapshots[0].parent / MARKS_FOLDER
+def prune_marks(snapshot: Path) -> None:
+    """Remove the marks in MARKS_FOLDER that `snapshot` (the one in place) does not name."""
+    folder = snapshot.parent / MARKS_FOLDER
     if not folder.is_dir():
         return
-    named = set()
-    for snapshot in snapshots:
-        try:
-            named.add(json.loads(os.getxattr(snapshot, TABLES_ATTRIBUTE).decode()).get("in_file"))
-        except (AttributeError, OSError, ValueError):
-            pass
+    try:
+        named = json.loads(os.getxattr(snapshot, TABLES_ATTRIBUTE).decode()).get("in_file")
+    except (AttributeError, OSError, ValueError):
+        named = None
     for path in folder.iterdir():
-        if path.name not in {f"{n}.json" for n in named}:
+        if path.name != f"{named}.json":
             path.unlink(missing_ok=True)
 
 
 @dataclass
 class Plan:
-    held: dict[str, int]     # table -> rows the previous snapshot holds (its mark says)
     keep: list[str]
     append: dict[str, int]   # table -> first live rowid not in the snapshot
     recopy: list[str]
@@ -186,12 +180,11 @@ def plan(mark: dict | None, built_on: str, states: dict[str, TableState], snapsh
     tables = mark.get("tables", {})
     if set(tables) != set(states):
         return None
-    result = Plan({}, [], {}, [])
+    result = Plan([], {}, [])
     recopied = 0
     for key, state in states.items():
         rows, digest = tables[key]
-        result.held[key] = rows
-        if state.prefixes.get(rows) == (rows, digest):
+        if (state.prefix, state.prefix_rows, state.prefix_digest) == (rows, rows, digest):
             if state.rows == rows:
                 result.keep.append(key)
             else:
@@ -205,7 +198,7 @@ def plan(mark: dict | None, built_on: str, states: dict[str, TableState], snapsh
 
 
 def apply(con: duckdb.DuckDBPyConnection, work: Plan, states: dict[str, TableState]) -> bool:
-    """Bring the attached `snap` (a previous snapshot) up to `live`'s data, inside
+    """Bring the attached `snap` (a copy of the previous snapshot) up to `live`'s data, inside
     the caller's transaction. False when the copy is not what its mark says (rows counted in
     the file differ) or a sequence went backwards: the caller then builds afresh."""
     def name(database: str, key: str) -> str:
@@ -213,8 +206,8 @@ def apply(con: duckdb.DuckDBPyConnection, work: Plan, states: dict[str, TableSta
         return f"{database}.{sql_identifier(schema)}.{sql_identifier(table)}"
 
     for key in work.keep + work.recopy + list(work.append):
-        if con.execute(f"SELECT count(*) FROM {name('snap', key)}").fetchall()[0][0] != \
-                work.held[key]:  # not what the mark says the snapshot holds
+        expected = states[key].prefix  # what the mark says the snapshot holds
+        if con.execute(f"SELECT count(*) FROM {name('snap', key)}").fetchall()[0][0] != expected:
             return False
     if not _advance_sequences(con):
         return False
