@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipelines import resubmission_shortcuts as shortcuts
 from pipelines.accept import accept_file
 from pipelines.config import Workspace
 

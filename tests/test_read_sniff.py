@@ -87,12 +87,17 @@ def _files(tmp_path) -> list:
     ]
 
 
-def test_the_sniff_scans_and_hashes_what_load_csv_and_sha256_file_would(tmp_path, config):
-    schema, crosswalk = config.record_schema, Crosswalk()
+def _sniffed(tmp_path, schema, crosswalk):
+    """Each file of `_files` written and sniffed: (name, path, Sniffed)."""
     for name, content in _files(tmp_path):
         path = tmp_path / f"{name}.{'xlsx' if name == 'workbook' else 'csv'}"
         path.write_bytes(content)
-        sniffed = sniff(path, tmp_path / name, schema, crosswalk)
+        yield name, path, sniff(path, tmp_path / name, schema, crosswalk)
+
+
+def test_the_sniff_scans_and_hashes_what_load_csv_and_sha256_file_would(tmp_path, config):
+    schema, crosswalk = config.record_schema, Crosswalk()
+    for name, path, sniffed in _sniffed(tmp_path, schema, crosswalk):
         assert sniffed.sha256 == sha256_file(path), name
         if name == "workbook":
             assert sniffed.lines is None  # load_csv scans the sheet's CSV itself
@@ -117,10 +122,7 @@ def _read(con, sniffed, schema, crosswalk):
 
 def test_load_csv_reads_the_same_with_the_sniffs_scan_as_with_its_own(tmp_path, config):
     schema, crosswalk = config.record_schema, Crosswalk()
-    for name, content in _files(tmp_path):
-        path = tmp_path / f"{name}.{'xlsx' if name == 'workbook' else 'csv'}"
-        path.write_bytes(content)
-        sniffed = sniff(path, tmp_path / name, schema, crosswalk)
+    for name, path, sniffed in _sniffed(tmp_path, schema, crosswalk):
         given = _read(duckdb.connect(), sniffed, schema, crosswalk)
         own = _read(duckdb.connect(), dataclasses.replace(sniffed, lines=None), schema, crosswalk)
         assert given == own, name

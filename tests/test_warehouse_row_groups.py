@@ -41,23 +41,23 @@ def _closed(path) -> tuple[list[tuple], list[int]]:
     return rows, groups
 
 
+def _create_and_load(con) -> None:
+    con.execute("CREATE SCHEMA riverbend")
+    con.execute("CREATE TABLE riverbend.records (submission_id BIGINT NOT NULL, source_row "
+                "BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, partner_id VARCHAR, "
+                "person_key UHUGEINT, period VARCHAR)")
+    _load(con)
+
+
 def test_the_warehouse_keeps_row_groups_and_the_same_rows_as_a_merging_checkpoint(tmp_path):
     kept = tmp_path / "kept.duckdb"
     merged = tmp_path / "merged.duckdb"
     con = warehouse.connect(kept)
     assert con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall() == [(0,)]
-    con.execute("CREATE SCHEMA riverbend")
-    con.execute("CREATE TABLE riverbend.records (submission_id BIGINT NOT NULL, source_row "
-                "BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, partner_id VARCHAR, "
-                "person_key UHUGEINT, period VARCHAR)")
-    _load(con)
+    _create_and_load(con)
     con.close()
     con = duckdb.connect(str(merged))  # DuckDB's default checkpoint
-    con.execute("CREATE SCHEMA riverbend")
-    con.execute("CREATE TABLE riverbend.records (submission_id BIGINT NOT NULL, source_row "
-                "BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, partner_id VARCHAR, "
-                "person_key UHUGEINT, period VARCHAR)")
-    _load(con)
+    _create_and_load(con)
     con.close()
     kept_rows, kept_groups = _closed(kept)
     merged_rows, merged_groups = _closed(merged)
