@@ -256,8 +256,10 @@ def outputs(home: Path, began: float) -> dict:
 
 def _masked(column: str, kind: str, night: str, small: bool) -> str:
     if kind.startswith("TIMESTAMP"):
-        return (f"CASE WHEN {column}::TIMESTAMP >= {night} - INTERVAL 2 SECOND THEN NULL "
-                f"ELSE {column} END")
+        # From the night's first instant exactly (taken before its process writes anything): a
+        # slack would also mask the night before's last rows whenever it ended less than the
+        # slack before the first tree's night began, and not for the second tree's.
+        return f"CASE WHEN {column}::TIMESTAMP >= {night} THEN NULL ELSE {column} END"
     if kind == "VARCHAR" and small:
         for pattern, replacement in MASKS:
             column = f"regexp_replace({column}, '{pattern.pattern}', '{replacement}', 'g')"
