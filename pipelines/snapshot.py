@@ -86,8 +86,8 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
         work = incremental.plan(mark, built_on, states, target)
         if copying is not None:
             futures.wait([copying])
-        if work is not None and _update_copy(con, workspace, target, temporary, work, states,
-                                             copying):
+        # A plan needs the mark's base, as the copy did: a plan means a copy is being made.
+        if work is not None and _update_copy(con, workspace, temporary, work, states, copying):
             fresh_size, updates = mark["fresh_size"], mark.get("updates", 0) + 1
         else:
             _remove(temporary)  # a copy made in vain (its error, if any, does not matter)
@@ -122,16 +122,13 @@ def _build(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path
     con.execute("DETACH snap")
 
 
-def _update_copy(con: duckdb.DuckDBPyConnection, workspace: Workspace, target: Path,
-                 temporary: Path, work: incremental.Plan, states: dict,
-                 copying: futures.Future | None) -> bool:
-    """The previous snapshot, copied to `temporary` (by `copying`, or now; it stays as it was
-    for analysts reading it), brought up to `live`; False (and nothing at `temporary`) when the
-    copy turned out not to be what its mark says, or DuckDB could not read it."""
-    if copying is None:
-        shutil.copyfile(target, temporary)  # data only: not the marks, nor the read-only mode
-    else:
-        copying.result()  # its error is this run's
+def _update_copy(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path,
+                 work: incremental.Plan, states: dict, copying: futures.Future) -> bool:
+    """The previous snapshot, copied to `temporary` by `copying` (data only: not the marks, nor
+    the read-only mode; the original stays as it was for analysts reading it), brought up to
+    `live`; False (and nothing at `temporary`) when the copy turned out not to be what its mark
+    says, or DuckDB could not read it."""
+    copying.result()  # its error is this run's
     os.chmod(temporary, 0o644)
     try:
         # An existing file keeps the storage version it was created with.

@@ -249,15 +249,16 @@ def submission_status(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
         con = scratch = duckdb.connect()
         _empty_layout(con, config)
     flags = quality_flags(con, config)
-    if parts is not None and scratch is None and not (
+    if parts is not None and (scratch is not None or not (
             has_table(con, config.id, "records_set_aside")
-            and has_table(con, config.id, "records_superseded")):
-        parts = None  # a layout that says otherwise what is current: counted from the records
+            and has_table(con, config.id, "records_superseded"))):
+        # Nothing received, or a layout that says otherwise what is current: from the records.
+        parts = None
     if flags is not None or parts is not None:
         if flags is not None:
             con.register("status_flags", flags)
         query = status_sql(config, as_of, flags=flags is not None, partner_id=partner_id,
-                           parts=parts if scratch is None else None)
+                           parts=parts)
     try:
         return con.sql(query).to_arrow_table()
     finally:

@@ -98,19 +98,25 @@ def test_pandas_path_reads_period_labels(tmp_path):
         outcome["rows"]
 
 
-def test_incremental_ab_compares_fast_full_and_before(tmp_path, capsys):
-    """On a 1 MB generated workspace, with this tree as `before` too: one new small file, and
-    the three ways of measuring it publish the same."""
+def _against_this_tree(benchmark, tmp_path, capsys) -> str:
+    """`benchmark.main` on a 1 MB generated workspace, with this tree as `before` too, one new
+    0.2 MB file and one round; what it printed."""
     from pathlib import Path
-
-    from benchmarks import incremental_ab
 
     source = tmp_path / "ws"
     generate.generate(source, megabytes=1, verbose=False)
-    tree = Path(incremental_ab.__file__).resolve().parents[1]
-    incremental_ab.main(["--source", str(source), "--before", str(tree), "--work",
-                         str(tmp_path / "work"), "--megabytes", "0.2", "--rounds", "1"])
-    out = capsys.readouterr().out
+    tree = Path(benchmark.__file__).resolve().parents[1]
+    benchmark.main(["--source", str(source), "--before", str(tree), "--work",
+                    str(tmp_path / "work"), "--megabytes", "0.2", "--rounds", "1"])
+    return capsys.readouterr().out
+
+
+def test_incremental_ab_compares_fast_full_and_before(tmp_path, capsys):
+    """On a 1 MB generated workspace, with this tree as `before` too: one new small file, and
+    the three ways of measuring it publish the same."""
+    from benchmarks import incremental_ab
+
+    out = _against_this_tree(incremental_ab, tmp_path, capsys)
     assert "new file: RUSD_outcomes_2020.csv" in out and ": loaded" in out
     assert "the same as before to 12 decimals: True" in out
     assert all(f"| {name} |" in out for name in ("before", "fast", "full"))
@@ -119,16 +125,9 @@ def test_incremental_ab_compares_fast_full_and_before(tmp_path, capsys):
 def test_snapshot_ab_compares_before_fresh_and_updated(tmp_path, capsys):
     """On a 1 MB generated workspace, with this tree as `before` too: one new small file, and the
     three ways of making the snapshot hold the same."""
-    from pathlib import Path
-
     from benchmarks import snapshot_ab
 
-    source = tmp_path / "ws"
-    generate.generate(source, megabytes=1, verbose=False)
-    tree = Path(snapshot_ab.__file__).resolve().parents[1]
-    snapshot_ab.main(["--source", str(source), "--before", str(tree), "--work",
-                      str(tmp_path / "work"), "--megabytes", "0.2", "--rounds", "1"])
-    out = capsys.readouterr().out
+    out = _against_this_tree(snapshot_ab, tmp_path, capsys)
     assert "new file: RUSD_outcomes_2020.csv" in out and ": loaded" in out
     assert "before, fresh and updated hold the same: True" in out
     assert "updated: nights brought up to date since a fresh build: 1" in out  # not rebuilt
@@ -138,16 +137,9 @@ def test_snapshot_ab_compares_before_fresh_and_updated(tmp_path, capsys):
 def test_incremental_night_times_each_step_and_compares_outputs(tmp_path, capsys):
     """On a 1 MB generated workspace, with this tree as `before` too: a first night, one new
     small file, every step of the flow timed, and the two runs' outputs the same."""
-    from pathlib import Path
-
     from benchmarks import incremental_night
 
-    source = tmp_path / "ws"
-    generate.generate(source, megabytes=1, verbose=False)
-    tree = Path(incremental_night.__file__).resolve().parents[1]
-    incremental_night.main(["--source", str(source), "--before", str(tree), "--work",
-                            str(tmp_path / "work"), "--megabytes", "0.2", "--rounds", "1"])
-    out = capsys.readouterr().out
+    out = _against_this_tree(incremental_night, tmp_path, capsys)
     assert "new file: RUSD_outcomes_2020.csv" in out and "round 1, after:" in out
     assert "outputs of before and after identical (night's timestamps masked): True" in out
     for step in ("| import Great Expectations |", "| stage |", "| warehouse: load, reports |",

@@ -144,6 +144,14 @@ def _denominators(con) -> dict:
         "indicator_id = 'well_child_visits' GROUP BY period").fetchall())
 
 
+def _fast_and_full(con, config, folder) -> tuple[dict, dict]:
+    """The denominators counted with the kept counts, then counted in full, on one warehouse."""
+    build_indicator_cells(con, config, reuse=folder)
+    fast = _denominators(con)
+    build_indicator_cells(con, config)
+    return fast, _denominators(con)
+
+
 def test_only_the_periods_whose_records_changed_are_counted_again(workspace, config):
     folder = _kept(workspace)
     con = _night_before(workspace, config, monthly=False)
@@ -152,10 +160,7 @@ def test_only_the_periods_whose_records_changed_are_counted_again(workspace, con
         counted = _denominators(con)
         _tamper(folder)
         _file(con, "northside_clinic", 2023, 50, offset=600)  # 2023 changes, 2022 does not
-        build_indicator_cells(con, config, reuse=folder)
-        fast = _denominators(con)
-        build_indicator_cells(con, config)
-        full = _denominators(con)
+        fast, full = _fast_and_full(con, config, folder)
     finally:
         con.close()
     assert fast["2022"] > full["2022"] == counted["2022"]  # kept: the tampered counts show
@@ -191,10 +196,7 @@ def test_records_loaded_again_are_counted_again(workspace, config):
         _tamper(folder)
         con.execute("UPDATE riverbend.records SET loaded_at = loaded_at + INTERVAL 1 DAY "
                     "WHERE period = '2022'")
-        build_indicator_cells(con, config, reuse=folder)
-        fast = _denominators(con)
-        build_indicator_cells(con, config)
-        full = _denominators(con)
+        fast, full = _fast_and_full(con, config, folder)
     finally:
         con.close()
     assert fast["2022"] == full["2022"]
