@@ -18,7 +18,12 @@ calls, artifacts) is not here: `benchmarks.run` measures the whole night against
 Outputs of every run are compared, tree against tree: every warehouse table (row count and an
 order-independent hash of every row), every file of the partnership version published and every
 report written, with the night's own timestamps, run ids and archive names masked (they differ
-from run to run by construction); the snapshot's tables by row count.
+from run to run by construction); the snapshot's tables by row count and an order-independent
+hash of every row, and its views' and comments' definitions.
+
+Before each timed night the copy gets a fresh snapshot built by the same tree (untimed): a copied
+workspace's definition files are new files, and a snapshot built from other files or by other
+code is built afresh, so without this the night would time a fresh build, not the update.
 """
 
 from __future__ import annotations
@@ -53,6 +58,12 @@ INNER = [
     ("pipelines.publish", "write_manifest", "publish: manifest"),
     ("pipelines.resubmission", "mark_published", "mark published"),
     ("pipelines.quality_text", "add_to_reports", "reports: quality text"),
+    ("pipelines.snapshot", "sources", "snapshot: sources"),
+    ("pipelines.snapshot_incremental", "table_states", "snapshot: verification scan"),
+    ("pipelines.snapshot", "_update_copy", "snapshot: copy brought up to date"),
+    ("pipelines.snapshot_incremental", "apply", "snapshot: tables"),
+    ("pipelines.snapshot_analyst", "refresh", "snapshot: analyst objects"),
+    ("pipelines.snapshot", "_build", "snapshot: fresh build (the copy path was not taken)"),
 ]
 # What differs between two runs of the same night by construction.
 MASKS = [(re.compile(r"\d{8}T\d{6}[-_][0-9a-f]{6,8}"), "<id>"),
@@ -189,6 +200,16 @@ def _status_rows(workspace) -> list:  # noqa: ANN001
     return artifact_rows(rows)
 
 
+def _prime(home: Path) -> None:
+    """A fresh snapshot of `home` built by this process's tree: the night's update then starts
+    from a snapshot whose mark names this tree's code and this copy's definition files (a copied
+    workspace's files are new files, so a snapshot built elsewhere would be built afresh)."""
+    from pipelines.config import Workspace
+    from pipelines.snapshot import snapshot_warehouse
+
+    snapshot_warehouse(Workspace.resolve(home), fresh=True)
+
+
 def _child(home: Path, run_id: str, snapshot: bool) -> None:
     started, cpu = time.perf_counter(), time.process_time()
     result = _night(home, run_id, snapshot)
@@ -198,12 +219,24 @@ def _child(home: Path, run_id: str, snapshot: bool) -> None:
 
 def run_night(tree: Path, home: Path, run_id: str, snapshot: bool = True) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "BACKBONE_SETTLE_SECONDS": "0"}
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(home),
-                           "--run-id", run_id] + ([] if snapshot else ["--no-snapshot"]), env=env, capture_output=True, text=True,
-                          check=False)
+    if snapshot and _warehouse_file(home).exists():
+        _in_tree(env, tree, home, ["--prime", str(home)])
+    done = _in_tree(env, tree, home, ["--child", str(home), "--run-id", run_id]
+                    + ([] if snapshot else ["--no-snapshot"]))
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _warehouse_file(home: Path) -> Path:
+    return home / "data" / "warehouse" / "backbone.duckdb"
+
+
+def _in_tree(env: dict, tree: Path, home: Path, arguments: list[str]
+             ) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), *arguments], env=env,
+                          capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{tree} on {home} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done
 
 
 def copy_workspace(source: Path, target: Path) -> Path:
@@ -222,27 +255,13 @@ def outputs(home: Path, began: float) -> dict:
     workspace = Workspace.resolve(home)
     found: dict[str, object] = {}
     night = f"to_timestamp({began})::TIMESTAMP"
-    con = duckdb.connect(str(workspace.warehouse_file), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
-                             "database_name = current_database() ORDER BY ALL").fetchall()
-        for schema, table in tables:
-            name = f'"{schema}"."{table}"'
-            columns = con.execute(f"DESCRIBE {name}").fetchall()
-            small = con.execute(f"SELECT count(*) < 100000 FROM {name}").fetchall()[0][0]
-            row = ", ".join(_masked(f'"{c}"', kind, night, small) for c, kind, *_ in columns)
-            found[f"table {schema}.{table}"] = con.execute(
-                f"SELECT count(*), sum(hash(row({row}))) FROM {name}").fetchall()[0]
-    finally:
-        con.close()
-    if workspace.snapshot_file.exists():
-        con = duckdb.connect(str(workspace.snapshot_file), read_only=True)
+    for label, database in (("table", workspace.warehouse_file),
+                            ("snapshot", workspace.snapshot_file)):
+        if not database.exists():
+            continue
+        con = duckdb.connect(str(database), read_only=True)
         try:
-            for schema, table, rows in con.execute(
-                    "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
-                    "WHERE database_name = current_database() ORDER BY ALL").fetchall():
-                found[f"snapshot {schema}.{table}"] = rows
+            found.update(_contents(con, label, night))
         finally:
             con.close()
     folder = audience_dir(workspace, INITIATIVE, PARTNERSHIP)
@@ -251,6 +270,30 @@ def outputs(home: Path, began: float) -> dict:
     reports = workspace.root / "data" / "reports"
     for path in sorted(p for p in reports.rglob("*") if p.is_file()):
         found[f"report {mask(str(path.relative_to(reports)))}"] = _file_digest(path)
+    return found
+
+
+def _contents(con, label: str, night: str) -> dict:  # noqa: ANN001
+    """Every table's row count and order-independent hash of its rows (the night's timestamps
+    masked), every view's definition and every comment."""
+    found: dict[str, object] = {}
+    con.execute("SET TimeZone = 'UTC'")
+    tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
+                         "database_name = current_database() ORDER BY ALL").fetchall()
+    for schema, table in tables:
+        name = f'"{schema}"."{table}"'
+        columns = con.execute(f"DESCRIBE {name}").fetchall()
+        small = con.execute(f"SELECT count(*) < 100000 FROM {name}").fetchall()[0][0]
+        row = ", ".join(_masked(f'"{c}"', kind, night, small) for c, kind, *_ in columns)
+        found[f"{label} {schema}.{table}"] = con.execute(
+            f"SELECT count(*), sum(hash(row({row}))) FROM {name}").fetchall()[0]
+    found[f"{label}: views and comments"] = hashlib.sha256(json.dumps(con.execute(
+        "SELECT schema_name, view_name, sql, comment::VARCHAR FROM duckdb_views() WHERE "
+        "database_name = current_database() AND NOT internal UNION ALL SELECT schema_name, "
+        "table_name || '.' || column_name, NULL, comment::VARCHAR FROM duckdb_columns() WHERE "
+        "database_name = current_database() UNION ALL SELECT schema_name, table_name, NULL, "
+        "comment::VARCHAR FROM duckdb_tables() WHERE database_name = current_database() "
+        "ORDER BY ALL").fetchall(), default=str).encode()).hexdigest()[:16]
     return found
 
 
@@ -349,6 +392,7 @@ def prepare(source: Path, work: Path, tree: Path, partner: str, year: int,
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--prime", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--run-id", default="20991231T000000-night0", help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path)
     parser.add_argument("--before", type=Path, help="another code tree, timed alternately")
@@ -360,9 +404,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--megabytes", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-snapshot", action="store_true",
-                        help="leave the snapshot out (a tree whose snapshot code differs from "
-                             "the one that built it rebuilds it whole: minutes at 1 GB)")
+                        help="leave the snapshot out (else each run's copy first gets a fresh "
+                             "snapshot built by its tree, untimed: ~20 s at 1 GB)")
     args = parser.parse_args(argv)
+    if args.prime:
+        _prime(args.prime)
+        return {}
     if args.child:
         _child(args.child, args.run_id, not args.no_snapshot)
         return {}
@@ -387,8 +434,10 @@ def main(argv: list[str] | None = None) -> dict:
                               not args.no_snapshot)
             results[name].append(night)
             seen[name] = outputs(home, night["began"])
+            steps = ", ".join(f"{r['step']} {r['cpu']:.2f}" for r in night["steps"]
+                              if not r["inner"] and r["cpu"] >= 0.1)
             print(f"round {round_ + 1}, {name}: {night['process_cpu']:.2f} s CPU, "
-                  + ", ".join(night["statuses"]), flush=True)
+                  + ", ".join(night["statuses"]) + f" ({steps})", flush=True)
             loads.append(os.getloadavg()[0])
         for key in sorted(set().union(*seen.values())):  # every round's outputs compared
             if len({json.dumps(s.get(key), default=str) for s in seen.values()}) > 1:

@@ -10,8 +10,31 @@ from rich.markup import escape
 
 from pipelines import check_periods
 from pipelines.escape import one_line
-from pipelines.feedback import listed, partner_column, write_bad_rows
+from pipelines.feedback import listed, partner_column, shown_value, write_bad_rows
 from pipelines.intake import StagedFile
+
+
+# How a file was read, in a partner's words (a partner re-exporting a file needs these, not codecs).
+ENCODING_WORDS = {
+    "utf-8": "UTF-8 text",
+    "utf-8-sig": "UTF-8 text with a byte-order mark (as Excel saves \"CSV UTF-8\")",
+    "utf-8+cp1252": "UTF-8 text with some Windows-1252 characters",
+    "utf-16": "UTF-16 text (Excel's \"Unicode text\")",
+    "utf-16-le": "UTF-16 text",
+    "utf-16-be": "UTF-16 text",
+    "cp1252": "Windows-1252 text (an older Excel or Windows export)",
+    "xlsx": "an Excel workbook",
+    "xls": "an Excel 97-2003 workbook",
+}
+DELIMITER_WORDS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def how_read(encoding: str | None, delimiter: str | None) -> str:
+    """'read as UTF-8 text, columns separated by commas', from the staged file's facts."""
+    read = f"read as {ENCODING_WORDS.get(encoding or '', f'text ({encoding})')}"
+    if encoding in ("xlsx", "xls") or not delimiter:
+        return read
+    return f"{read}, columns separated by {DELIMITER_WORDS.get(delimiter, repr(delimiter))}"
 
 
 def say(text: object) -> str:
@@ -37,8 +60,7 @@ def show_check(console: Console, file_name: str, staged: StagedFile, rows: list[
                 if problem.get("column") else "") if part)
             console.print(f"  - {say(problem['message'])}" + (f" ({say(where)})" if where else ""))
     else:
-        how = (say(staged.encoding) if staged.encoding in ("xlsx", "xls") else
-               f"{say(staged.encoding)}, delimiter {say(repr(staged.delimiter))}")
+        how = say(how_read(staged.encoding, staged.delimiter))
         console.print(f"[green]OK[/] {say(file_name)}: {staged.rows_loaded:,} of "
                       f"{staged.rows_read:,} rows would load ({how})")
         if read_as:
@@ -54,7 +76,7 @@ def show_check(console: Console, file_name: str, staged: StagedFile, rows: list[
     shown, more = listed(rows)
     for row, column, rule, value, message in shown:
         named = f"column {partner_column(column, headers)!r}" if column else "the whole row"
-        written = f' (value as written: "{value}")' if value is not None else ""
+        written = f' (value as written: "{shown_value(value)}")' if value is not None else ""
         console.print(f"  row {row}, {say(named)}: \\[{say(rule)}] {say(message)}{say(written)}")
     if bad_rows_csv is not None and rows:
         write_bad_rows(bad_rows_csv, rows, headers)

@@ -96,6 +96,7 @@ def _exit_3_when_busy(refusal: str) -> Iterator[None]:
 
 def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
          dask_address: Optional[str] = None) -> list[dict]:
+    from pipelines import staging_worker
     from pipelines.lock import WorkspaceLocked, ensure_free
 
     workspace = Workspace.resolve(home)
@@ -104,6 +105,9 @@ def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
         # Say "busy" before starting Prefect (a temporary server takes seconds to start); the
         # flow itself holds the lock for the whole run.
         ensure_free(workspace)
+        if not (dask or dask_address):
+            # Before Prefect's import: the workers import GX meanwhile, on the other core.
+            staging_worker.start(workspace, initiative)
         from pipelines.flows import nightly
 
         flow = nightly
@@ -121,6 +125,8 @@ def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
         raise typer.Exit(EXIT_BUSY)
     except Exception as exc:  # noqa: BLE001 - Prefect has logged the traceback above
         failure = f"{type(exc).__name__}: {exc}"
+    finally:
+        staging_worker.stop()  # normally stopped once staging ended (flows.nightly)
     if failure is not None:
         # The message, not a second traceback: the flow's log above has the details. Exiting
         # outside the `except` keeps no reference to the exception, so its frames (and the DuckDB

@@ -43,10 +43,21 @@ def bad_rows(staged_db: str | None, person_column: str | None) -> list[tuple]:
             return []
         return con.execute(
             "SELECT _row, coalesce(column_name, ''), rule, CASE WHEN column_name LIKE '%' || ? || "
-            "'%' THEN '(hidden)' ELSE left(value, 200) END, message FROM quarantine "
+            "'%' AND trim(value) <> '' THEN '(hidden)' ELSE value END, message FROM quarantine "
             "ORDER BY _row, column_name", [person_column or "\x00"]).fetchall()
     finally:
         con.close()
+
+
+SHOWN_VALUE_CHARACTERS = 200  # in the report and the terminal; the CSV holds the whole value
+
+
+def shown_value(value: str) -> str:
+    """A value as written, cut for a report line with a note that says so."""
+    if len(value) <= SHOWN_VALUE_CHARACTERS:
+        return value
+    return (f"{value[:SHOWN_VALUE_CHARACTERS]}… (cut: {len(value):,} characters, all in the "
+            "rows-to-fix CSV)")
 
 
 def write_bad_rows(path: Path, rows: list[tuple], header_names: dict[str, str]) -> Path:
@@ -121,7 +132,7 @@ def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple
         lines += ["## Rows to fix", "", "| row | column | problem | value | what to fix |",
                   "|---:|---|---|---|---|"]
         lines += [f"| {r} | {md_code(partner_column(c, headers), table=True) if c else ''} "
-                  f"| {md_text(rule)} | {'' if v is None else md_code(v, table=True)} "
+                  f"| {md_text(rule)} | {'' if v is None else md_code(shown_value(v), table=True)} "
                   f"| {md_text(m)} |" for r, c, rule, v, m in shown]
         if more:
             lines += ["", f"...and {more} more row{'s' if more != 1 else ''}: the full list is in "

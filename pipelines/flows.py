@@ -1,7 +1,8 @@
 """Prefect flows: wire the stages into tasks. No pipeline logic lives here.
 
-`nightly` maps one `stage-file` task per waiting file (parallel, and on Dask workers with
-`--dask`), then runs one warehouse step per initiative in the flow process: the DuckDB warehouse
+`nightly` maps one `stage-file` task per waiting file (parallel; on Dask workers with `--dask`;
+in warm worker processes when `backbone run` started them: `pipelines/staging_worker.py`), then
+runs one warehouse step per initiative in the flow process: the DuckDB warehouse
 has a single writer.
 """
 
@@ -27,7 +28,7 @@ from pipelines.quiet_logs import quiet_third_party_logs  # noqa: E402
 
 quiet_third_party_logs()  # before the first flow call starts a temporary Prefect server
 
-from pipelines import ingest, resubmission, warehouse  # noqa: E402
+from pipelines import ingest, resubmission, staging_worker, warehouse  # noqa: E402
 from pipelines.ingest import published_on  # noqa: E402
 from pipelines.config import ConfigError, Workspace  # noqa: E402
 from pipelines.discover import arriving, discover  # noqa: E402
@@ -51,10 +52,15 @@ def new_run_id() -> str:
 @task(name="stage-file", task_run_name="stage {partner_id}/{file_name}")
 def stage_file_task(home: str, initiative_id: str, partner_id: str, path: str,
                     file_name: str) -> StagedFile:
-    workspace = Workspace.resolve(home)
-    config = workspace.load(initiative_id)
-    salt = read_salt(workspace, initiative_id)
-    staged = stage_file(Path(path), config, partner_id, salt, workspace.staging)
+    workers = staging_worker.active()
+    if workers is not None and workers.home == str(Path(home).resolve()):
+        # `backbone run` started warm workers for this night (pipelines/staging_worker.py).
+        staged = workers.stage(initiative_id, partner_id, path)
+    else:
+        workspace = Workspace.resolve(home)
+        config = workspace.load(initiative_id)
+        salt = read_salt(workspace, initiative_id)
+        staged = stage_file(Path(path), config, partner_id, salt, workspace.staging)
     # One line per file as it is staged: a night of large files otherwise shows nothing for
     # minutes before the warehouse step's summary.
     get_run_logger().info("staged %s/%s: %s", log_text(partner_id), log_text(file_name),
@@ -137,6 +143,7 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
         except ConfigError as exc:
             logger.error("initiative %s skipped: its definitions are invalid:\n%s", initiative_id, exc)
             summaries.append({"initiative": initiative_id, "error": str(exc)})
+            staging_worker.staged(initiative_id)  # nothing of it will be staged
             continue
         ensure_salt(workspace, initiative_id)
         found = discover(workspace, config)
@@ -160,6 +167,7 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
                                "file_name": found_file.path.name, "error": repr(result)})
             else:
                 staged.append(result)
+        staging_worker.staged(initiative_id)
         summary = warehouse_task(str(workspace.root), initiative_id, staged, refused, run_id)
         summaries.append({**summary, "failed": failed, "arriving": still_arriving})
     if workspace.warehouse_file.exists():

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import duckdb
 
 from pipelines import feedback, resubmission, resubmission_report, warehouse
 from pipelines.config import InitiativeConfig, Workspace
-from pipelines.escape import md_text
+from pipelines.escape import md_code, md_text
 from pipelines.intake import StagedFile, unchanged_since_staging
 from pipelines.problems import Problem
 from pipelines.status_text import still_due_section
@@ -197,7 +196,14 @@ def reject(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initiat
     # A crash after the move but before this would leave the file rejected without a word, and out
     # of intake where no rerun looks; a reason written first at worst waits for its file.
     stored.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(report, stored.with_name(stored.name + ".reason.md"))
+    reason = report.read_text(encoding="utf-8")
+    bad_rows_csv = report.with_name(f"{stored.name}.bad_rows.csv")
+    if bad_rows_csv.exists():
+        # The report names its rows-to-fix CSV by file name, and that file is beside the report.
+        where = bad_rows_csv.relative_to(workspace.root) if bad_rows_csv.is_relative_to(
+            workspace.root) else bad_rows_csv
+        reason += f"\nThe rows-to-fix CSV and this report are in {md_code(str(where.parent))}.\n"
+    stored.with_name(stored.name + ".reason.md").write_text(reason, encoding="utf-8")
     if source.exists() or source.is_symlink():
         warehouse.move_file(source, stored)
     reasons = "; ".join(str(p) for p in problems)

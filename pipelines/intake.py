@@ -28,9 +28,9 @@ from pipelines.duckdb_settings import limit_memory
 from pipelines.period_intake import register_periods
 from pipelines.problems import FileRejected, Problem
 from pipelines.read import Malformed, load_csv, map_header, sniff
-from pipelines.standardize import standardize, standardize_aggregates
+from pipelines.standardize import set_aside_broken_tables, standardize, standardize_aggregates
 from pipelines import folded_rules
-from pipelines.validate import VIEW, build_suite, typed_columns
+from pipelines.validate import VIEW, RuleOutcome, build_suite, typed_columns
 
 
 @dataclass
@@ -205,9 +205,16 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     if malformed.count:
         con.execute("INSERT INTO quarantine SELECT _row, NULL, rule, NULL, message FROM _malformed")
     staged.rules = [asdict(o) for o in outcome.outcomes]
+    if schema.kind == "aggregates" and (set_aside := set_aside_broken_tables(con, schema)):
+        staged.rules.append(asdict(RuleOutcome(
+            "table_set_aside", "", "A table with a row set aside is set aside whole.",
+            "set_aside_broken_tables", set_aside, False)))
     staged.rows_read = outcome.row_count + malformed.count
-    staged.rows_quarantined = con.execute(
-        "SELECT count(DISTINCT _row) FROM quarantine").fetchall()[0][0]
+    # Rows set aside only with their table are no sign of a wrong template or export: they are
+    # not counted against max_bad_row_share (rows with their own problem are).
+    staged.rows_quarantined, bad = con.execute(
+        "SELECT count(DISTINCT _row), count(DISTINCT _row) FILTER (WHERE rule <> "
+        "'table_set_aside') FROM quarantine").fetchall()[0]
     # The staging file gets the quarantine even when the file is then rejected (the partner
     # report lists its bad rows), and the standardized rows are written straight into it.
     con.execute("ATTACH $path AS kept", {"path": str(database)})
@@ -216,7 +223,7 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     con.execute("SET disabled_compression_methods = $off", {"off": STAGED_UNCOMPRESSED})
     try:
         con.execute("CREATE TABLE kept.quarantine AS FROM quarantine")
-        _reject_if_unusable(staged, schema.max_bad_row_share, malformed)
+        _reject_if_unusable(staged, schema.max_bad_row_share, malformed, bad)
         staged.rows_loaded = (
             standardize_aggregates(con, schema, partner_id, out="kept.records")
             if schema.kind == "aggregates"
@@ -254,18 +261,19 @@ def _suite(schema, crosswalk, partner_id: str, present: list[str], indicator_ids
 
 
 def _reject_if_unusable(staged: StagedFile, max_bad_share: float,
-                        malformed: Malformed) -> None:
+                        malformed: Malformed, bad: int) -> None:
     if staged.rows_read == 0:
         raise FileRejected(Problem("no_rows", "The file has a header row but no data rows."))
-    share = staged.rows_quarantined / staged.rows_read
+    share = bad / staged.rows_read
     if share > max_bad_share:
-        failed = [r for r in staged.rules if not r["success"] and r["unexpected_count"] > 0]
+        failed = [r for r in staged.rules if not r["success"] and r["unexpected_count"] > 0
+                  and r["rule"] != "table_set_aside"]
         if malformed.first:
             failed.append({"message": f"{malformed.first.message} (and similar)",
                            "unexpected_count": malformed.count})
         worst = sorted(failed, key=lambda r: -r["unexpected_count"])[:3]
         detail = "; ".join(f"{r['message']} ({r['unexpected_count']} rows)" for r in worst)
         raise FileRejected(Problem(
-            "too_many_bad_rows", f"{staged.rows_quarantined} of {staged.rows_read} rows have "
+            "too_many_bad_rows", f"{bad} of {staged.rows_read} rows have "
             f"problems ({share:.0%}), so the file was not loaded: it may be the wrong template or "
             f"export. Most common: {detail}"))

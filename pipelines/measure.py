@@ -27,7 +27,9 @@ from pathlib import Path
 import duckdb
 
 from pipelines import measure_reuse, migrations, periods
-from pipelines.config import Condition, InitiativeConfig
+from pipelines.conditions import (conditions_sql, profile_mask_sql, record_conditions_sql,
+                                  uses_profile)
+from pipelines.config import InitiativeConfig
 from pipelines.equity import profiles
 from pipelines.equity.profiles import MULTI_UNSPECIFIED_BIT
 from pipelines.standardize import RACE_CODES
@@ -39,22 +41,6 @@ CELLS_COLUMNS = ("initiative_id VARCHAR, indicator_id VARCHAR, period VARCHAR, "
                  "denominator BIGINT, source VARCHAR")
 GRAINS_COLUMNS = ("indicator_id VARCHAR, period_type VARCHAR, records_not_counted BIGINT, "
                   "aggregate_rows_not_counted BIGINT, aggregate_periods_not_counted VARCHAR[]")
-
-
-def condition_sql(condition: Condition) -> str:
-    column = condition.column
-    if condition.op == "is_null":
-        return f"{column} IS NULL"
-    if condition.op == "not_null":
-        return f"{column} IS NOT NULL"
-    if condition.op in ("in", "not_in"):
-        values = ", ".join(sql_literal(v) for v in condition.value)
-        return f"{column} {'NOT ' if condition.op == 'not_in' else ''}IN ({values})"
-    return f"{column} {condition.op} {sql_literal(condition.value)}"
-
-
-def conditions_sql(conditions: tuple[Condition, ...]) -> str:
-    return " AND ".join(f"coalesce({condition_sql(c)}, false)" for c in conditions)
 
 
 def _race_alone_sql(config: InitiativeConfig) -> str:
@@ -109,14 +95,20 @@ def profile_counts_sql(config: InitiativeConfig, classed: str, period_type: str,
     # Whether a record is in each indicator's denominator and numerator, packed two bits per
     # indicator into BIGINTs: across partners, "in the indicator when any record is" becomes one
     # bit_or per word instead of two bool_or per indicator (3x faster on millions of people).
+    # Conditions on `class` or `poverty_ratio` are the person's (pipelines/conditions.py): the
+    # bits carry the record's other conditions, and the profile's class clears them after.
     words: dict[int, list[str]] = {}
     for slot, i in enumerate(indexes):
         indicator = config.indicators[i]
-        den, num = conditions_sql(indicator.denominator), conditions_sql(indicator.numerator)
+        den = record_conditions_sql(indicator.denominator)
+        num = record_conditions_sql(indicator.numerator)
         bit = 2 * (slot % 30)
         words.setdefault(slot // 30, []).append(
             f"(({den})::BIGINT << {bit}) | ((({den}) AND ({num}))::BIGINT << {bit + 1})")
     packed = ", ".join(f"({' | '.join(parts)}) AS w{w}" for w, parts in words.items())
+    measured = [config.indicators[i] for i in indexes]
+    by_profile = uses_profile(measured)
+    ratio = ", poverty_ratio" if uses_profile(measured, "poverty_ratio") else ""
     # `n`: people a grouped row stands for (summed, so a per-partner row of many records of the
     # same profile counts them all at once).
     counts = ", ".join(
@@ -131,33 +123,41 @@ def profile_counts_sql(config: InitiativeConfig, classed: str, period_type: str,
     either = ", ".join(f"bit_or(w{w}) AS w{w}" for w in words)
     within = _within_sql(config, period_type, only)
     if _all_fit(period_type, record_types):
-        fitted = (f"SELECT partner_id, person_key, period_start, race_bits, class_rank, {packed} "
-                  f"FROM ({classed}){' WHERE ' + within if within else ''}")
+        fitted = (f"SELECT partner_id, person_key, period_start, race_bits, class_rank{ratio}, "
+                  f"{packed} FROM ({classed}){' WHERE ' + within if within else ''}")
     else:
         fitted = (f"SELECT partner_id, person_key, "
                   f"{periods.start_sql('period_start', period_type, calendar)} AS period_start, "
-                  f"race_bits, class_rank, {packed} FROM ({classed}) "
+                  f"race_bits, class_rank{ratio}, {packed} FROM ({classed}) "
                   f"WHERE {fits_sql(config, period_type)}{' AND ' + within if within else ''}")
     if record_types <= {period_type}:
         # One record per partner, person and period (the resubmission key): a partner's
         # profile of a person is their record, so records of the same profile are counted
         # together without grouping by person.
         keys = ", ".join(f"w{w}" for w in words)
-        per_partner = f"(partner_id, period_start, race_bits, class_rank, {keys})"
+        per_partner = f"(partner_id, period_start, race_bits, class_rank{ratio}, {keys})"
     else:
         per_partner = "(partner_id, person_key, period_start)"
     # One scan serves both groupings: each partner's profile of a person (that partner's
     # records only), and the one profile across partners (`pipelines.equity.profiles`).
+    grouped = f"""SELECT partner_id, period_start, bit_or(race_bits) AS race_bits,
+                     min(class_rank) AS class_rank{', min(poverty_ratio) AS poverty_ratio' if ratio else ''},
+                     {either}, grouping(partner_id) = 1 AS across,
+                     CASE WHEN grouping(person_key) = 0 THEN 1 ELSE count(*) END AS n
+              FROM ({fitted})
+              GROUP BY GROUPING SETS ({per_partner}, (person_key, period_start))"""
+    if by_profile:
+        labels = ", ".join(sql_literal(label) for label in config.standards.class_bands.labels)
+        masked = ", ".join(
+            f"w{w} & ({profile_mask_sql(measured[30 * w:30 * w + 30], 0)}) AS w{w}"
+            for w in words)
+        grouped = (f"SELECT * REPLACE ({masked}) FROM (SELECT *, [{labels}][class_rank + 1] "
+                   f"AS class FROM ({grouped}))")
     return (f"""
         CREATE OR REPLACE TEMP TABLE {counts_table(period_type)} AS
         SELECT CASE WHEN across THEN 'ALL' ELSE partner_id END AS partner_id, period_start,
                race_bits, class_rank, {counts}
-        FROM (SELECT partner_id, period_start, bit_or(race_bits) AS race_bits,
-                     min(class_rank) AS class_rank, {either},
-                     grouping(partner_id) = 1 AS across,
-                     CASE WHEN grouping(person_key) = 0 THEN 1 ELSE count(*) END AS n
-              FROM ({fitted})
-              GROUP BY GROUPING SETS ({per_partner}, (person_key, period_start)))
+        FROM ({grouped})
         GROUP BY across, partner_id, period_start, race_bits, class_rank""",)
 
 
@@ -344,10 +344,12 @@ def build_indicator_cells(con: duckdb.DuckDBPyConnection, config: InitiativeConf
     """
     table = table or f"{config.id}.indicator_cells"
     con.execute(f"CREATE OR REPLACE TABLE {table} ({CELLS_COLUMNS})")
-    classed = profiles.prepare(con, config)
-    by_type = _records_indicators(config)
     if reuse is not None:
         measure_reuse.count_parts(con, config)
+    # The parts give the guideline years without another scan of the records (0.08-0.13 CPU s
+    # on 1 GB); tests/test_measure_years.py compares both.
+    classed = profiles.prepare(con, config, measure_reuse.PARTS if reuse is not None else None)
+    by_type = _records_indicators(config)
     record_types = _record_types(con, config, reuse is not None) if by_type else set()
     # A grain no record fits (yearly rows only, a quarterly indicator) has no cells: skip it.
     measured = {t for t in by_type if not _none_fit(t, record_types)}

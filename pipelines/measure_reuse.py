@@ -58,13 +58,17 @@ def measure_columns(config: InitiativeConfig) -> list[str]:
 def count_parts(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
     """`_measure_parts`: what identifies the current records of each part (one scan of
     records_current: ids and load times), and how many have each measure (`with_<column>`),
-    from which the quality checks count rows per partner-period without a scan of their own."""
+    from which the quality checks count rows per partner-period without a scan of their own,
+    and how many have what classing needs (`classable_rows`), from which measure finds the
+    guideline years to look up (`profiles.prepare`)."""
     measures = "".join(f", count({m}) AS with_{m}" for m in measure_columns(config))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {PARTS} AS
         SELECT {', '.join(PART_KEYS)}, count(*) AS n, sum(source_row)::BIGINT AS row_sum,
                bit_xor(hash(source_row)) AS row_hash, min(loaded_at) AS first_loaded,
-               max(loaded_at) AS last_loaded{measures}
+               max(loaded_at) AS last_loaded,
+               count(*) FILTER (WHERE household_income IS NOT NULL AND household_size >= 1)
+                   AS classable_rows{measures}
         FROM {config.id}.records_current GROUP BY ALL""")
 
 

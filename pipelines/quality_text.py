@@ -42,6 +42,10 @@ def _score(flag: dict) -> str:
     return f"modified z-score {flag['z']:.1f}"
 
 
+def _rows(count: float) -> str:
+    return f"{count:,.0f} {'row' if round(count) == 1 else 'rows'}"
+
+
 def message(config: InitiativeConfig, flag: dict) -> str:
     """One flag as a sentence naming the partner, the period, what changed and by how much.
     `flag`: a row of quality's history table (x = this period, m = history median, n = periods
@@ -55,8 +59,8 @@ def message(config: InitiativeConfig, flag: dict) -> str:
     when, history = _when(flag), _history(flag)
     if check == "row_count":
         change = f"{(x - m) / m:+.0%}" if m else "up from none"
-        return (f"{who} sent {x:,.0f} rows for {when}: {change} against the median of "
-                f"{history} ({m:,.0f} rows; {_score(flag)}).")
+        return (f"{who} sent {_rows(x)} for {when}: {change} against the median of "
+                f"{history} ({_rows(m)}; {_score(flag)}).")
     if check == "indicator_value":
         return (f"{title}: {who}'s rate for {when} is {x:.1%}, {100 * (x - m):+.1f} percentage "
                 f"points from the median of {history} ({m:.1%}; {_score(flag)}).")

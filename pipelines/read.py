@@ -235,8 +235,14 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     texts = ", ".join(f"{cell.format(f'c{pos}')} AS {name}"
                       for pos, name in sorted(header_map.positions.items())) or "c0"
     select = select or ", ".join(name for _, name in sorted(header_map.positions.items()))
+    # A record whose every cell (ignored columns too) is empty or blank is what a spreadsheet
+    # writes for an empty row (",,,,"): a blank line, as in a workbook, so not a row to validate.
+    # It keeps its place in the row numbering. One flag per row: a cell's own text expression
+    # (just `cN IS NULL` when no cell needs trimming), tested until a filled cell.
+    blank = " AND ".join(f"{cell.format(f'c{i}')} IS NULL" for i in range(width))
     # Not TEMP: other connections (GX's) read it through the view.
-    parse = f"SELECT {select} FROM (SELECT {texts} FROM read_csv($path, {arguments}))"
+    parse = (f"SELECT {select}, _blank FROM (SELECT {texts}, ({blank}) AS _blank "
+             f"FROM read_csv($path, {arguments}))")
     lines = scan.count
     try:
         _parse(con, sniffed, parse, options, lines, scan.lone_carriage_return)
@@ -283,7 +289,10 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
                 "SELECT line FROM _rejected_csv "
                 "UNION SELECT unnest($blank)::BIGINT", {"blank": blank})
     gaps = con.execute("SELECT count(*) FROM _rejected_lines").fetchall()[0][0]
-    expose = expose or "* EXCLUDE (_row)"
+    expose = expose or "* EXCLUDE (_row, _blank)"
+    # Blank records are numbered with the others, then left out (one scan of a flag column).
+    blanks = con.execute("SELECT count(*) FILTER (WHERE _blank) FROM _csv").fetchall()[0][0]
+    kept = " WHERE NOT _blank" if blanks else ""
     # Row 1 is the header (a workbook's header is sheet row `row_offset` + 1).
     first_row = 2 + sniffed.row_offset
     source = f"(SELECT (rowid + {first_row})::BIGINT AS _row, * FROM _csv)"
@@ -303,11 +312,11 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
         source = "_csv_rows"
     if materialize:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT _row, {expose} "
-                    f"FROM {source} ORDER BY _row")
+                    f"FROM {source}{kept} ORDER BY _row")
         con.execute(f"DROP TABLE {'_csv_rows' if gaps else '_csv'}")
     else:
         # CREATE TABLE AS keeps the file's order (preserve_insertion_order): rowid is the position.
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT _row, {expose} FROM {source}")
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT _row, {expose} FROM {source}{kept}")
     return Malformed(refused, Problem(first[0][1], first[0][2], row=int(first[0][0]))
                      if first else None)
 

@@ -182,8 +182,9 @@ def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartCh
                        for p in by_part if None not in p)
     in_parts = (f"SEMI JOIN (VALUES {values}) p({part}) USING ({part})" if values
                 else "WHERE false")
+    prefilter = shortcuts.part_filter(lay, [p for p in by_part if None not in p])
     if not shortcuts.ALWAYS_GENERAL and not shortcuts.earlier_rows(con, lay, partner_id, ids,
-                                                                      in_parts):
+                                                                      in_parts, prefilter):
         # No current row of the partner in these parts (a first submission of its periods):
         # `old` is empty, so each part's rows are all carried and none kept, which the owners
         # query counted already; the general query would group every row by key to say so.

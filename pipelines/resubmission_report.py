@@ -85,6 +85,10 @@ def _line(change: PartChange, unit: str, share: float) -> str:
                        f"it holds fewer than {share:.0%} of the {_n(change.before, unit)} on "
                        "file.)")
     dropped = change.before - change.kept
+    if who == "cells":
+        return head + (f"{change.after:,}. This file's table for {change.label} replaced the "
+                       f"one on file: {dropped:,} cells from earlier files that are not in it "
+                       "were removed.")
     return head + (f"{change.after:,}. This file is the complete file for {change.label}, so "
                    f"it replaced it: {dropped:,} {who} from earlier files who are not in it "
                    "were removed.")
@@ -133,9 +137,15 @@ def sections(changes: list[PartChange], status: str, unit: str, share: float,
                   "earlier data stands. If the smaller numbers are right, a data lead applies it "
                   f"with `backbone accept {accept_hint}`; otherwise please send the complete "
                   "file again.", ""]
-    lines += ["Rows are matched by person and period: a file updates the people it lists and "
-              "adds new ones. It replaces a whole period (removing people it does not list) "
-              "only when it is that period's complete file.", ""]
+    if _who(unit) == "cells":
+        # Aggregate tables have no people to match: each is always whole (intake checks it).
+        lines += ["A file of counts is the whole table of each indicator and period it "
+                  "carries: it replaces the table on file for those, cell for cell, and cells "
+                  "it does not list are removed. Other indicators and periods are kept.", ""]
+    else:
+        lines += ["Rows are matched by person and period: a file updates the people it lists "
+                  "and adds new ones. It replaces a whole period (removing people it does not "
+                  "list) only when it is that period's complete file.", ""]
     if any(_dated(c) for c in changes):
         lines += ["Dated rows (one per event) are matched by person and day: a file's rows for "
                   "a person and day replace the ones on file for that person and day. A month's "

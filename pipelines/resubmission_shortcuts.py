@@ -21,13 +21,36 @@ if TYPE_CHECKING:
 ALWAYS_GENERAL = False
 
 
-def earlier_rows(con, lay: Layout, partner_id: str, ids: str, in_parts: str) -> bool:
-    """Whether any current row of the partner outside the group lies in the group's parts."""
+def earlier_rows(con, lay: Layout, partner_id: str, ids: str, in_parts: str,
+                 part_filter: str = "true") -> bool:
+    """Whether any current row of the partner outside the group lies in the group's parts.
+    `part_filter` (`part_filter` below): met by every row in the parts; it lets the scan skip
+    the partner's other periods' row groups (0.09 -> 0.003 CPU s for a new year on 1 GB)."""
     return con.execute(f"""
         SELECT count(*) FROM (SELECT 1 FROM (SELECT {lay.parts()} FROM {lay.table}_current
                                              WHERE partner_id = $partner
-                                               AND submission_id NOT IN ({ids}))
+                                               AND submission_id NOT IN ({ids})
+                                               AND {part_filter})
                               {in_parts} LIMIT 1)""", {"partner": partner_id}).fetchall()[0][0] > 0
+
+
+def part_filter(lay: Layout, parts: list[tuple]) -> str:
+    """A condition on stored columns that every row in one of `parts` (none NULL) meets, so a
+    scan can skip row groups by their min/max, which it cannot for the part expressions: each
+    part column's value is one of the parts', or, for the month of a dated row, the row is
+    dated. Rows it lets through are still matched by part: it changes no answer."""
+    from pipelines.resubmission import MONTH_OF_DAY  # that module imports this one
+
+    conditions = []
+    for i, column in enumerate(lay.part if parts else ()):
+        condition = f"{column} IN ({', '.join(sorted({sql_literal(p[i]) for p in parts}))})"
+        expression = lay.part_sql[i] if lay.part_sql else column
+        if expression == MONTH_OF_DAY:
+            condition = f"({condition} OR period_type = 'day')"
+        elif expression != column:
+            return "true"  # a part expression this does not know: no filter
+        conditions.append(condition)
+    return " AND ".join(conditions) or "true"
 
 
 def nothing_superseded(con, lay: Layout, partner_id: str, ids: str, dated: bool = False) -> bool:

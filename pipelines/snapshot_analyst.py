@@ -10,6 +10,9 @@ from pipelines.config import ConfigError, InitiativeConfig, Workspace
 from pipelines.dictionary import table_descriptions
 from pipelines.sql import sql_identifier, sql_literal
 
+# Tests set this to comment every relation and column again, as a fresh build does, and compare.
+ALWAYS_COMMENT = False
+
 
 def refresh(con: duckdb.DuckDBPyConnection, workspace: Workspace) -> None:
     # What the analyst steps add (in no live schema) is made again, as a fresh build makes it.
@@ -151,15 +154,36 @@ def _add_data_dictionary(con: duckdb.DuckDBPyConnection) -> None:
 
 def _comment(con: duckdb.DuckDBPyConnection, schema: str,
              config: InitiativeConfig | None) -> None:
-    """COMMENT ON every described table/view and column; unknown ones stay bare (a test fails)."""
+    """COMMENT ON every described table/view and column; unknown ones stay bare (a test fails).
+    A comment that already holds its text is left as it is: a snapshot brought up to date is a
+    copy of one commented last night, and setting a comment to its own text changes nothing
+    (~270 statements, 0.1 CPU s at 1 GB, the bulk of the analyst objects' cost)."""
     known = table_descriptions(config)
+    present: dict[tuple[str, str | None], str | None] = {}
+    columns: dict[str, list[str]] = {}
+    for name, column, comment in con.execute(
+            "SELECT table_name, column_name, comment::VARCHAR FROM duckdb_columns() WHERE "
+            "database_name = 'snap' AND schema_name = ? ORDER BY table_name, column_index",
+            [schema]).fetchall():
+        columns.setdefault(name, []).append(column)
+        present[name, column] = comment
+    present.update(((name, None), comment) for name, comment in con.execute(
+        "SELECT table_name, comment::VARCHAR FROM duckdb_tables() WHERE database_name = 'snap' "
+        "AND schema_name = ? UNION ALL SELECT view_name, comment::VARCHAR FROM duckdb_views() "
+        "WHERE database_name = 'snap' AND schema_name = ? AND NOT internal",
+        [schema, schema]).fetchall())
+
+    def stale(name: str, column: str | None, text: str) -> bool:
+        return ALWAYS_COMMENT or (name, column) not in present or present[name, column] != text
+
     for name, kind in _relations(con, schema).items():
         if name not in known:
             continue
-        description, columns = known[name]
+        description, described = known[name]
         relation = f"snap.{sql_identifier(schema)}.{sql_identifier(name)}"
-        con.execute(f"COMMENT ON {kind} {relation} IS {sql_literal(description)}")
-        for column in column_names(con, "snap", schema, name):
-            if column in columns:
+        if stale(name, None, description):
+            con.execute(f"COMMENT ON {kind} {relation} IS {sql_literal(description)}")
+        for column in columns.get(name, []):
+            if column in described and stale(name, column, described[column]):
                 con.execute(f"COMMENT ON COLUMN {relation}.{sql_identifier(column)} IS "
-                            f"{sql_literal(columns[column])}")
+                            f"{sql_literal(described[column])}")

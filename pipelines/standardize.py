@@ -113,10 +113,13 @@ def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk,
                 for local, codes in code_lookup(crosswalk, race).items()}
         lookup = "MAP {" + ", ".join(f"{sql_literal(k)}: {v}" for k, v in bits.items()) + "}"
         separator = sql_literal(crosswalk.race_separator)
-        mask = (f"coalesce(CASE WHEN contains({code_col}, {separator}) THEN list_aggregate("
+        # A cell that is a known code as a whole ("2+" under a "+" separator) is not split.
+        whole = f"{lookup}[lower(trim({code_col}))]"
+        mask = (f"coalesce(CASE WHEN contains({code_col}, {separator}) AND {whole} IS NULL "
+                f"THEN list_aggregate("
                 f"list_transform(string_split({code_col}, {separator}), "
                 f"lambda c: coalesce({lookup}[lower(trim(c))], 0)), 'bit_or') "
-                f"ELSE {lookup}[lower(trim({code_col}))] END, 0)")
+                f"ELSE {whole} END, 0)")
         with_mask = (f"(SELECT v.*, coalesce(m._race_mask, 0) AS _race_mask FROM {VIEW} v "
                      f"LEFT JOIN (SELECT {code_col}, {mask} AS _race_mask FROM (SELECT DISTINCT "
                      f"{code_col} FROM {VIEW} WHERE {code_col} IS NOT NULL)) m USING ({code_col}))")
@@ -245,3 +248,29 @@ def standardize_aggregates(con: duckdb.DuckDBPyConnection, schema: IntakeSchema,
         FROM {VIEW} t LEFT JOIN {PERIODS} p ON p.text = t.{column('period')}
         WHERE _row NOT IN (SELECT _row FROM {quarantine}) ORDER BY _row""")
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+
+
+def set_aside_broken_tables(con: duckdb.DuckDBPyConnection, schema: IntakeSchema,
+                            quarantine: str = "quarantine") -> int:
+    """Quarantine every row of an aggregate table (indicator x period, as written) that has a
+    quarantined row; returns the rows added. A table only means something whole: without its
+    impossible cell (13 of 12) its total, which still counts that cell, would be published
+    with subgroups that no longer add up to it. The sum check sets an unbalanced table aside
+    the same way. One join over the quarantined rows' tables: nothing to do in a clean file."""
+    indicator, period = schema.role_column("indicator_id"), schema.role_column("period")
+    before = con.execute(f"SELECT count(*) FROM {quarantine}").fetchall()[0][0]
+    con.execute(f"""
+        INSERT INTO {quarantine}
+        SELECT t._row, '{indicator}+{period}', 'table_set_aside',
+               concat_ws(' / ', t.{indicator}__text, t.{period}__text),
+               'The table of ' || t.{indicator} || ' for ' || t.{period} || ' is set aside '
+               || 'whole: its row ' || b.first_row || ' has a problem (' || b.rule || '), and a '
+               || 'table only counts whole (its rows must add up to its totals). Fix that row and '
+               || 'send the whole table again.'
+        FROM {VIEW} t JOIN (
+            SELECT v.{indicator}, v.{period}, min(q._row) AS first_row,
+                   arg_min(q.rule, q._row) AS rule
+            FROM {VIEW} v JOIN {quarantine} q ON q._row = v._row GROUP BY ALL) b
+          USING ({indicator}, {period})
+        WHERE t._row NOT IN (SELECT _row FROM {quarantine}) ORDER BY t._row""")
+    return con.execute(f"SELECT count(*) FROM {quarantine}").fetchall()[0][0] - before

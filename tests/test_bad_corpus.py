@@ -170,7 +170,13 @@ def check_ending(case: Case, ending: Ending, workspace: Workspace) -> None:
     assert ending.submission["partner_id"] == case.filed_as
     if expect.status == "rejected":
         assert stored.parent == workspace.path("data", "rejected", "riverbend", filed)
-        assert Path(str(stored) + ".reason.md").read_text(encoding="utf-8") == report
+        reason = Path(str(stored) + ".reason.md").read_text(encoding="utf-8")
+        assert reason.startswith(report)
+        if rows_csv:  # the reason says where its rows-to-fix CSV is
+            assert reason[len(report):] == (f"\nThe rows-to-fix CSV and this report are in "
+                                            f"`data/reports/riverbend/{filed}`.\n")
+        else:
+            assert reason == report
         assert "NOT LOADED" in report
         assert ending.submission["reason_code"] == expect.rules[0]
         return

@@ -24,7 +24,8 @@ def test_check_reports_bad_rows_and_writes_nothing(workspace, tmp_path_factory):
     result = runner.invoke(app, ["check", str(outside), "--partner", "riverbend_schools",
                                  "--home", str(workspace.root)])
     assert result.exit_code == 0, result.output  # it would load: quarantined rows are listed
-    assert "5 of 6 rows would load (utf-8, delimiter ',')" in result.output
+    assert ("5 of 6 rows would load (read as UTF-8 text, columns separated by commas)"
+            in result.output)
     assert "1 row would be set aside" in result.output
     assert "unknown_race_code" in result.output
     assert _files(workspace.root) == before
@@ -176,3 +177,14 @@ def test_a_run_that_took_nothing_names_the_files_still_arriving(capsys, monkeypa
     assert ("Left in intake for a later run, still being written (changed in the last 300 "
             "seconds, or named as an upload in progress): riverbend/riverbend_schools/RUSD "
             "2024.csv") in out
+
+
+def test_check_says_how_a_file_was_read_in_plain_words():
+    from pipelines.check_output import how_read
+
+    assert how_read("cp1252", ";") == ("read as Windows-1252 text (an older Excel or Windows "
+                                       "export), columns separated by semicolons")
+    assert how_read("utf-8-sig", "\t").endswith("columns separated by tabs")
+    assert how_read("xlsx", None) == "read as an Excel workbook"
+    # Anything not in the table is still named, never dropped.
+    assert how_read("utf-32", "~") == "read as text (utf-32), columns separated by '~'"

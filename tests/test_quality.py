@@ -364,3 +364,10 @@ def test_group_shares_of_few_people_are_not_compared(con, config):
     assert flags(con, config) == set()
     assert flags(con, with_quality(config, min_denominator=40)) == {
         ("bright_start", "2024Q2", "group_share", f"race: {NOT_REPORTED}")}
+
+
+def test_row_counts_in_quality_messages_agree_in_number():
+    from pipelines.quality_text import _rows
+
+    assert (_rows(1), _rows(1.2), _rows(0), _rows(2_500)) == ("1 row", "1 row", "0 rows",
+                                                              "2,500 rows")

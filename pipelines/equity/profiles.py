@@ -121,7 +121,8 @@ def classed_records_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
                     FROM {config.id}.records_current r))"""
 
 
-def prepare(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> str:
+def prepare(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
+            years_from: str | None = None) -> str:
     """Record which guideline year classes the records whose periods start in each calendar
     year in `<initiative>.poverty_guideline_years` (`period`: that year's label, e.g. "2023" for
     school year 2023-24 or for March 2023; and the workspace's table in
@@ -129,13 +130,19 @@ def prepare(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> str:
 
     Raises ConfigError naming the guideline file and the record periods when a record with
     income and household size has a period starting before the table's first year.
+
+    `years_from`: a table of the current records' parts with their `period_start` and
+    `classable_rows` (`measure_reuse.PARTS`), which gives the same years as the records.
     """
     schema = config.id
     standards = config.standards
     register_poverty_guidelines(con, standards.poverty_guidelines, f"{schema}.poverty_guidelines")
     with_income = (f"FROM {schema}.records_current WHERE household_income IS NOT NULL "
                    "AND household_size >= 1")
-    needs_guideline = f"SELECT DISTINCT year(period_start) AS period {with_income}"
+    needs_guideline = (f"SELECT DISTINCT year(period_start) AS period {with_income}"
+                       if years_from is None else
+                       f"SELECT DISTINCT year(period_start) AS period FROM {years_from} "
+                       "WHERE classable_rows > 0")
     con.execute(f"""
         CREATE OR REPLACE TABLE {schema}.poverty_guideline_years AS
         SELECT period::VARCHAR AS period, guideline_year::INTEGER AS guideline_year,
