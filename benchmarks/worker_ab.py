@@ -111,11 +111,12 @@ def outputs(home: Path, began: float) -> dict:
     found.pop("published submissions.parquet", None)
     manifest = json.loads((folder / "manifest.json").read_text())
     found["manifest files"] = sorted(manifest["files"])
-    con = duckdb.connect()
-    found["submissions.parquet"] = con.execute(
-        f"SELECT * EXCLUDE ({', '.join(RECEIPT_TIMES)}) FROM read_parquet($path) ORDER BY ALL",
-        {"path": str(folder / "submissions.parquet")}).fetchall()
-    con.close()
+    if (folder / "submissions.parquet").exists():  # not published by every night
+        con = duckdb.connect()
+        found["submissions.parquet"] = con.execute(
+            f"SELECT * EXCLUDE ({', '.join(RECEIPT_TIMES)}) FROM read_parquet($path) ORDER BY ALL",
+            {"path": str(folder / "submissions.parquet")}).fetchall()
+        con.close()
     return found
 
 
