@@ -237,9 +237,16 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     select = select or ", ".join(name for _, name in sorted(header_map.positions.items()))
     # A record whose every cell (ignored columns too) is empty or blank is what a spreadsheet
     # writes for an empty row (",,,,"): a blank line, as in a workbook, so not a row to validate.
-    # It keeps its place in the row numbering. One flag per row: a cell's own text expression
-    # (just `cN IS NULL` when no cell needs trimming), tested until a filled cell.
-    blank = " AND ".join(f"{cell.format(f'c{i}')} IS NULL" for i in range(width))
+    # It keeps its place in the row numbering. Blank includes what no one can see (tabs,
+    # zero-width spaces, a stray BOM). One flag per row; the usual row's first cell starts with
+    # a visible ASCII character, which settles it with one code point test.
+    def unseen(i: int) -> str:
+        text = cell.format(f"c{i}")
+        return (f"({text} IS NULL OR (NOT ascii({text}) BETWEEN 33 AND 126 AND "
+                f"regexp_full_match({text}, '[\\s\\p{{Cc}}\\p{{Cf}}\\p{{Z}}]*')))")
+    first = cell.format("c0")
+    blank = (f"CASE WHEN ascii({first}) BETWEEN 33 AND 126 THEN false ELSE "
+             + " AND ".join(unseen(i) for i in range(width)) + " END")
     # Not TEMP: other connections (GX's) read it through the view.
     parse = (f"SELECT {select}, _blank FROM (SELECT {texts}, ({blank}) AS _blank "
              f"FROM read_csv($path, {arguments}))")

@@ -54,7 +54,10 @@ def waiting(workspace, initiative: str | None) -> dict[str, list[int]]:
 
     found: dict[str, list[int]] = {}
     base = workspace.intake
-    names = [initiative] if initiative else (sorted(os.listdir(base)) if base.is_dir() else [])
+    # Only initiatives the flow will stage: a folder without definitions (retired, misspelled)
+    # would keep the workers waiting for it through the warehouse step.
+    names = [name for name in ([initiative] if initiative else workspace.initiative_ids())
+             if (base / name).is_dir()]
     now, settle = time.time(), settle_seconds()
     for name in names:
         try:
@@ -62,7 +65,11 @@ def waiting(workspace, initiative: str | None) -> dict[str, list[int]]:
         except OSError:
             continue
         for partner in partners:
-            for path in partner.iterdir():
+            try:
+                paths = list(partner.iterdir())
+            except OSError:  # gone or unreadable meanwhile: discover answers for it
+                continue
+            for path in paths:
                 if path.suffix.lower() not in ACCEPTED_SUFFIXES or _in_progress(path):
                     continue
                 try:
@@ -244,5 +251,24 @@ def _stage(home: str, initiative_id: str, partner_id: str, path: str):
 
     workspace = Workspace.resolve(home)
     config = _config(home, initiative_id)
-    return stage_file(Path(path), config, partner_id, read_salt(workspace, initiative_id),
-                      workspace.staging)
+    try:
+        return stage_file(Path(path), config, partner_id, read_salt(workspace, initiative_id),
+                          workspace.staging)
+    except Exception as exc:
+        raise _picklable(exc) from None
+
+
+def _picklable(exc: Exception) -> Exception:
+    """`exc`, or an error that carries its type, message and traceback when it cannot cross back
+    to the flow process: an exception whose __init__ takes other arguments than it stores (a
+    dozen of Great Expectations' do) fails to unpickle, which breaks the pool and would read as
+    a killed worker."""
+    import pickle
+    import traceback
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any failure to cross is the same failure
+        return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}\n"
+                            + "".join(traceback.format_exception(exc)))
