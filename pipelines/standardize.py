@@ -252,43 +252,25 @@ def standardize_aggregates(con: duckdb.DuckDBPyConnection, schema: IntakeSchema,
 
 def set_aside_broken_tables(con: duckdb.DuckDBPyConnection, schema: IntakeSchema,
                             quarantine: str = "quarantine") -> int:
-    """Quarantine every row of an aggregate table (indicator x period) that has a quarantined
-    row; returns the rows added. A table only means something whole: without its impossible cell
-    (13 of 12) its total, which still counts that cell, would be published with subgroups that
-    no longer add up to it. The sum check sets an unbalanced table aside the same way.
-
-    Tables are matched by indicator and period label ("FY2024" and "2023-24" alike). A bad row
-    whose period (or indicator) cell cannot be read belongs to a table nobody can name: every
-    table of its indicator (or period) is set aside, all of the file's when both are unreadable.
-    One join over the quarantined rows: nothing to do in a clean file."""
+    """Quarantine every row of an aggregate table (indicator x period, as written) that has a
+    quarantined row; returns the rows added. A table only means something whole: without its
+    impossible cell (13 of 12) its total, which still counts that cell, would be published
+    with subgroups that no longer add up to it. The sum check sets an unbalanced table aside
+    the same way. One join over the quarantined rows' tables: nothing to do in a clean file."""
     indicator, period = schema.role_column("indicator_id"), schema.role_column("period")
     before = con.execute(f"SELECT count(*) FROM {quarantine}").fetchall()[0][0]
-    label = f"coalesce(p.label, v.{period})"
     con.execute(f"""
         INSERT INTO {quarantine}
         SELECT t._row, '{indicator}+{period}', 'table_set_aside',
                concat_ws(' / ', t.{indicator}__text, t.{period}__text),
-               'The table of ' || coalesce(t.{indicator}, '?') || ' for '
-               || coalesce(t.{period}, '?') || ' is set aside whole: row ' || b.first_row
-               || ' has a problem (' || b.rule || CASE WHEN b.key_unreadable THEN ') and its '
-               || 'indicator or period cannot be read, so its table is not known' ELSE ')' END
-               || ', and a table only counts whole (its rows must add up to its totals). Fix '
-               || 'that row and send the whole table again.'
-        FROM (SELECT v.*, {label} AS _table_period FROM {VIEW} v
-              LEFT JOIN {PERIODS} p ON p.text = v.{period}) t
-        JOIN LATERAL (
-            SELECT min(b._row) AS first_row, arg_min(b.rule, b._row) AS rule,
-                   bool_or(b.indicator_bad OR b.period_bad) AS key_unreadable
-            FROM (SELECT v._row, v.{indicator} AS indicator_value, {label} AS period_label,
-                         min(q.rule) AS rule,
-                         bool_or(q.column_name = '{indicator}') OR v.{indicator} IS NULL
-                             AS indicator_bad,
-                         bool_or(q.column_name = '{period}') OR v.{period} IS NULL
-                             OR p.label IS NULL AS period_bad
-                  FROM {VIEW} v JOIN {quarantine} q ON q._row = v._row
-                  LEFT JOIN {PERIODS} p ON p.text = v.{period}
-                  GROUP BY v._row, v.{indicator}, v.{period}, p.label) b
-            WHERE (b.indicator_bad OR b.indicator_value = t.{indicator})
-              AND (b.period_bad OR b.period_label = t._table_period)) b ON b.first_row IS NOT NULL
+               'The table of ' || t.{indicator} || ' for ' || t.{period} || ' is set aside '
+               || 'whole: its row ' || b.first_row || ' has a problem (' || b.rule || '), and a '
+               || 'table only counts whole (its rows must add up to its totals). Fix that row and '
+               || 'send the whole table again.'
+        FROM {VIEW} t JOIN (
+            SELECT v.{indicator}, v.{period}, min(q._row) AS first_row,
+                   arg_min(q.rule, q._row) AS rule
+            FROM {VIEW} v JOIN {quarantine} q ON q._row = v._row GROUP BY ALL) b
+          USING ({indicator}, {period})
         WHERE t._row NOT IN (SELECT _row FROM {quarantine}) ORDER BY t._row""")
     return con.execute(f"SELECT count(*) FROM {quarantine}").fetchall()[0][0] - before

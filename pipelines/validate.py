@@ -345,14 +345,18 @@ def _add_aggregate_rules(suite: gx.ExpectationSuite, schema: IntakeSchema,
         f"{num} > {den}", f"{num}__text || ' > ' || {den}__text"))
     # Every margin must equal the sum of its cells, over races at each class and over classes at
     # each race. A period whose table does not add up is set aside whole: loading part of it
-    # would publish totals that disagree with their own subgroups.
+    # would publish totals that disagree with their own subgroups. In a table with race x class
+    # cells, a race's (or class's) total with no cells under it sums to nothing: a row lost to a
+    # mistyped period leaves exactly that.
+    detailed = (f"SELECT {group} FROM {{batch}} WHERE {race} <> 'ALL' AND {klass} <> 'ALL'")
     checks = []
     for margin, member in ((race, klass), (klass, race)):
         for measure in (num, den):
             checks.append(f"""SELECT {group} FROM {{batch}} GROUP BY {group}, {member}
-                HAVING count(*) FILTER (WHERE {margin} <> 'ALL') > 0 AND
-                       sum({measure}) FILTER (WHERE {margin} <> 'ALL') IS DISTINCT FROM
-                       any_value({measure}) FILTER (WHERE {margin} = 'ALL')""")
+                HAVING (count(*) FILTER (WHERE {margin} <> 'ALL') > 0 OR ({member} <> 'ALL'
+                        AND ({group}) IN ({detailed}))) AND
+                       coalesce(sum({measure}) FILTER (WHERE {margin} <> 'ALL'), 0)
+                       IS DISTINCT FROM any_value({measure}) FILTER (WHERE {margin} = 'ALL')""")
     sums = [f"({group}) IN ({' UNION '.join(checks)})"]
     suite.add_expectation(_unexpected_rows(
         "subgroups_do_not_sum", f"{num}+{den}", "The subgroup rows of this indicator and period do "
