@@ -4,14 +4,11 @@ one new file (people already counted gain an income record: their class of the p
 
 from __future__ import annotations
 
-import shutil
 
 import yaml
 
-from pipelines import warehouse
-from pipelines.config import Workspace
 from pipelines.refresh import measure_and_publish
-from test_measure_reuse import _cells, _file, _night_before, _outputs, _kept
+from test_measure_reuse import _cells, _file, _night_before, _outputs, measure_kept_and_full
 
 CLASSED = {
     "wcv_poor": {"denominator": [{"column": "well_child_visit", "op": "not_null"},
@@ -42,15 +39,7 @@ def test_kept_counts_equal_a_full_count_with_class_conditions(workspace, tmp_pat
         _file(con, "northside_clinic", 2023, 40, offset=30, month=2)
     finally:
         con.close()
-    full = Workspace(tmp_path_factory.mktemp("full") / "ws")
-    shutil.copytree(workspace.root, full.root, symlinks=True)
-    shutil.rmtree(_kept(full))
-    for home in (workspace, full):
-        con = warehouse.connect(home.warehouse_file)
-        try:
-            measure_and_publish(con, home, home.load("riverbend"), "20261202T000000-bbbbbb")
-        finally:
-            con.close()
+    full = measure_kept_and_full(workspace, tmp_path_factory)
     fast, whole = _cells(workspace), _cells(full)
     assert any("dev_ratio" in c for c in whole) and any("wcv_poor" in c for c in whole)
     assert fast == whole

@@ -97,6 +97,19 @@ def test_fast_path_publishes_what_counting_every_period_does(workspace, config, 
             _file(con, "northside_clinic", 2023, 60, offset=500, month=3)
     finally:
         con.close()
+    full = measure_kept_and_full(workspace, tmp_path_factory)
+    assert _outputs(workspace) == _outputs(full)
+    assert _cells(workspace) == _cells(full)
+    same = ("source_files", "indicator_periods", "poverty_guideline_years", "data_version")
+    manifests = [json.loads((audience_dir(home, "riverbend", PARTNERSHIP) / "manifest.json")
+                            .read_text()) for home in (workspace, full)]
+    assert [{k: m[k] for k in same} for m in manifests][0] == {k: manifests[1][k] for k in same}
+    assert manifests[0]["source_files"]
+
+
+def measure_kept_and_full(workspace, tmp_path_factory) -> Workspace:
+    """Measure and publish `workspace` with its kept counts, and a copy of it without them (a
+    full count); returns the copy."""
     full = Workspace(tmp_path_factory.mktemp("full") / "ws")
     shutil.copytree(workspace.root, full.root, symlinks=True)
     shutil.rmtree(_kept(full))
@@ -106,13 +119,7 @@ def test_fast_path_publishes_what_counting_every_period_does(workspace, config, 
             measure_and_publish(con, home, home.load("riverbend"), "20261202T000000-bbbbbb")
         finally:
             con.close()
-    assert _outputs(workspace) == _outputs(full)
-    assert _cells(workspace) == _cells(full)
-    same = ("source_files", "indicator_periods", "poverty_guideline_years", "data_version")
-    manifests = [json.loads((audience_dir(home, "riverbend", PARTNERSHIP) / "manifest.json")
-                            .read_text()) for home in (workspace, full)]
-    assert [{k: m[k] for k in same} for m in manifests][0] == {k: manifests[1][k] for k in same}
-    assert manifests[0]["source_files"]
+    return full
 
 
 def _cells(workspace) -> set:
