@@ -14,15 +14,16 @@ from pipelines.feedback import listed, partner_column, shown_value, write_bad_ro
 from pipelines.intake import StagedFile
 
 
-# How a file was read, in a partner's words (a partner re-exporting a file needs these, not codecs).
+# How a file was read, in the names export dialogs use (a partner re-exporting a file needs
+# these, not codecs). Plain phrases: the line already sits inside one pair of brackets.
 ENCODING_WORDS = {
     "utf-8": "UTF-8 text",
-    "utf-8-sig": "UTF-8 text with a byte-order mark (as Excel saves \"CSV UTF-8\")",
+    "utf-8-sig": "UTF-8 text with a byte-order mark",
     "utf-8+cp1252": "UTF-8 text with some Windows-1252 characters",
-    "utf-16": "UTF-16 text (Excel's \"Unicode text\")",
+    "utf-16": "UTF-16 text",
     "utf-16-le": "UTF-16 text",
     "utf-16-be": "UTF-16 text",
-    "cp1252": "Windows-1252 text (an older Excel or Windows export)",
+    "cp1252": "Windows-1252 text",
     "xlsx": "an Excel workbook",
     "xls": "an Excel 97-2003 workbook",
 }

@@ -51,13 +51,13 @@ def uses_profile(indicators, column: str | None = None) -> bool:
                for c in (*indicator.denominator, *indicator.numerator))
 
 
-def profile_mask_sql(indicators, first_bit: int) -> str:
-    """A BIGINT keeping, of the two bits per indicator packed from `first_bit` on (denominator,
-    then numerator), those the profile's class conditions allow; evaluated on a row with the
+def profile_mask_sql(indicators) -> str:
+    """A BIGINT keeping, of the two bits per indicator of one packed word (denominator, then
+    numerator), those the profile's class conditions allow; evaluated on a row with the
     profile's `class` and `poverty_ratio`."""
     parts = []
     for offset, indicator in enumerate(indicators):
-        bit = first_bit + 2 * offset
+        bit = 2 * offset
         den = profile_conditions(indicator.denominator)
         num = profile_conditions(indicator.numerator)
         if not den and not num:

@@ -89,6 +89,11 @@ def _problem_line(problem: Problem, header_names: dict[str, str]) -> str:
     return f"- {md_text(problem.message)}{where}"
 
 
+def bad_rows_path(folder: Path, stored: Path) -> Path:
+    """The rows-to-fix CSV of the file kept at `stored`, beside its report in `folder`."""
+    return folder / f"{stored.name}.bad_rows.csv"
+
+
 def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple],
                  stored: Path, problems: list[Problem] | None = None,
                  sections: list[str] = ()) -> Path:
@@ -97,7 +102,7 @@ def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple
     folder.mkdir(parents=True, exist_ok=True)
     stem = stored.name
     report = folder / f"{stem}.report.md"
-    csv_path = folder / f"{stem}.bad_rows.csv"
+    csv_path = bad_rows_path(folder, stored)
     headers = getattr(staged, "header_names", None) or {}
     if rows:
         write_bad_rows(csv_path, rows, headers)

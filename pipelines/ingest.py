@@ -197,12 +197,10 @@ def reject(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initiat
     # of intake where no rerun looks; a reason written first at worst waits for its file.
     stored.parent.mkdir(parents=True, exist_ok=True)
     reason = report.read_text(encoding="utf-8")
-    bad_rows_csv = report.with_name(f"{stored.name}.bad_rows.csv")
-    if bad_rows_csv.exists():
+    if feedback.bad_rows_path(report.parent, stored).exists():
         # The report names its rows-to-fix CSV by file name, and that file is beside the report.
-        where = bad_rows_csv.relative_to(workspace.root) if bad_rows_csv.is_relative_to(
-            workspace.root) else bad_rows_csv
-        reason += f"\nThe rows-to-fix CSV and this report are in {md_code(str(where.parent))}.\n"
+        where = report.parent.relative_to(workspace.root)
+        reason += f"\nThe rows-to-fix CSV and this report are in {md_code(str(where))}.\n"
     stored.with_name(stored.name + ".reason.md").write_text(reason, encoding="utf-8")
     if source.exists() or source.is_symlink():
         warehouse.move_file(source, stored)

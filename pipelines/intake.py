@@ -109,6 +109,12 @@ def unchanged_since_staging(staged: StagedFile) -> bool:
         return False
 
 
+def staging_folder(staging_dir: Path, path: Path | str) -> Path:
+    """A folder per source path: identical files dropped the same night (a resend) are staged
+    in parallel and must not share a database or a transcoded copy."""
+    return staging_dir / hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+
+
 @_bounded
 def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
                staging_dir: Path) -> StagedFile:
@@ -118,9 +124,7 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
     with nothing staged, for a later run.
     """
     staged = StagedFile(config.id, partner_id, str(path), path.name)
-    # A folder per source path: identical files dropped the same night (a resend) are staged in
-    # parallel and must not share a database or a transcoded copy.
-    staging_dir = staging_dir / hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    staging_dir = staging_folder(staging_dir, path)
     try:
         staged.source_identity = source_identity(path)
     except FileNotFoundError:  # taken back by its sender since discover: nothing to answer

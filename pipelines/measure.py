@@ -149,7 +149,7 @@ def profile_counts_sql(config: InitiativeConfig, classed: str, period_type: str,
     if by_profile:
         labels = ", ".join(sql_literal(label) for label in config.standards.class_bands.labels)
         masked = ", ".join(
-            f"w{w} & ({profile_mask_sql(measured[30 * w:30 * w + 30], 0)}) AS w{w}"
+            f"w{w} & ({profile_mask_sql(measured[30 * w:30 * w + 30])}) AS w{w}"
             for w in words)
         grouped = (f"SELECT * REPLACE ({masked}) FROM (SELECT *, [{labels}][class_rank + 1] "
                    f"AS class FROM ({grouped}))")

@@ -22,7 +22,6 @@ under `prefect serve`, Dask, a flow called directly) files are staged in the tas
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import multiprocessing
 import os
 import queue
@@ -186,11 +185,11 @@ def stop() -> None:
 
 def _remove_staging_folder(home: str, path: str) -> None:
     # What `intake.stage_file` removes itself after a crash it survives: the folder is this
-    # source path's alone (its naming is stage_file's).
+    # source path's alone.
     from pipelines.config import Workspace
+    from pipelines.intake import staging_folder
 
-    folder = Workspace.resolve(home).staging / hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(staging_folder(Workspace.resolve(home).staging, path), ignore_errors=True)
 
 
 # --- in the worker process -------------------------------------------------------------------

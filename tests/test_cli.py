@@ -182,8 +182,8 @@ def test_a_run_that_took_nothing_names_the_files_still_arriving(capsys, monkeypa
 def test_check_says_how_a_file_was_read_in_plain_words():
     from pipelines.check_output import how_read
 
-    assert how_read("cp1252", ";") == ("read as Windows-1252 text (an older Excel or Windows "
-                                       "export), columns separated by semicolons")
+    assert how_read("cp1252", ";") == ("read as Windows-1252 text, columns separated by "
+                                       "semicolons")
     assert how_read("utf-8-sig", "\t").endswith("columns separated by tabs")
     assert how_read("xlsx", None) == "read as an Excel workbook"
     # Anything not in the table is still named, never dropped.
