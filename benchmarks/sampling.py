@@ -43,14 +43,16 @@ class RssSampler(threading.Thread):
 
 
 def run_sampled(command: list[str], log: Path, env: dict | None = None,
-                samples: list | None = None) -> tuple[float, float, float, int]:
+                samples: list | None = None, cwd: Path = REPO,
+                inherit: bool = True) -> tuple[float, float, float, int]:
     """(seconds, peak tree RSS MB, peak single-process RSS MB, return code); output to `log`.
 
-    `samples`, if given, receives the (unix time, tree RSS bytes) samples."""
+    `env` is added to this process's environment (or, with `inherit=False`, is the whole of
+    it). `samples`, if given, receives the (unix time, tree RSS bytes) samples."""
     started = time.perf_counter()
     with log.open("w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                env={**(os.environ if inherit else {}), **(env or {})})
         sampler = RssSampler(proc.pid)
         sampler.start()
         code = proc.wait()

@@ -29,13 +29,12 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from benchmarks.prefect_server import running_server
-from benchmarks.sampling import RssSampler
+from benchmarks.sampling import run_sampled
 
 INITIATIVE = "riverbend"
 NEW_FILE = ("riverbend_schools", 2020)  # not in benchmarks.run's workspace
@@ -48,21 +47,13 @@ def _cpu_children() -> float:
 
 def run_cli(tree: Path, home: Path, env: dict, log: Path) -> dict:
     """One `backbone run` in `tree`'s code: wall, CPU of the tree, peak tree RSS."""
-    cpu, started = _cpu_children(), time.perf_counter()
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--home", str(home),
-                                 "--initiative", INITIATIVE], cwd=tree, stdout=out,
-                                stderr=subprocess.STDOUT, env={**env, "PYTHONPATH": str(tree)})
-        sampler = RssSampler(proc.pid)
-        sampler.start()
-        code = proc.wait()
-    wall = time.perf_counter() - started
-    sampler.done.set()
-    sampler.join()
+    cpu = _cpu_children()
+    wall, rss, largest, code = run_sampled(
+        [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home), "--initiative",
+         INITIATIVE], log, env={**env, "PYTHONPATH": str(tree)}, cwd=tree, inherit=False)
     if code != 0:
         raise SystemExit(f"{tree} on {home} failed ({code}); see {log}")
-    return {"wall": wall, "cpu": _cpu_children() - cpu, "rss_mb": sampler.peak_total / 1e6,
-            "largest_mb": sampler.peak_single / 1e6}
+    return {"wall": wall, "cpu": _cpu_children() - cpu, "rss_mb": rss, "largest_mb": largest}
 
 
 def _copy(source: Path, target: Path) -> Path:
