@@ -122,7 +122,7 @@ def _load(home: Path, files: list[tuple[Path, str]], run_id: str) -> list[str]:
         warehouse.ensure_initiative_tables(con, config)
         return [o.status for o in ingest.settle_all(con, workspace, config, staged, [], run_id)]
     finally:
-        con.close()
+        warehouse.close(con)
 
 
 def _load_new_file(home: Path, partner: str, year: int, megabytes: float) -> str:

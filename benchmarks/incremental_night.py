@@ -175,7 +175,8 @@ def _night(home: Path, run_id: str, snapshot: bool = True) -> dict:
                     "published": str(refreshed.published), "note": None}
 
         outcome = steps.run("warehouse: measure and publish", marts)
-        steps.run("warehouse: close", con.close)
+        # The tree's own close (which seals the file for the snapshot's row ledger), if any.
+        steps.run("warehouse: close", getattr(warehouse, "close", type(con).close), con)
     finally:
         con.close()
     if snapshot:
@@ -278,8 +279,12 @@ def _contents(con, label: str, night: str) -> dict:  # noqa: ANN001
     masked), every view's definition and every comment."""
     found: dict[str, object] = {}
     con.execute("SET TimeZone = 'UTC'")
+    # The warehouse's row ledger (pipelines/snapshot_ledger.py) is bookkeeping, not an output:
+    # a tree without it copies it to the snapshot, and the two keep different rows in it.
+    ledger = "NOT (schema_name = 'main' AND table_name = 'row_ledger')"
     tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
-                         "database_name = current_database() ORDER BY ALL").fetchall()
+                         f"database_name = current_database() AND {ledger} ORDER BY ALL"
+                         ).fetchall()
     for schema, table in tables:
         name = f'"{schema}"."{table}"'
         columns = con.execute(f"DESCRIBE {name}").fetchall()
@@ -291,9 +296,10 @@ def _contents(con, label: str, night: str) -> dict:  # noqa: ANN001
         "SELECT schema_name, view_name, sql, comment::VARCHAR FROM duckdb_views() WHERE "
         "database_name = current_database() AND NOT internal UNION ALL SELECT schema_name, "
         "table_name || '.' || column_name, NULL, comment::VARCHAR FROM duckdb_columns() WHERE "
-        "database_name = current_database() UNION ALL SELECT schema_name, table_name, NULL, "
-        "comment::VARCHAR FROM duckdb_tables() WHERE database_name = current_database() "
-        "ORDER BY ALL").fetchall(), default=str).encode()).hexdigest()[:16]
+        f"database_name = current_database() AND {ledger} UNION ALL SELECT schema_name, "
+        "table_name, NULL, comment::VARCHAR FROM duckdb_tables() WHERE database_name = "
+        f"current_database() AND {ledger} ORDER BY ALL").fetchall(), default=str).encode()
+    ).hexdigest()[:16]
     return found
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -52,11 +53,18 @@ def contents(database: Path) -> dict:
 
 
 def _snapshot_module(tree: Path):
-    """`pipelines/snapshot.py` of another tree, importing this tree's other modules."""
-    spec = importlib.util.spec_from_file_location("snapshot_before",
-                                                  tree / "pipelines" / "snapshot.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """`pipelines/snapshot.py` of another tree, with that tree's incremental step (whose calls
+    changed with the row ledger), importing this tree's other modules."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"{name}_before",
+                                                      tree / "pipelines" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+
+    module = load("snapshot")
+    module.incremental = load("snapshot_incremental")
     return module
 
 

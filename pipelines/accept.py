@@ -9,11 +9,11 @@ what changed. The numbers are published by the next `backbone run`, which sees t
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import resubmission, resubmission_report, warehouse
+from pipelines.atomic_write import replace_text
 from pipelines.config import Workspace
 
 
@@ -79,7 +79,7 @@ def accept_file(workspace: Workspace, file: Path) -> Accepted:
             mine = [c for c in changes if sid in c.submission_ids]
             _append_note(report, resubmission_report.sections(mine, "loaded", unit, share, [], ""))
     finally:
-        con.close()
+        warehouse.close(con)
     return Accepted(initiative_id, partner_id, [f[1] for f in files],
                     [f"{c.label}: {c.before:,} -> {c.after:,} {unit} ({c.decision})"
                      for c in changes])
@@ -94,6 +94,4 @@ def _append_note(report: str | None, sections: list[str]) -> None:
              "The held file now counts; it is in the figures from the next run on.", ""]
     lines += [line.replace("## What this file did to your earlier data", "### What changed")
               for line in sections]
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(path.read_text(encoding="utf-8") + "\n".join(lines), encoding="utf-8")
-    os.replace(temporary, path)
+    replace_text(path, path.read_text(encoding="utf-8") + "\n".join(lines))

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pipelines.conditions import conditions_sql
 from pipelines.config import InitiativeConfig
-from pipelines.measure import aggregate_fits_sql, conditions_sql, fits_sql
+from pipelines.measure_grains import aggregate_fits_sql, fits_sql
 from pipelines.sql import sql_literal
 
 # Dated rows are listed by month: a year of visits is twelve lines, not 365.
@@ -46,7 +47,7 @@ def read_periods(staged_db: str, config: InitiativeConfig
                  ) -> tuple[list[PeriodRows], list[NotCounted]]:
     """The staged records' rows per period, in time order, and per indicator this file feeds,
     its rows whose period is coarser than the indicator's grain or straddles two of its periods
-    (measure's own rule: `measure.fits_sql`, `measure.aggregate_fits_sql`)."""
+    (measure's own rule: `measure_grains.fits_sql`, `measure_grains.aggregate_fits_sql`)."""
     con = duckdb.connect(staged_db, read_only=True)
     try:
         if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'records'"

@@ -11,16 +11,17 @@ import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from pipelines.config import REPO_ROOT, ConfigError, Workspace
+from pipelines.config import REPO_ROOT, ConfigError, InitiativeConfig, Workspace
 from pipelines.escape import one_line
 from pipelines.process_end import CommandLine, end_without_teardown
+from pipelines.release_output import show_release
+from pipelines.run_output import show_run
 
 app = CommandLine(help="backbone: shared measurement for collective impact initiatives.",
                   no_args_is_help=True, add_completion=False)
@@ -44,44 +45,6 @@ HOME = typer.Option(None, "--home", envvar="BACKBONE_HOME",
 SAMPLE_INITIATIVE = "riverbend"
 
 
-def _print_summaries(summaries: list[dict]) -> None:
-    table = Table(title="Files received")
-    for column in ("initiative", "partner", "file", "status", "loaded", "quarantined", "reasons"):
-        table.add_column(column, overflow="fold")
-    for summary in summaries:
-        if "error" in summary:
-            table.add_row(summary["initiative"], "", "",
-                          f"[red]{summary.get('error_kind', 'definitions invalid')}", "", "",
-                          escape(summary["error"]))
-        for item in summary.get("files", []):
-            color = {"loaded": "green", "rejected": "red"}.get(item["status"], "yellow")
-            table.add_row(summary["initiative"], escape(one_line(item["partner_id"])),
-                          escape(one_line(item["file_name"])), f"[{color}]{item['status']}",
-                          str(item["rows_loaded"]), str(item["rows_quarantined"]),
-                          escape(one_line(item["reasons"], 300)))
-    arriving = [(s["initiative"], name) for s in summaries for name in s.get("arriving", [])]
-    if table.row_count:
-        console.print(table)
-    elif not arriving:
-        console.print("No new files were waiting in intake.")
-    if arriving:
-        from pipelines.discover import settle_seconds
-
-        console.print(f"Left in intake for a later run, still being written (changed in the last "
-                      f"{settle_seconds():g} seconds, or named as an upload in progress): "
-                      + ", ".join(escape(one_line(f"{i}/{n}")) for i, n in arriving))
-    for summary in summaries:
-        if summary.get("note"):  # nothing new (resubmission owner's note)
-            console.print(f"[bold]{summary['initiative']}[/]: {escape(summary['note'])}")
-        elif "published" in summary:
-            hidden = summary["suppressed"]
-            console.print(
-                f"[bold]{summary['initiative']}[/]: {summary['cells']:,} cells measured; "
-                f"{hidden.get('primary', 0):,} hidden as small counts and "
-                f"{hidden.get('complementary', 0):,} hidden to protect them; published for the "
-                f"partnership to {summary['published']}")
-
-
 @contextlib.contextmanager
 def _exit_3_when_busy(refusal: str) -> Iterator[None]:
     """Another backbone command holds the workspace: say so, change nothing, exit 3."""
@@ -92,6 +55,26 @@ def _exit_3_when_busy(refusal: str) -> Iterator[None]:
     except WorkspaceLocked as exc:
         errors.print(f"[red]{refusal}:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_BUSY) from None
+
+
+def _definitions_invalid(exc: ConfigError) -> NoReturn:
+    console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
+    raise typer.Exit(2)
+
+
+def _load(workspace: Workspace, initiative: str) -> InitiativeConfig:
+    try:
+        return workspace.load(initiative)
+    except ConfigError as exc:
+        _definitions_invalid(exc)
+
+
+def _the_initiative(workspace: Workspace, initiative: Optional[str]) -> str:
+    """`--initiative`, or the workspace's only one (several and none given: a usage error)."""
+    ids = [initiative] if initiative else workspace.initiative_ids()
+    if len(ids) != 1:
+        raise typer.BadParameter(f"choose one with --initiative: {ids}")
+    return ids[0]
 
 
 def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
@@ -134,7 +117,7 @@ def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
         errors.print(f"[red]The run failed:[/] {escape(one_line(failure, 2000))}\n"
                      "What happened to each file is in the log above and in the Prefect UI.")
         raise typer.Exit(1)
-    _print_summaries(summaries)
+    show_run(console, summaries)
     return summaries
 
 
@@ -181,28 +164,11 @@ def _release(workspace: Workspace, initiative: str, force: bool) -> None:
                 workspace_lock(workspace, purpose=f"release {initiative}"):
             outcome = release(workspace, config, force=force)
     except ConfigError as exc:
-        console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
-        raise typer.Exit(2)
+        _definitions_invalid(exc)
     except ReleaseError as exc:
         console.print(f"[red]Not released:[/] {escape(str(exc))}")
         raise typer.Exit(1)
-    if outcome.release_id is None:
-        console.print(f"{initiative}: no public number changed since release "
-                      f"{outcome.previous}; it stands (use --force to release anyway).")
-    else:
-        changed = ", ".join(f"{n} {kind}" for kind, n in outcome.changes.items()) or "no cells"
-        console.print(f"{initiative}: public release {outcome.release_id} "
-                      f"({'first release' if outcome.previous is None else changed})")
-        console.print(f"Release note: {outcome.folder / 'release_note.md'}")
-        if outcome.small_changes:
-            console.print(f"[yellow]Note:[/] {outcome.small_changes} public cell(s) moved by 1 to "
-                          f"{config.initiative.suppression.threshold} people since the previous "
-                          "release: comparing the two releases can show those few people's group "
-                          "and outcome. Releasing less often, once more data has arrived, lowers "
-                          "that risk.")
-    console.print(f"Public scorecard: {outcome.folder / 'scorecard.html'}")
-    console.print(f"Partnership scorecard (partners only): "
-                  f"{workspace.published(initiative) / 'partnership' / 'scorecard.html'}")
+    show_release(console, workspace, config, initiative, outcome)
 
 
 @app.command(name="release")
@@ -243,14 +209,7 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
     end_without_teardown()  # partners wait for this command: see pipelines/process_end.py
 
     workspace = Workspace.resolve(home)
-    ids = [initiative] if initiative else workspace.initiative_ids()
-    if len(ids) != 1:
-        raise typer.BadParameter(f"choose one with --initiative: {ids}")
-    try:
-        config = workspace.load(ids[0])
-    except ConfigError as exc:
-        console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
-        raise typer.Exit(2)
+    config = _load(workspace, _the_initiative(workspace, initiative))
     if partner not in config.initiative.partners:
         raise typer.BadParameter(f"{partner!r} is not a partner of {config.id}: "
                                  f"{sorted(config.initiative.partners)}")
@@ -365,8 +324,7 @@ def status(initiative: Optional[str] = typer.Option(None, help="Only this initia
         print_status(console, workspace, [initiative] if initiative else
                      workspace.initiative_ids(), as_of.date() if as_of else None)
     except ConfigError as exc:
-        console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
-        raise typer.Exit(2)
+        _definitions_invalid(exc)
     except StatusUnavailable as exc:
         errors.print(f"[red]No status:[/] {escape(str(exc))}")
         raise typer.Exit(1)
@@ -391,18 +349,12 @@ def scorecard_command(
     from pipelines.scorecard_print import ScorecardError, render_published
 
     workspace = Workspace.resolve(home)
-    ids = [initiative] if initiative else workspace.initiative_ids()
-    if len(ids) != 1:
-        raise typer.BadParameter(f"choose one with --initiative: {ids}")
+    initiative = _the_initiative(workspace, initiative)
     if lang is not None and lang not in LANGUAGES:
         raise typer.BadParameter(f"--lang must be one of {', '.join(LANGUAGES)}")
     if audience not in ("public", "partnership"):
         raise typer.BadParameter("--audience must be public or partnership")
-    try:
-        config = workspace.load(ids[0])
-    except ConfigError as exc:
-        console.print(f"[red]Definitions are invalid:[/]\n{escape(str(exc))}")
-        raise typer.Exit(2)
+    config = _load(workspace, initiative)
     try:
         written = render_published(workspace, config, audience, lang, out, pdf)
     except ScorecardError as exc:

@@ -200,6 +200,8 @@ PART_CHANGES = {
     "rows_carried": "Rows the files carry for the part.",
     "rows_kept": "Of those, people (or cells) that already counted and were sent again.",
     "rows_after": "Rows of the part that count after (for a held change: what it would be).",
+    "rows_listed": ("Rows that counted before whose person the files list only in rows they set "
+                    "aside (quarantined): kept, never removed by a complete file."),
     "decision": ("added (a new part), updated (people added or updated) or replaced (a complete "
                  "file: people it does not carry stop counting)."),
     "held": ("True when the change would have shrunk the part by more than the allowed share: "
@@ -218,8 +220,19 @@ SET_ASIDE = {
 SUPERSEDED = {
     "submission_id": "The file whose row no longer counts.",
     "source_row": "That row's number in the file (header = row 1).",
-    "by_submission": "The newer file with a row for the same person and period (or cell).",
+    "by_submission": ("The newer file with a row for the same person and period (or cell), or "
+                      "the complete file that removed the row while keeping another row of its "
+                      "file and period (a person it listed in a row it set aside)."),
     "decided_at": "When it was decided.",
+}
+QUARANTINED_KEYS = {
+    "submission_id": "The file.",
+    "source_row": "The set-aside row's number in the file (header = row 1).",
+    "person_key": ("The person the row lists, hashed as in records (empty when the id or the "
+                   "period is the broken cell, or the row is another partner's)."),
+    "period": "The period the row lists (its label; empty as for person_key).",
+    "period_type": "The period's type.",
+    "period_start": "The period's first day.",
 }
 INDICATORS = {
     "indicator_id": "Indicator id (the YAML file name under indicators/<initiative>/).",
@@ -329,7 +342,11 @@ def _initiative_tables(config: InitiativeConfig | None) -> dict[str, tuple[str, 
         "records_set_aside": ("One row per file and period whose records do not count now "
                               "(replaced by a complete newer file, or held).", SET_ASIDE),
         "records_superseded": ("One row per record replaced by a newer row for the same person "
-                               "and period.", SUPERSEDED),
+                               "and period, or removed by a complete file (see by_submission).",
+                               SUPERSEDED),
+        "records_quarantined_keys": ("One row per set-aside (quarantined) row of a person-level "
+                                     "file: the person and period it lists. A complete file "
+                                     "keeps those people's earlier rows.", QUARANTINED_KEYS),
         "aggregate_counts_set_aside": ("One row per file, indicator and period whose counts do "
                                        "not count now (replaced, or held).", SET_ASIDE),
         "aggregate_counts_superseded": ("One row per aggregate cell replaced by a newer one "

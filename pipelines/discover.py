@@ -40,7 +40,7 @@ def settle_seconds() -> float:
     return float(os.environ.get("BACKBONE_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
 
 
-def _in_progress(path: Path) -> bool:
+def is_in_progress(path: Path) -> bool:
     return path.name.startswith((".", "~$")) or path.suffix.lower() in IN_PROGRESS_SUFFIXES
 
 
@@ -59,7 +59,7 @@ def discover(workspace: Workspace, config: InitiativeConfig) -> list[IntakeFile]
         # A partner folder is not waited for as a whole (each of its files is, below), unless it
         # is about to be renamed.
         wait = not folder or not _is_text(entry.name)
-        if _in_progress(entry) or (wait and not _settled(entry, now, settle)):
+        if is_in_progress(entry) or (wait and not is_settled(entry, now, settle)):
             continue
         try:
             entry = _readable_name(entry)
@@ -71,8 +71,10 @@ def discover(workspace: Workspace, config: InitiativeConfig) -> list[IntakeFile]
             continue
         known = entry.name in config.initiative.partners
         partner_id = entry.name if known else unregistered(entry.name)
-        for path in sorted(entry.iterdir()):
-            if _in_progress(path) or not _settled(path, now, settle):
+        # In order of arrival: the night numbers its files in this order, and where two files
+        # list the same person and period the higher number (the later file) counts.
+        for path in sorted(entry.iterdir(), key=lambda p: _arrival(p, now)):
+            if is_in_progress(path) or not is_settled(path, now, settle):
                 continue
             try:
                 path = _readable_name(path)
@@ -101,7 +103,18 @@ def arriving(workspace: Workspace, config: InitiativeConfig, found: list[IntakeF
     return left
 
 
-def _settled(path: Path, now: float, settle: float) -> bool:
+def _arrival(path: Path, now: float) -> tuple[float, str]:
+    """When a file was last written (as `is_settled` reads it), then its name: a correction
+    dropped after the file it corrects sorts after it whatever its name ("2023-24
+    corrected.csv" sorts before "2023-24.csv" by name)."""
+    try:
+        info = path.lstat()
+    except OSError:  # gone meanwhile: skipped below
+        return (float("inf"), path.name)
+    return (info.st_mtime if info.st_mtime <= now else info.st_ctime, path.name)
+
+
+def is_settled(path: Path, now: float, settle: float) -> bool:
     """Nothing at or under `path` written for `settle` seconds.
 
     Every write sets mtime to now; an mtime in the future (the sender's clock, kept by the

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.atomic_write import replace_text
 from pipelines.escape import md_code, md_text, spreadsheet_safe
 from pipelines.intake import StagedFile
 from pipelines.problems import Problem
@@ -145,7 +146,5 @@ def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple
         lines.append("")
     lines += ["Row numbers are spreadsheet rows: the header is row 1. Columns are named as in "
               "your file.", ""]
-    tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, report)
+    replace_text(report, "\n".join(lines))
     return report

@@ -93,7 +93,7 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
             log("%s/%s: %s %s", log_text(outcome.partner_id), log_text(outcome.file_name),
                 outcome.status, log_text(outcome.reasons) if outcome.reasons else "")
 
-        note = None
+        note, shown = None, {}
         # An accepted held file changes current data without a new submission (resubmission.py).
         if is_current(con, workspace, config) and not resubmission.unpublished(con, config):
             published = workspace.published(initiative_id)
@@ -113,12 +113,14 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
                         "error": str(exc), "error_kind": "not measured"}
             cells, counts, published = (refreshed.cells, refreshed.suppressed,
                                         refreshed.published)
+            shown = refreshed.shown
             logger.info("%s: %d cells, suppressed %s, published %s", initiative_id, cells, counts,
                         published)
     finally:
-        con.close()
+        warehouse.close(con)  # seals the file for the snapshot's ledger (snapshot_ledger)
     return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
-            "cells": cells, "suppressed": counts, "published": str(published), "note": note}
+            "cells": cells, "suppressed": counts, "published": str(published), "note": note,
+            "published_cells": shown}
 
 
 @flow(name="nightly", log_prints=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import feedback, resubmission, resubmission_report, warehouse
+from pipelines import feedback, resubmission, resubmission_listed, resubmission_report, warehouse
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.escape import md_code, md_text
 from pipelines.intake import StagedFile, unchanged_since_staging
@@ -74,7 +74,9 @@ def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: 
                               [submission_id]).fetchall()[0][0]
         sections = _duplicate_sections(reasons) if status == "duplicate" else \
             _sections(con, workspace, config, staged, status, stored,
-                      resubmission.recorded_changes(con, config, submission_id), [])
+                      resubmission.recorded_changes(con, config, submission_id), [],
+                      unmatched=resubmission_listed.unmatched(con, config, [submission_id])
+                      .get(submission_id, 0))
         report = _write(workspace, staged, status, rows, stored, sections)
     warehouse.move_file(Path(staged.source_path), stored)
     if not report_path:
@@ -137,7 +139,7 @@ def settle_partner(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         # archives (check_seen), never an archived file without one.
         report = _write(workspace, staged, status, bad, target,
                         _sections(con, workspace, config, staged, status, target, changes, others,
-                                  due[today]))
+                                  due[today], outcome.unmatched.get(submission_id, 0)))
         warehouse.move_file(Path(staged.source_path), target)
         warehouse.set_report_path(con, submission_id, report)
         lay = resubmission.layout_for(config, staged.partner_id)
@@ -157,13 +159,15 @@ def _accept_hint(workspace: Workspace, stored: Path) -> str:
 
 def _sections(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,
               status: str, stored: Path, changes: list, others: list[str],
-              due: list[str] | None = None) -> list[str]:
-    """The report's sections; `due`: the partner's periods still due, when already read."""
+              due: list[str] | None = None, unmatched: int = 0) -> list[str]:
+    """The report's sections; `due`: the partner's periods still due, when already read;
+    `unmatched`: the file's set-aside rows that list no one (resubmission_listed)."""
     lay = resubmission.layout_for(config, staged.partner_id)
     schema = config.schema_for(staged.partner_id)
     return resubmission_report.sections(changes, status, lay.unit, schema.complete_file_share,
                                         others, _accept_hint(workspace, stored),
-                                        max_shrink=schema.max_shrink_share) \
+                                        max_shrink=schema.max_shrink_share,
+                                        unmatched=unmatched) \
         + (still_due_section(con, config, staged.partner_id) if due is None else due)
 
 

@@ -29,7 +29,7 @@ from pipelines.period_intake import register_periods
 from pipelines.problems import FileRejected, Problem
 from pipelines.read import Malformed, load_csv, map_header, sniff
 from pipelines.standardize import set_aside_broken_tables, standardize, standardize_aggregates
-from pipelines import folded_rules
+from pipelines import folded_rules, resubmission_listed
 from pipelines.validate import VIEW, RuleOutcome, build_suite, typed_columns
 
 
@@ -79,7 +79,7 @@ SMALL_FILE_BYTES = 8 * 2**20  # compressed or a workbook, still well under the m
 SMALL_FILE_SLOTS = threading.BoundedSemaphore(_CONCURRENCY or max(1, os.cpu_count() or 2))
 
 
-def _slots_for(path: Path) -> threading.BoundedSemaphore:
+def slots_for(path: Path) -> threading.BoundedSemaphore:
     try:
         small = path.stat().st_size <= SMALL_FILE_BYTES
     except OSError:  # gone: stage_file answers for it
@@ -90,7 +90,7 @@ def _slots_for(path: Path) -> threading.BoundedSemaphore:
 def _bounded(stage):
     @functools.wraps(stage)
     def wrapper(path: Path, *args, **kwargs):
-        with _slots_for(path):
+        with slots_for(path):
             return stage(path, *args, **kwargs)
     return wrapper
 
@@ -216,9 +216,7 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     staged.rows_read = outcome.row_count + malformed.count
     # Rows set aside only with their table are no sign of a wrong template or export: they are
     # not counted against max_bad_row_share (rows with their own problem are).
-    staged.rows_quarantined, bad = con.execute(
-        "SELECT count(DISTINCT _row), count(DISTINCT _row) FILTER (WHERE rule <> "
-        "'table_set_aside') FROM quarantine").fetchall()[0]
+    staged.rows_quarantined, bad = _bad_rows(con, schema)
     # The staging file gets the quarantine even when the file is then rejected (the partner
     # report lists its bad rows), and the standardized rows are written straight into it.
     con.execute("ATTACH $path AS kept", {"path": str(database)})
@@ -232,8 +230,31 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
             standardize_aggregates(con, schema, partner_id, out="kept.records")
             if schema.kind == "aggregates"
             else standardize(con, config, partner_id, salt, out="kept.records"))
+        if schema.kind != "aggregates":  # whom its set-aside rows list (resubmission_listed)
+            resubmission_listed.stage_keys(con, config, salt)
     finally:
         con.execute("DETACH kept")
+
+
+def _bad_rows(con, schema) -> tuple[int, int]:
+    """Rows quarantined, and those of them counted against max_bad_row_share. An aggregate
+    table with a row of its own problem (a mistyped race label) no longer adds up, so its sum
+    check flags its other rows too: those are set aside with their table, like `table_set_aside`
+    rows, and do not count. A table flagged by its sums alone (no row of its own problem) still
+    counts every row: nothing else says the export is wrong."""
+    if schema.kind != "aggregates":
+        return con.execute("SELECT count(DISTINCT _row), count(DISTINCT _row) FILTER (WHERE "
+                           "rule <> 'table_set_aside') FROM quarantine").fetchall()[0]
+    table = f"{schema.role_column('indicator_id')}, {schema.role_column('period')}"
+    whole = "('table_set_aside', 'subgroups_do_not_sum')"
+    return con.execute(f"""
+        SELECT count(DISTINCT q._row), count(DISTINCT q._row) FILTER (
+                   WHERE q.rule NOT IN {whole}
+                      OR (q.rule = 'subgroups_do_not_sum' AND own.table_has_own IS NULL))
+        FROM quarantine q LEFT JOIN {VIEW} v ON v._row = q._row
+        LEFT JOIN (SELECT DISTINCT {table}, true AS table_has_own
+                   FROM {VIEW} JOIN quarantine USING (_row) WHERE rule NOT IN {whole}) own
+          USING ({table})""").fetchall()[0]
 
 
 # Suites already built in this process. A night's files from one partner usually share their

@@ -210,6 +210,14 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
         if label not in (proxies.low_income, proxies.not_low_income):
             raise ConfigError(f"{path}: class_proxy.{local}: {label!r} is not a proxy class label "
                               f"({proxies.low_income!r} or {proxies.not_low_income!r})")
+    # Codes are matched whatever their case (pipelines.typed._proxy_code), as race codes are.
+    folded: dict[str, str] = {}
+    for local, label in crosswalk.class_proxy.items():
+        first = folded.setdefault(local.strip().lower(), local)
+        if crosswalk.class_proxy[first] != label:
+            raise ConfigError(f"{path}: class_proxy: {first!r} and {local!r} differ only in case "
+                              "or spaces, so a partner's file cannot tell them apart, but they "
+                              "name different classes")
     known = [*standards.race.codes, MULTI_UNSPECIFIED]
     for local, codes in crosswalk.race_codes.items():
         for code in () if codes == "not_reported" else codes:

@@ -4,11 +4,11 @@ come from the last measure, kept next to the warehouse.
 Measuring counts each person once per indicator period across partners, so a new file cannot be
 added to yesterday's counts: every indicator period it touches is counted again, whole, from all
 of its current records. The other periods' rows of `_profile_counts_<period type>` (people per
-partner or 'ALL', period, race bits and class rank; see `measure.build_profile_counts`) are the
-same as a full count would give when both their records and the way they are counted are
-unchanged. That is what the guard checks, per period type:
+partner or 'ALL', period, race bits and class rank; see `measure_counts.build_profile_counts`)
+are the same as a full count would give when both their records and the way they are counted
+are unchanged. That is what the guard checks, per period type:
 
-- the counting SQL is the same (`fingerprint`: what `measure.profile_counts_sql`
+- the counting SQL is the same (`fingerprint`: what `measure_counts.profile_counts_sql`
   writes, with the classed records of every guideline year of the workspace's table, so the
   indicator conditions, the class bands, guidelines and crosswalks, the race coding, the record
   period types and this code are all in it; and the warehouse schema version, since a migration

@@ -13,10 +13,20 @@ MONTHS = {name: number for number, names in enumerate((
     ("OCT", "OCTOBER"), ("NOV", "NOVEMBER"), ("DEC", "DECEMBER")), start=1) for name in names}
 
 ACCEPTED = ("2024Q1, Q1 2024, 2024-03, March 2024, 2023-24, SY2024, FY2024, a year (2024) "
-            "or a date (2024-03-15, 3/15/2024, 15-Mar-2024)")
+            "or a date (2024-03-15, 3/15/2024, 15-Mar-2024; a time after it is fine: "
+            "3/15/2024 13:45)")
 
-# Excel hands dates over as datetimes; the time of day is noise for a period.
-_DATETIME = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+# Date-times: the time of day is noise for a period, the row is the day as written. Excel hands
+# date cells over as datetimes, and a US-locale Excel saves them to CSV as "10/1/2024 0:00" or
+# "10/01/2024 12:00:00 AM". A zone ("Z", "+02:00") is allowed after an ISO time and ignored:
+# the day is the one written, not that day moved to another clock (2024-10-01T02:00Z is Oct 1).
+_CLOCK = r"(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,]\d+)?)?"
+_HALF = r"(?:\s*(?P<half>[AP])\.?M\.?)"
+_DATETIMES = (
+    re.compile(r"^(?P<day>\d{4}[-/]\d{1,2}[-/]\d{1,2})(?:T|\s+)" + _CLOCK +
+               r"(?:" + _HALF + r"|(?:Z|[+-](?P<zh>\d{2})(?::?(?P<zm>\d{2}))?))?$", re.I),
+    re.compile(r"^(?P<day>\d{1,2}/\d{1,2}/(?:\d{4}|\d{2}))\s+" + _CLOCK + _HALF + r"?$", re.I),
+)
 _YEAR = re.compile(r"^(\d{4})(?:\.0+)?$")  # a year typed in a numeric Excel cell reads 2024.0
 _SPAN = re.compile(r"^(SY|FY)?(\d{4}|\d{2})[-/](\d{4}|\d{2})$")
 _SY = re.compile(r"^SY(\d{4}|\d{2})$")
@@ -29,7 +39,8 @@ _MONTH_YEAR = re.compile(r"^(\d{1,2})[-/](\d{4})$")
 _NAMED_MONTH = re.compile(r"^([A-Z]+)\.?[-/]?(\d{4}|\d{2})$")
 _ISO_DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})$")
-_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})[-/]?([A-Z]+)\.?[-/]?(\d{4})$")  # 15-Mar-2024
+# 15-Mar-2024, and 1-Oct-24: what Excel's built-in d-mmm-yy date format shows and saves to CSV.
+_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})[-/]?([A-Z]+)\.?[-/]?(\d{4}|\d{2})$")
 _MONTH_DAY_YEAR = re.compile(r"^([A-Z]+)\.?(\d{1,2}),(\d{4})$")  # March 15, 2024
 # Word processors and Excel's autocorrect turn "2024-25" into "2024–25": dashes are hyphens.
 _DASHES = {ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"}
@@ -60,9 +71,11 @@ def read_form(text: str, default_type: str) -> tuple[str, date | int]:
     period is named by (a school or fiscal year: the year it ends in); for quarter/month/day it is
     a date inside the period. Raises ValueError (bare, the caller words it for the partner)."""
     raw = str(text).strip().translate(_DASHES)
-    stamp = _DATETIME.match(raw)
-    if stamp:
-        raw = stamp.group(1)
+    if stamp := _date_time(raw):
+        kind, day = read_form(stamp, default_type)
+        if kind != "day":  # both date parts have three numbers: a day, or no period at all
+            raise ValueError("no accepted form")
+        return kind, day
     s = squeeze(raw)
     if match := _YEAR.match(s):
         year = _plausible(int(match.group(1)))
@@ -97,12 +110,27 @@ def read_form(text: str, default_type: str) -> tuple[str, date | int]:
         return "day", date(_plausible(_full_year(match.group(3))), int(match.group(1)),
                            int(match.group(2)))
     if (match := _DAY_MONTH_YEAR.match(s)) and match.group(2) in MONTHS:
-        return "day", date(_plausible(int(match.group(3))), MONTHS[match.group(2)],
+        return "day", date(_plausible(_full_year(match.group(3))), MONTHS[match.group(2)],
                            int(match.group(1)))
     if (match := _MONTH_DAY_YEAR.match(s)) and match.group(1) in MONTHS:
         return "day", date(_plausible(int(match.group(3))), MONTHS[match.group(1)],
                            int(match.group(2)))
     raise ValueError("no accepted form")
+
+
+def _date_time(raw: str) -> str | None:
+    """The date part of a date-time whose time is a real time of day, else None."""
+    for pattern in _DATETIMES:
+        if match := pattern.match(raw):
+            parts = match.groupdict()
+            hour = int(parts["h"])
+            fits = ((1 <= hour <= 12 if parts["half"] else hour <= 23)
+                    and int(parts["m"]) <= 59 and int(parts["s"] or 0) <= 59
+                    and int(parts.get("zh") or 0) <= 23 and int(parts.get("zm") or 0) <= 59)
+            if not fits:
+                raise ValueError("no time of day")
+            return parts["day"]
+    return None
 
 
 def _is_span(match: re.Match, default_type: str) -> bool:

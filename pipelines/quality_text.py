@@ -8,12 +8,12 @@ template columns) and canonical period labels; wherever they are rendered they a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from pipelines.atomic_write import replace_text
 from pipelines.escape import md_text
 from pipelines.periods import Period, display_label
 from pipelines.quality import flags_for
@@ -43,7 +43,11 @@ def _score(flag: dict) -> str:
 
 
 def _rows(count: float) -> str:
-    return f"{count:,.0f} {'row' if round(count) == 1 else 'rows'}"
+    # A median of an even number of periods may fall between two counts (1.5): shown as such,
+    # so the percentage beside it can be checked ("+2300%" of 1.5, not of "2 rows").
+    half = float(count * 2).is_integer() and not float(count).is_integer()
+    shown = f"{count:,.1f}" if half else f"{count:,.0f}"
+    return f"{shown} {'row' if shown == '1' else 'rows'}"
 
 
 def message(config: InitiativeConfig, flag: dict) -> str:
@@ -110,9 +114,7 @@ def _insert_section(report: Path, section: list[str]) -> None:
     at = next((i for i, line in enumerate(lines) if line == "## Rows to fix"
                or line.startswith("Row numbers are spreadsheet rows")), len(lines))
     lines[at:at] = section
-    tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, report)
+    replace_text(report, "\n".join(lines))
 
 
 def add_to_reports(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
@@ -121,24 +123,27 @@ def add_to_reports(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
 
     Reports are written when files load, before the night measures: the flags exist only
     afterwards, so they are added then. A file's report lists its partner's flags for periods
-    that overlap the periods of the file's rows.
+    that overlap a period of the file's rows (each period, not their span: a late row for Q1
+    and one for Q3 say nothing about Q2).
     """
-    rows = [f"SELECT submission_id, period_start, period_end FROM {config.id}.{table}"
+    rows = [f"SELECT DISTINCT submission_id, period_start, period_end FROM {config.id}.{table}"
             for table in ("records", "aggregate_counts") if has_table(con, config.id, table)]
     if not rows:
         return 0
     loaded = con.execute(
-        f"""SELECT s.submission_id, s.partner_id, s.report_path, min(r.period_start),
-                   max(r.period_end)
+        f"""SELECT s.submission_id, s.partner_id, s.report_path,
+                   list(DISTINCT (r.period_start, r.period_end))
             FROM submissions s JOIN ({' UNION ALL '.join(rows)}) r USING (submission_id)
             WHERE s.initiative_id = ? AND s.run_id = ? AND s.status = 'loaded'
               AND s.report_path IS NOT NULL
             GROUP BY ALL""", [config.id, run_id]).fetchall()
     changed = 0
-    for _, partner_id, report_path, first, last in loaded:
+    for _, partner_id, report_path, periods in loaded:
         report = Path(report_path)
+        spans = [tuple(p.values()) if isinstance(p, dict) else tuple(p) for p in periods]
         flags = [f for f in flags_for(con, config, partner_id)
-                 if f["period_start"] <= last and f["period_end"] >= first]
+                 if any(None not in (first, last) and f["period_start"] <= last
+                        and f["period_end"] >= first for first, last in spans)]
         if flags and report.is_file():
             _insert_section(report, report_section(flags))
             changed += 1

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import workbook
+from pipelines import csv_rows, workbook
+from pipelines.csv_rows import Malformed
 from pipelines.config import Crosswalk, IntakeSchema
 from pipelines.lines import (MAX_FIELD_BYTES, LineScan, LineScanner, cap_long_lines, scan_lines,
                              split_records)
@@ -28,7 +29,6 @@ from pipelines.problems import FileRejected, Problem
 # detect_encoding and _transcode by replacing them here.
 from pipelines.read_encoding import (CODECS, BackgroundDigest, _transcode, detect_encoding,
                                      sha256_file)
-from pipelines.sql import sql_literal
 
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -46,13 +46,6 @@ class Sniffed:
     # messages name the row the partner sees in Excel.
     row_offset: int = 0
     lines: LineScan | None = None  # scan_lines(readable_path, delimiter), when already done
-
-
-@dataclass(frozen=True)
-class Malformed:
-    """The rows the CSV parser refused, left in table `_malformed` (_row, rule, message)."""
-    count: int
-    first: Problem | None  # the first of them, to quote in a rejection
 
 
 @dataclass
@@ -207,7 +200,8 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
 def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: HeaderMap,
              table: str = "raw", materialize: bool = True, select: str | None = None,
              expose: str | None = None) -> Malformed:
-    """Create `table` (_row, then `expose`), and `_malformed`: the rows the CSV parser refused.
+    """Create `table` (_row, then `expose`), and `_malformed`: the records set aside (refused
+    by the parser, a repeated header, a NUL in a cell; see pipelines.csv_rows).
 
     `select` is a SELECT list over the template's columns as trimmed text (NULL when blank),
     computed as the file is parsed and stored; by default, those texts. `expose` is a SELECT list
@@ -237,95 +231,24 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     select = select or ", ".join(name for _, name in sorted(header_map.positions.items()))
     # A record whose every cell (ignored columns too) is empty or blank is what a spreadsheet
     # writes for an empty row (",,,,"): a blank line, as in a workbook, so not a row to validate.
-    # It keeps its place in the row numbering. Blank includes what no one can see (tabs,
-    # zero-width spaces, a stray BOM). One flag per row; the usual row's first cell starts with
-    # a visible ASCII character, which settles it with one code point test.
-    def unseen(i: int) -> str:
-        text = cell.format(f"c{i}")
-        return (f"({text} IS NULL OR (NOT ascii({text}) BETWEEN 33 AND 126 AND "
-                f"regexp_full_match({text}, '[\\s\\p{{Cc}}\\p{{Cf}}\\p{{Z}}]*')))")
-    first = cell.format("c0")
-    blank = (f"CASE WHEN ascii({first}) BETWEEN 33 AND 126 THEN false ELSE "
-             + " AND ".join(unseen(i) for i in range(width)) + " END")
+    # A repeated header, or a NUL in a template cell, is set aside with its problem. Such records
+    # keep their place in the row numbering (see pipelines.csv_rows).
+    positions = sorted(header_map.positions)
+    aside = csv_rows.aside_sql(cell, sniffed.header, positions, scan.nul)
     # Not TEMP: other connections (GX's) read it through the view.
-    parse = (f"SELECT {select}, _blank FROM (SELECT {texts}, ({blank}) AS _blank "
+    parse = (f"SELECT {select}, _aside FROM (SELECT {texts}, ({aside}) AS _aside "
              f"FROM read_csv($path, {arguments}))")
-    lines = scan.count
     try:
-        _parse(con, sniffed, parse, options, lines, scan.lone_carriage_return)
+        csv_rows.parse(con, sniffed.readable_path, width, sniffed.scratch, parse, options,
+                       scan.count, scan.lone_carriage_return, REFUSED_CELLS_PER_SCAN)
     except duckdb.OutOfMemoryException:
         raise  # the machine's limit, not the partner's file: it stays in intake for a rerun
     except duckdb.Error as exc:
         raise FileRejected(Problem("unreadable_csv", "The file could not be read as CSV: "
                                    f"{str(exc).splitlines()[0]}")) from None
-
-    # Set-based: a file of 400k refused rows took minutes inserted row by row from Python.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _rejected_csv AS SELECT line::BIGINT AS line, "
-        "min(error_type)::VARCHAR AS error_type, bool_or(error_type = 'UNQUOTED VALUE' AND "
-        "contains(rtrim(csv_line, chr(13) || chr(10)), chr(10))) AS swallowed "
-        "FROM _refused GROUP BY line")
-    swallowed, refused = con.execute(
-        "SELECT min(line) FILTER (WHERE swallowed), count(*) FROM _rejected_csv").fetchall()[0]
-    if swallowed is not None:
-        # A quote that never closes makes the rest of the file one cell: the rows after it are
-        # not bad rows, they are missing, so loading the rest would silently drop them.
-        con.execute("DROP TABLE _csv")
-        swallowed += sniffed.row_offset
-        raise FileRejected(Problem(
-            "unterminated_quote", f"Row {swallowed} has a quote mark (\") that opens a cell and "
-            "never closes, so everything from that row to the end of the file reads as one "
-            "cell. Remove the stray quote mark (or close it) and send the file again.",
-            row=int(swallowed)))
-    messages = " ".join(f"WHEN {sql_literal(kind)} THEN {sql_literal(text.format(width=width))}"
-                        for kind, text in _PARSE_MESSAGES.items())
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _malformed AS SELECT line + $offset AS _row, "
-        f"'malformed_row' AS rule, CASE error_type {messages} "
-        f"ELSE {sql_literal(_PARSE_DEFAULT)} END AS message FROM _rejected_csv ORDER BY line",
-        {"offset": sniffed.row_offset})
-    first = con.execute("SELECT _row, rule, message FROM _malformed ORDER BY _row "
-                        "LIMIT 1").fetchall()
-    # DuckDB numbers records like spreadsheet rows (header = 1) and skips empty lines without a
-    # trace; loaded rows skip both rejected lines and empty lines.
-    records = con.execute("SELECT count(*) FROM _csv").fetchall()[0][0] + refused
-    # One line per record and the header: no blank line and no quoted line break, so nothing to
-    # look for (counting line breaks is 3x faster than searching for blank lines).
-    blank = [] if lines == records + 1 else _blank_rows(sniffed.readable_path)
-    con.execute("CREATE OR REPLACE TEMP TABLE _rejected_lines AS "
-                "SELECT line FROM _rejected_csv "
-                "UNION SELECT unnest($blank)::BIGINT", {"blank": blank})
-    gaps = con.execute("SELECT count(*) FROM _rejected_lines").fetchall()[0][0]
-    expose = expose or "* EXCLUDE (_row, _blank)"
-    # Blank records are numbered with the others, then left out (one scan of a flag column).
-    blanks = con.execute("SELECT count(*) FILTER (WHERE _blank) FROM _csv").fetchall()[0][0]
-    kept = " WHERE NOT _blank" if blanks else ""
-    # Row 1 is the header (a workbook's header is sheet row `row_offset` + 1).
-    first_row = 2 + sniffed.row_offset
-    source = f"(SELECT (rowid + {first_row})::BIGINT AS _row, * FROM _csv)"
-    if gaps:
-        # A loaded row's number is its position plus the gaps before it: gap k (in line order)
-        # comes after `line - k - 1` loaded rows. An ASOF join finds each row's last gap in one
-        # pass; counting gaps per row with a correlated subquery was quadratic (100k rows, half
-        # refused: 23 s).
-        con.execute(
-            f"CREATE OR REPLACE TABLE _csv_rows AS SELECT (c.rowid + {first_row} + "
-            "coalesce(g.gaps, 0))"
-            "::BIGINT AS _row, c.* FROM _csv c ASOF LEFT JOIN (SELECT loaded_before, max(k) AS "
-            "gaps FROM (SELECT line - k - 1 AS loaded_before, k FROM (SELECT line, row_number() "
-            "OVER (ORDER BY line) AS k FROM _rejected_lines)) GROUP BY loaded_before) g "
-            "ON c.rowid >= g.loaded_before ORDER BY c.rowid")
-        con.execute("DROP TABLE _csv")
-        source = "_csv_rows"
-    if materialize:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT _row, {expose} "
-                    f"FROM {source}{kept} ORDER BY _row")
-        con.execute(f"DROP TABLE {'_csv_rows' if gaps else '_csv'}")
-    else:
-        # CREATE TABLE AS keeps the file's order (preserve_insertion_order): rowid is the position.
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT _row, {expose} FROM {source}{kept}")
-    return Malformed(refused, Problem(first[0][1], first[0][2], row=int(first[0][0]))
-                     if first else None)
+    return csv_rows.number_rows(con, sniffed.readable_path, sniffed.header, positions,
+                                sniffed.delimiter, sniffed.row_offset, scan.count, table,
+                                materialize, expose or "* EXCLUDE (_row, _aside)", _blank_rows)
 
 
 # False only in tests: every cell trimmed, as the general path, to compare with the fast one.
@@ -335,71 +258,3 @@ TRIM_ONLY_WHEN_NEEDED = True
 # (400k short rows of a 5-column file: 1.3 GB), so a file with many refused rows is parsed in
 # pieces, each of at most this many cells.
 REFUSED_CELLS_PER_SCAN = 100_000
-
-
-def _parse(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, parse: str, options: dict,
-           lines: int, lone_carriage_return: bool) -> None:
-    """`_csv` from `parse`, and `_refused` (line, error_type, csv_line) from the parser's
-    rejects, in one scan, or in pieces when a scan without rejects kept many rows out."""
-    path = {"path": str(sniffed.readable_path)}
-    # Parsed without keeping rejects first: when every line after the header is a loaded row
-    # (most files), nothing was refused and this one scan is the parse. Only otherwise is the
-    # file scanned again, keeping the parser's rejects, as below (the scan that counted rows
-    # first cost a third of parsing and typing a clean file).
-    con.execute(f"CREATE OR REPLACE TABLE _csv AS {parse}",
-                {**path, **options, "store_rejects": False})
-    loaded = con.execute("SELECT count(*) FROM _csv").fetchall()[0][0]
-    # An upper bound: a quoted line break or a blank line also makes a line that is no row.
-    refused = lines - 1 - loaded
-    # Counted lines are line feeds: a lone carriage return (a line end to the parser) would make
-    # the count too low, so such a file takes the scan that keeps rejects.
-    if refused == 0 and not lone_carriage_return:
-        con.execute("CREATE OR REPLACE TEMP TABLE _refused "
-                    "(line BIGINT, error_type VARCHAR, csv_line VARCHAR)")
-        return
-    con.execute("DROP TABLE _csv")  # parsed again below: never two copies in memory
-    per_scan = max(1, REFUSED_CELLS_PER_SCAN // len(sniffed.header))
-    if refused <= per_scan or sniffed.scratch is None:
-        last = _last_scan(con)
-        con.execute(f"CREATE OR REPLACE TABLE _csv AS {parse}", {**path, **options})
-        con.execute("CREATE OR REPLACE TEMP TABLE _refused AS SELECT line::BIGINT AS line, "
-                    "error_type, csv_line FROM reject_errors WHERE scan_id > $last",
-                    {"last": last})
-        return
-    con.execute("CREATE OR REPLACE TEMP TABLE _refused "
-                "(line BIGINT, error_type VARCHAR, csv_line VARCHAR)")
-    for number, (piece, before) in enumerate(split_records(
-            sniffed.readable_path, sniffed.scratch / "pieces", per_scan)):
-        last = _last_scan(con)
-        try:
-            into = "CREATE OR REPLACE TABLE _csv AS" if number == 0 else "INSERT INTO _csv"
-            con.execute(f"{into} {parse}", {**options, "path": str(piece), "skip": 0})
-        finally:
-            piece.unlink()
-        # The piece's line 1 is the file's line `before` + 2 (after the header).
-        con.execute("INSERT INTO _refused SELECT line + $offset, error_type, csv_line "
-                    "FROM reject_errors WHERE scan_id > $last", {"offset": before + 1,
-                                                                 "last": last})
-
-
-def _last_scan(con: duckdb.DuckDBPyConnection) -> int:
-    """The latest scan with rejects on `con` (a scan without any leaves no trace)."""
-    try:
-        return con.execute("SELECT coalesce(max(scan_id), -1) FROM reject_scans").fetchall()[0][0]
-    except duckdb.CatalogException:  # no scan with rejects yet
-        return -1
-
-
-_PARSE_MESSAGES = {
-    "MISSING COLUMNS": "This row has fewer cells than the header ({width}).",
-    "TOO MANY COLUMNS": "This row has more cells than the header ({width}); look for an extra "
-                        "delimiter or an unquoted comma.",
-    "UNQUOTED VALUE": "A quote mark (\") is out of place: a cell that starts with a quote must "
-                      "end with one, directly before the next delimiter.",
-    "LINE SIZE OVER MAXIMUM": "This row is longer than 1 MB; a cell is probably corrupt.",
-    "INVALID ENCODING": "This row contains characters that are not valid text.",
-}
-
-
-_PARSE_DEFAULT = "This row could not be read as CSV."
-

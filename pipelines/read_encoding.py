@@ -166,6 +166,31 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
+# Control bytes that text never holds (tab, line feed, form feed, carriage return and the DOS
+# end-of-file mark aside); every binary format has many in its first bytes.
+_BINARY_CONTROLS = bytes(b for b in range(1, 32) if b not in (9, 10, 12, 13, 26)) + b"\x7f"
+
+
+def _refuse_unless_text_with_stray_nuls(head: bytes) -> None:
+    """A file whose first bytes hold a NUL is binary (and refused, saying so) unless, NULs aside,
+    it looks like text: no other control byte, and NULs at most one byte in eight (a wide
+    encoding such as UTF-32 is half or more). NULs at the end (a file padded, or cut short by a
+    crash) do not count. A text file's stray NULs are then set aside with their rows (or, alone
+    on the last lines, read as blank lines) by pipelines.csv_rows."""
+    body = head.rstrip(b"\x00")
+    if not body:
+        raise FileRejected(Problem(
+            "empty_file", "The file holds only NUL bytes (zeros), no text: it was probably not "
+            "saved completely. Please export it again."))
+    controls = len(body) - len(body.translate(None, _BINARY_CONTROLS))
+    if controls == 0 and body.count(0) * 8 <= len(body):
+        return
+    raise FileRejected(Problem(
+        "binary_file", "This file contains binary data, not text. Please export the data as a "
+        "CSV file (comma-separated text)." + (" (It holds many NUL characters, byte 0, which "
+                                             "text does not have.)" if controls == 0 else "")))
+
+
 def detect_encoding(path: Path, head: bytes, scanner: LineScanner | None = None) -> str:
     """The text encoding, or 'xlsx' / 'xls' for an Excel workbook (read by pipelines.workbook).
 
@@ -186,9 +211,7 @@ def detect_encoding(path: Path, head: bytes, scanner: LineScanner | None = None)
         utf16 = _utf16_without_bom(head)
         if utf16 and _decodes_as(path, utf16):
             return utf16
-        raise FileRejected(Problem(
-            "binary_file", "This file contains binary data, not text. Please export the data as a "
-            "CSV file (comma-separated text)."))
+        _refuse_unless_text_with_stray_nuls(head)
     if _decodes_as(path, "utf-8-sig", feed=None if scanner is None else scanner.feed):
         return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
     # Mostly UTF-8 with some Windows-1252 bytes (one row pasted from another program): decoding

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -31,6 +31,9 @@ class Refreshed:
     cells: int
     suppressed: dict[str, int]
     published: Path
+    # What the partnership file holds: {"cells", "primary", "complementary"}. `cells` and
+    # `suppressed` count every breakdown measured, most of which an indicator does not publish.
+    shown: dict[str, int] = field(default_factory=dict)
 
 
 def not_reported_labels(config: InitiativeConfig) -> tuple[str, ...]:
@@ -63,7 +66,19 @@ def measure_and_publish(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         con.execute(f"DROP TABLE IF EXISTS temp.{measure_reuse.PARTS}")
     resubmission.mark_published(con, config)
     quality_text.add_to_reports(con, config, run_id)  # written at load, before these flags
-    return Refreshed(cells, counts, published)
+    return Refreshed(cells, counts, published, published_counts(con, published))
+
+
+def published_counts(con: duckdb.DuckDBPyConnection, published: Path) -> dict[str, int]:
+    """Cells in a published partnership version's results, and how many are hidden, by reason."""
+    path = Path(published) / "indicator_results.parquet"
+    if not path.is_file():
+        return {}
+    cells, primary, complementary = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE suppression_reason = 'primary'), "
+        "count(*) FILTER (WHERE suppression_reason = 'complementary') FROM read_parquet(?)",
+        [str(path)]).fetchall()[0]
+    return {"cells": cells, "primary": primary, "complementary": complementary}
 
 
 def refresh_status(con: duckdb.DuckDBPyConnection, workspace: Workspace,

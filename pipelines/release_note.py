@@ -73,7 +73,8 @@ def write_release_note(path: Path, config: InitiativeConfig, release_id: str, no
         for c in changed:
             counts[c["change"]] = counts.get(c["change"], 0) + 1
         lines += [f"{len(changed)} public cells changed: " + ", ".join(
-            f"{n} {CHANGE_WORDS[k]}" for k, n in sorted(counts.items())) + ".", "",
+            f"{n} {'new cells' if k == 'new' and n != 1 else CHANGE_WORDS[k]}"
+            for k, n in sorted(counts.items())) + ".", "",
             "Earlier periods can change when a partner resends or corrects a file; suppression "
             "can hide or show a cell when counts move across the privacy threshold.", "",
             "| indicator | period | race | class | before | after | change |",

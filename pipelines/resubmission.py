@@ -15,6 +15,8 @@
   they are its complete file: they carry at least `complete_file_share` (intake schema, default
   0.5) of the part's current rows, or the partner's crosswalk says `complete_extracts: true`. One
   late row for last year is an update of that one person, never a replacement of the year.
+  A person the files list only in rows they set aside (quarantined) is listed: their earlier
+  rows stay, and count toward the share (pipelines/resubmission_listed.py).
 - All of a partner's files of one run that share a part are one submission (a period split by
   campus into two files): they are judged and applied together.
 - A replacement that would drop more than `max_shrink_share` (default 0.5) of a part's rows is
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from pipelines import resubmission_listed as listed
 from pipelines import resubmission_shortcuts as shortcuts
 from pipelines.config import InitiativeConfig
 from pipelines.sql import sql_literal
@@ -55,6 +58,7 @@ class Layout:
     unit: str
     part_sql: tuple[str, ...] = ()  # SQL of each part over a row, when not the stored column
     events: bool = False  # dated rows may repeat a key within a submission
+    listed: bool = False  # `<table>_quarantined_keys`: people listed in set-aside rows
 
     def parts(self, alias: bool = True) -> str:
         """The part as SQL over a row, each aliased p0, p1... (names apart from the key's)."""
@@ -71,7 +75,7 @@ def layouts(config: InitiativeConfig) -> tuple[Layout, Layout]:
     # holds one row per (partner_id, person_key, period) except for dated rows (events), which
     # measure unduplicates per person and indicator period anyway.
     return (Layout(f"{config.id}.records", ("person_key", "period"), ("period",), "rows",
-                   part_sql=(MONTH_OF_DAY,), events=True),
+                   part_sql=(MONTH_OF_DAY,), events=True, listed=True),
             Layout(f"{config.id}.aggregate_counts", ("indicator_id", "period", "race", "class"),
                    ("indicator_id", "period"), "cells"))
 
@@ -93,6 +97,7 @@ class PartChange:
     held: bool = False  # the group was held: nothing of it applied
     days: int = 0  # dated rows: the days the group has rows for in this (month) part
     own: int | None = None  # no earlier current row in the part: the group's rows of the partner
+    listed: int = 0  # rows before whose key the group lists only in rows it set aside (kept)
 
     @property
     def label(self) -> str:
@@ -105,6 +110,7 @@ class NightOutcome:
     status: dict[int, str] = field(default_factory=dict)  # submission -> loaded | held
     changes: dict[int, list[PartChange]] = field(default_factory=dict)
     together: dict[int, list[int]] = field(default_factory=dict)  # files judged as one
+    unmatched: dict[int, int] = field(default_factory=dict)  # set-aside rows listing no one
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
@@ -113,6 +119,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> N
         batch BIGINT, submission_ids BIGINT[], rows_before BIGINT, rows_carried BIGINT,
         rows_kept BIGINT, rows_after BIGINT, decision VARCHAR, held BOOLEAN,
         decided_at TIMESTAMP, published BOOLEAN)""")
+    con.execute(f"ALTER TABLE {config.id}.part_changes ADD COLUMN IF NOT EXISTS rows_listed BIGINT")
+    listed.ensure_table(con, config)
     for lay in layouts(config):
         # `period` is the stored canonical label ("2024", "2024Q1", "2024-03-15").
         types = (("indicator_id", "VARCHAR"), ("period", "VARCHAR"))
@@ -190,6 +198,8 @@ def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartCh
         # query counted already; the general query would group every row by key to say so.
         return [PartChange(p, owned, 0, rows, 0, days=days, own=own)
                 for p, (owned, days, rows, own) in by_part.items()]
+    # Earlier rows whose key the group lists only in rows it set aside stay (resubmission_listed).
+    keyed = lay.listed and listed.any_keys(con, lay.table, ids)
     rows = con.execute(f"""
         WITH new AS (SELECT {key}, {lay.parts()}, count(*) AS carried FROM {lay.table}
                      WHERE submission_id IN ({ids}) GROUP BY ALL),
@@ -198,10 +208,14 @@ def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartCh
                       WHERE partner_id = $partner AND submission_id NOT IN ({ids}))
                 {in_parts} GROUP BY ALL)
         SELECT {part}, coalesce(sum(was), 0)::BIGINT, coalesce(sum(carried), 0)::BIGINT,
-               coalesce(sum(was) FILTER (WHERE carried IS NOT NULL), 0)::BIGINT
-        FROM old FULL OUTER JOIN new USING ({key}, {part}) GROUP BY ALL ORDER BY ALL""",
-        {"partner": partner_id}).fetchall()
-    return [PartChange(tuple(r[:n]), by_part[tuple(r[:n])][0], *r[n:],
+               coalesce(sum(was) FILTER (WHERE carried IS NOT NULL), 0)::BIGINT,
+               {"coalesce(sum(was) FILTER (WHERE carried IS NULL AND q.listed), 0)::BIGINT"
+                if keyed else "0"}
+        FROM old FULL OUTER JOIN new USING ({key}, {part})
+        {f"LEFT JOIN (SELECT *, true AS listed FROM ({listed.keys_sql(lay.table, ids)})) q "
+         f"USING ({key})" if keyed else ""}
+        GROUP BY ALL ORDER BY ALL""", {"partner": partner_id}).fetchall()
+    return [PartChange(tuple(r[:n]), by_part[tuple(r[:n])][0], *r[n:-1], listed=r[-1],
                        days=by_part[tuple(r[:n])][1]) for r in rows]
 
 
@@ -213,9 +227,10 @@ def _decide(changes: list[PartChange], share: float, max_shrink: float, complete
         if change.before == 0:
             change.decision, change.after = "added", change.carried
         # The part's complete file carries most of its *current* rows (kept); counting its new
-        # rows too made a second campus sent on a later night replace the first.
-        elif complete_extracts or change.kept >= share * change.before:
-            change.decision, change.after = "replaced", change.carried
+        # rows too made a second campus sent on a later night replace the first. People it lists
+        # in rows it set aside count too: the partner sent them, and they are kept, not removed.
+        elif complete_extracts or change.kept + change.listed >= share * change.before:
+            change.decision, change.after = "replaced", change.carried + change.listed
             held |= not allow_shrink and change.before - change.after > max_shrink * change.before
         else:
             change.decision = "updated"
@@ -229,8 +244,11 @@ def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[Pa
     ids, first, part = _ids(group), min(group), lay.part_names
     stored = ", ".join(lay.part)
     replaced = [c.part for c in changes if c.decision == "replaced"]
-    if replaced:
-        values = ", ".join("(" + ", ".join(sql_literal(v) for v in p) + ")" for p in replaced)
+    values = ", ".join("(" + ", ".join(sql_literal(v) for v in p) + ")" for p in replaced)
+    if replaced and lay.listed and listed.any_keys(con, lay.table, ids):
+        # People the group lists only in rows it set aside keep their earlier rows.
+        listed.replace_keeping(con, lay, partner_id, ids, first, values)
+    elif replaced:
         # Set aside by the stored labels the replaced parts hold (a month's days).
         con.execute(f"""
             INSERT INTO {lay.table}_set_aside
@@ -275,9 +293,11 @@ def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[Pa
 def _record(con, config: InitiativeConfig, lay: Layout, partner_id: str, run_id: str, how: str,
             group: list[int], changes: list[PartChange], published: bool) -> None:
     con.executemany(
-        f"INSERT INTO {config.id}.part_changes VALUES ({', '.join(['?'] * 15)})",
+        f"INSERT INTO {config.id}.part_changes (run_id, how, partner_id, source_table, part, "
+        "batch, submission_ids, rows_before, rows_carried, rows_kept, rows_after, decision, held, "
+        f"decided_at, published, rows_listed) VALUES ({', '.join(['?'] * 16)})",
         [(run_id, how, partner_id, lay.table, c.label, min(group), c.submission_ids, c.before,
-          c.carried, c.kept, c.after, c.decision, c.held, dt.datetime.now(), published)
+          c.carried, c.kept, c.after, c.decision, c.held, dt.datetime.now(), published, c.listed)
          for c in changes])
 
 
@@ -317,6 +337,8 @@ def settle_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partn
             outcome.status[sid] = "held" if held else "loaded"
             outcome.changes[sid] = [c for c in changes if sid in c.submission_ids]
             outcome.together[sid] = group
+    if lay.listed:
+        outcome.unmatched = listed.unmatched(con, config, submission_ids)
     for sid in submission_ids:  # a file with no rows carries no part
         outcome.status.setdefault(sid, "loaded")
         outcome.changes.setdefault(sid, [])
@@ -377,11 +399,12 @@ def recorded_changes(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
                      submission_id: int) -> list[PartChange]:
     """The changes a file made, as recorded when it was judged (for a report written later)."""
     rows = con.execute(f"""SELECT part, submission_ids, rows_before, rows_carried, rows_kept,
-                                  rows_after, decision, held FROM {config.id}.part_changes
+                                  rows_after, decision, held, coalesce(rows_listed, 0)
+                           FROM {config.id}.part_changes
                            WHERE list_contains(submission_ids, $id) AND how = 'nightly run'
                            ORDER BY part""", {"id": submission_id}).fetchall()
-    return [PartChange(tuple(part.split(" ")), list(ids), b, c, k, a, d, h)
-            for part, ids, b, c, k, a, d, h in rows]
+    return [PartChange(tuple(part.split(" ")), list(ids), b, c, k, a, d, h, listed=q)
+            for part, ids, b, c, k, a, d, h, q in rows]
 
 
 def unpublished(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> bool:

@@ -36,7 +36,7 @@ def by_month(changes: list[PartChange]) -> list[PartChange]:
             merged.append(months[month])
         into = months[month]
         if into is not change and into.days:
-            for name in ("before", "carried", "kept", "after"):
+            for name in ("before", "carried", "kept", "after", "listed"):
                 setattr(into, name, getattr(into, name) + getattr(change, name))
             into.submission_ids = sorted(set(into.submission_ids) | set(change.submission_ids))
             # A month is replaced when any of its days was; else updated when any was.
@@ -83,15 +83,30 @@ def _line(change: PartChange, unit: str, share: float) -> str:
                        f"file and added {added:,}; the {change.before - change.kept:,} it does "
                        f"not list were kept. (It is not the complete file for {change.label}: "
                        f"it holds fewer than {share:.0%} of the {_n(change.before, unit)} on "
-                       "file.)")
-    dropped = change.before - change.kept
+                       "file.)") + _kept_words(change)
+    dropped = change.before - change.kept - change.listed
     if who == "cells":
         return head + (f"{change.after:,}. This file's table for {change.label} replaced the "
                        f"one on file: {dropped:,} cells from earlier files that are not in it "
                        "were removed.")
+    removed = ("1 person from earlier files who is not in it was removed" if dropped == 1 else
+               f"{dropped:,} people from earlier files who are not in it were removed")
     return head + (f"{change.after:,}. This file is the complete file for {change.label}, so "
-                   f"it replaced it: {dropped:,} {who} from earlier files who are not in it "
-                   "were removed.")
+                   f"it replaced it: {removed}.") + _kept_words(change)
+
+
+def _kept_words(change: PartChange) -> str:
+    """People the file lists only in rows it set aside: their earlier rows stay."""
+    if not change.listed:
+        return ""
+    if _dated(change):
+        return (f" {_n(change.listed, 'rows')} on file for people and days that this file "
+                "lists only in rows it set aside were kept: send those rows again, fixed.")
+    if change.listed == 1:
+        return (" 1 person whose row in this file was set aside (see the rows to fix) keeps "
+                "the row on file until you send that row again, fixed.")
+    return (f" {change.listed:,} people whose rows in this file were set aside (see the rows to "
+            "fix) keep their rows on file until you send those rows again, fixed.")
 
 
 def _dated_words(change: PartChange, unit: str, share: float) -> str:
@@ -102,10 +117,10 @@ def _dated_words(change: PartChange, unit: str, share: float) -> str:
                 f"{_n(change.kept, unit)} on file for the same people and days, and the "
                 f"{_n(change.before - change.kept, unit)} of other people and days were kept. "
                 f"(It is not the complete file for {month}: it covers fewer than {share:.0%} "
-                f"of the {_n(change.before, unit)} on file.)")
+                f"of the {_n(change.before, unit)} on file.)") + _kept_words(change)
     return (f"{change.after:,}. This file is the complete file for {month}, so it replaced it: "
-            f"{_n(change.before - change.kept, unit)} from earlier files, for people and days "
-            "not in it, were removed.")
+            f"{_n(change.before - change.kept - change.listed, unit)} from earlier files, for "
+            "people and days not in it, were removed.") + _kept_words(change)
 
 
 def _held_line(change: PartChange, unit: str, max_shrink: float) -> str:
@@ -114,24 +129,37 @@ def _held_line(change: PartChange, unit: str, max_shrink: float) -> str:
     if change.decision != "replaced" or change.before - change.after <= max_shrink * change.before:
         return head + f"Applied, it would give {_n(change.after, unit)}."
     limit = "half" if max_shrink == 0.5 else f"{max_shrink:.0%}"
+    removed = change.before - change.kept - change.listed
     return head + (f"As the complete file for {_name(change)} this file would leave "
-                   f"{change.after:,} and remove {change.before - change.kept:,} of "
+                   f"{change.after:,} and remove {removed:,} of "
                    f"{change.before:,} {unit if _dated(change) else _who(unit)} on file, "
                    f"more than {limit}.")
 
 
 def sections(changes: list[PartChange], status: str, unit: str, share: float,
-             together: list[str], accept_hint: str, max_shrink: float = 0.5) -> list[str]:
-    """Markdown lines for `feedback.write_report(..., sections=...)`."""
+             together: list[str], accept_hint: str, max_shrink: float = 0.5,
+             unmatched: int = 0) -> list[str]:
+    """Markdown lines for `feedback.write_report(..., sections=...)`. `unmatched`: the file's
+    set-aside rows whose id or period could not be read (they list no one)."""
     if not changes:
         return []
     changes = by_month(changes)
     lines = ["## What this file did to your earlier data", ""]
     if together:
         lines += ["Received in the same run, for the same period(s), and counted with this file "
-                  "as one submission: " + ", ".join(md_code(n) for n in together) + ".", ""]
+                  "as one submission: " + ", ".join(md_code(n) for n in together) + ". Where "
+                  "they repeat a row (the same person and period, or the same cell), the row of "
+                  "the file received last counts.", ""]
     lines += [_held_line(c, unit, max_shrink) if c.held else _line(c, unit, share)
               for c in changes] + [""]
+    if unmatched and status != "held" and any(c.decision == "replaced" for c in changes) \
+            and _who(unit) == "people":
+        rows = "1 row" if unmatched == 1 else f"{unmatched:,} rows"
+        lines += [f"{rows} of this file set aside (see the rows to fix) could not be matched to "
+                  "a person and period: the id or the period is the cell to fix, or the row "
+                  "is another partner's. A person on file whom such a row was meant for, and "
+                  "who is not elsewhere in this file, was removed with the people it does not "
+                  "list: send the row again, fixed, to add them back.", ""]
     if status == "held":
         lines += ["**This file was held, not applied**: nothing in it counts yet, and your "
                   "earlier data stands. If the smaller numbers are right, a data lead applies it "

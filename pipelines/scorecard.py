@@ -8,13 +8,12 @@ chosen language (scorecard_i18n); the print stylesheet makes each indicator one 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
+from pipelines.atomic_write import write_atomically
 from pipelines.scorecard_charts import CLASS_ORDER, RACE_ORDER, indicator_section  # noqa: F401
 from pipelines.scorecard_i18n import SOURCE_LANGUAGE, _, date_and_time, pick, use_language
 from pipelines.scorecard_jinja import environment
@@ -59,7 +58,7 @@ def render_scorecard(
     with use_language(language) as catalog:
         html = _render(initiative, indicators, results, disparities, stories, generated_at,
                        language, catalog)
-    _write_atomically(out_path, html)
+    write_atomically(out_path, html)
     return out_path
 
 
@@ -165,23 +164,6 @@ def _query(con: duckdb.DuckDBPyConnection, path: Path, columns: list[str], initi
         [str(path), initiative_id],
     ).fetchall()
     return [dict(zip(columns, row)) for row in rows]
-
-
-def _write_atomically(out_path: Path, text: str) -> None:
-    # Readers (web servers, sync jobs) must never see a half-written page.
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates 0600; a published page is for everyone who can read the folder.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["render_scorecard", "scorecard_settings", "RACE_ORDER", "CLASS_ORDER"]

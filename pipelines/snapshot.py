@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from concurrent import futures
@@ -27,6 +28,7 @@ import duckdb
 
 from pipelines import snapshot_analyst as analyst
 from pipelines import snapshot_incremental as incremental
+from pipelines import snapshot_ledger as ledgers
 from pipelines.config import DEFINITION_FOLDERS, Workspace
 from pipelines.duckdb_settings import limit_memory
 from pipelines.sql import sql_identifier
@@ -34,8 +36,7 @@ from pipelines.sql import sql_identifier
 # DuckDB 1.0's format: read by every 1.x release (1.2's is not read by 1.1, for one).
 STORAGE_VERSION = "v1.0.0"
 # Quarantine columns known to hold no partner value; anything else stays in the live warehouse.
-QUARANTINE_COLUMNS = ("submission_id", "initiative_id", "partner_id", "source_row", "column_name",
-                      "rule", "message")
+QUARANTINE_COLUMNS = ledgers.QUARANTINE_COLUMNS
 
 
 # The extended attribute on the snapshot file that names what it was built from (see `sources`).
@@ -69,7 +70,11 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
         # dictionary compression stores): same contents, file within 0.5%. A free-text column
         # would be stored larger, still readable by DuckDB 1.0 (it has fewer methods, not new).
         con.execute("SET disabled_compression_methods = 'fsst'")
+        state = ledgers.file_state(workspace.warehouse_file)
         con.execute("ATTACH ? AS live (READ_ONLY)", [str(workspace.warehouse_file)])
+        # DuckDB's lock now keeps writers out; a write just before it changed the state.
+        if ledgers.file_state(workspace.warehouse_file) != state:
+            state = None
         definitions = _definitions_and_code(workspace)
         built_from = sources(workspace, con, definitions)
         if not fresh and _built_from(target) == built_from:
@@ -80,9 +85,19 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
             # The copy the update will most likely start from, made while the warehouse is
             # scanned: the kernel copies without the GIL (wall time, not CPU).
             copying = _COPIER.submit(shutil.copyfile, target, temporary)
-        states = incremental.table_states(
-            con, lambda schema, table: _copied_columns(con, schema, table),
-            (mark or {}).get("tables"))
+        ledger = ledgers.read(con, ledgers.seal_applies(workspace.warehouse_file, state))
+        nights = (mark or {}).get("ledger_nights", 0)
+        verify = ledgers.verify_forced() or nights >= ledgers.VERIFY_EVERY - 1
+        try:
+            states = incremental.table_states(con, (mark or {}).get("tables"), ledger, verify)
+        except incremental.LedgerMismatch as exc:
+            if ledgers.verify_forced():
+                raise
+            # Written without the ledger by this code's own process: earlier updates may have
+            # missed it too, so nothing of the previous snapshot is kept.
+            logging.getLogger(__name__).warning("analysts' snapshot built afresh: %s", exc)
+            states, mark = incremental.table_states(con, None), None
+        nights = nights + 1 if any(s.by_ledger for s in states.values()) and not verify else 0
         work = incremental.plan(mark, built_on, states, target)
         if copying is not None:
             futures.wait([copying])
@@ -103,10 +118,13 @@ def snapshot_warehouse(workspace: Workspace, fresh: bool = False) -> Path:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
     _mark(temporary, built_from)  # before the rename: the marks travel with the file
-    incremental.write_mark(temporary, built_on, states, fresh_size, updates)
+    incremental.write_mark(temporary, built_on, states, fresh_size, updates, nights)
     os.chmod(temporary, 0o444)
     os.replace(temporary, target)
     incremental.prune_marks(target)
+    # The state read under the lock, whose tables `states` counted: sealed with what makes the
+    # ledger give them (a write since only makes the seal name a state the file is not in).
+    ledgers.write_seal(workspace.warehouse_file, state, incremental.seal_offsets(ledger, states))
     return target
 
 
@@ -116,6 +134,7 @@ def _build(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path
     con.execute("BEGIN TRANSACTION")  # one commit, not one per statement
     # Tables, views, sequences and macros as they are; the data is copied below.
     con.execute("COPY FROM DATABASE live TO snap (SCHEMA)")
+    con.execute(f"DROP TABLE IF EXISTS snap.main.{ledgers.LEDGER}")  # the warehouse's own
     _copy_tables(con)
     analyst.add(con, workspace)
     con.execute("COMMIT")
@@ -225,14 +244,6 @@ def _built_from(database: Path) -> str | None:
 def _remove(database: Path) -> None:
     for path in (database, database.with_name(database.name + ".wal")):
         path.unlink(missing_ok=True)
-
-
-def _copied_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    """The live table's columns that reach the snapshot."""
-    columns = analyst.column_names(con, "live", schema, table)
-    if (schema, table) == ("main", "quarantine"):
-        return [c for c in columns if c in QUARANTINE_COLUMNS]
-    return columns
 
 
 def _copy_tables(con: duckdb.DuckDBPyConnection) -> None:

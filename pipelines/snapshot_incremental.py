@@ -14,9 +14,12 @@ of the previous one (the previous file stays intact for analysts holding it) and
 order-independent hash (sum of a hash of every copied column) of the rows copied, and the live
 prefix must give the same count and hash. Whatever the row ids did (deletes, vacuum, rewrites),
 the prefix then holds the same multiset of rows as the snapshot and the remainder is what is
-missing. Everything else must be exactly as at the last build, or the caller builds afresh: this
-code, DuckDB's version, the definitions, and the live catalog (tables, views, macros, sequences
-but their counter, types, indexes), in `base`. Analyst tables, views and comments are small and
+missing. For the big tables the pipeline only appends to, the prefix's count and hash are the
+whole table's by the write-time ledger (pipelines/snapshot_ledger.py, when its seal applies)
+minus the new rows', so only the new rows are hashed; otherwise every row is. Everything else
+must be exactly as at the last build, or the caller builds afresh: this code, DuckDB's version,
+the definitions, and the live catalog (tables, views, macros, sequences but their counter,
+types, indexes), in `base`. Analyst tables, views and comments are small and
 made again every time. The snapshot also gets a fresh build once it has grown past
 `MAX_GROWTH` times its last fresh size (deleted rows leave free blocks in a copied file).
 """
@@ -31,10 +34,12 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import snapshot_ledger as ledgers
 from pipelines.sql import sql_identifier, sql_literal
 
 # The per-table mark: {"base": ..., "tables": [[schema, table, rows, hash], ...], "fresh_size":
-# bytes of the last fresh build, "updates": nights brought up to date since it}. In memory (and
+# bytes of the last fresh build, "updates": nights brought up to date since it, "ledger_nights":
+# nights the row ledger stood in for a full hash since the last one}. In memory (and
 # from `read_mark`) tables are keyed by the JSON text of [schema, table].
 TABLES_ATTRIBUTE = "user.backbone.snapshot_tables"
 # Where a mark too large for an extended attribute is kept, beside the snapshot.
@@ -56,31 +61,85 @@ class TableState:
     prefix: int
     prefix_rows: int
     prefix_digest: str
+    columns_key: str = ""
+    by_ledger: bool = False  # the prefix's count and hash taken from the ledger
 
 
-def table_states(con: duckdb.DuckDBPyConnection, columns_of, previous: dict | None
+class LedgerMismatch(RuntimeError):
+    """The ledger does not give a table's rows: something wrote it without the ledger."""
+
+
+def table_states(con: duckdb.DuckDBPyConnection, previous: dict | None,
+                 ledger: ledgers.Ledger | None = None, verify: bool = False
                  ) -> dict[str, TableState]:
-    """One scan of every live table: count and hash of all its rows, and of the rows below the
-    row count the previous snapshot holds. `columns_of(schema, table)` -> the copied columns."""
+    """Count and hash of every live table's rows, and of the rows below the row count the
+    previous snapshot holds: from one scan of the table, or, for a table the `ledger` vouches
+    for, from its count, the ledger and a scan of the rows past that count only. `verify`: scan
+    those too and compare (LedgerMismatch)."""
     tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
-                         "database_name = 'live' ORDER BY ALL").fetchall()
+                         "database_name = 'live' AND (schema_name, table_name) <> ('main', ?) "
+                         "ORDER BY ALL", [ledgers.LEDGER]).fetchall()
     states = {}
     for schema, table in tables:
         key = json.dumps([schema, table])  # names may hold any character
-        columns = columns_of(schema, table)
+        typed = ledgers.copied_columns(con, "live", schema, table)
         prefix = int((previous or {}).get(key, [0])[0])
-        names = ", ".join(sql_identifier(c) for c in columns)
-        # Summed as HUGEINT (NULL for no rows, hence coalesce), kept modulo 2^64: as unlikely to
-        # collide as one row hash, and 16 hex digits in the mark (extended attributes are small).
-        rows, digest, prefix_rows, prefix_digest = con.execute(f"""
-            SELECT count(*), coalesce(sum(h), 0) % $m, count(*) FILTER (WHERE rid < $n),
-                   coalesce(sum(h) FILTER (WHERE rid < $n), 0) % $m
-            FROM (SELECT rowid AS rid, hash({names})::HUGEINT AS h
-                  FROM live.{sql_identifier(schema)}.{sql_identifier(table)})""",
-            {"n": prefix, "m": 2 ** 64}).fetchall()[0]
-        states[key] = TableState(columns, rows, f"{int(digest):x}", prefix, prefix_rows,
-                                 f"{int(prefix_digest):x}")
+        state = None
+        if ledger is not None and ledgers.tracked(schema, table):
+            state = _by_ledger(con, ledger, key, schema, table, typed, prefix)
+        if state is None or verify:
+            scanned = _scanned(con, schema, table, typed, prefix)
+            if state is not None and (state.rows, state.digest, state.prefix_rows,
+                                      state.prefix_digest) != (scanned.rows, scanned.digest,
+                                                               scanned.prefix_rows,
+                                                               scanned.prefix_digest):
+                raise LedgerMismatch(f"{schema}.{table}: the row ledger gives other rows")
+            state = scanned
+        states[key] = state
     return states
+
+
+def _scanned(con: duckdb.DuckDBPyConnection, schema: str, table: str, typed: list, prefix: int
+             ) -> TableState:
+    # Summed as HUGEINT (NULL for no rows, hence coalesce), kept modulo 2^64: as unlikely to
+    # collide as one row hash, and 16 hex digits in the mark (extended attributes are small).
+    rows, digest, prefix_rows, prefix_digest = con.execute(f"""
+        SELECT count(*), coalesce(sum(h), 0) % $m, count(*) FILTER (WHERE rid < $n),
+               coalesce(sum(h) FILTER (WHERE rid < $n), 0) % $m
+        FROM (SELECT rowid AS rid, {ledgers.row_hash(typed)} AS h
+              FROM live.{sql_identifier(schema)}.{sql_identifier(table)})""",
+        {"n": prefix, "m": ledgers.MODULUS}).fetchall()[0]
+    return TableState([c for c, _ in typed], rows, f"{int(digest):x}", prefix, prefix_rows,
+                      f"{int(prefix_digest):x}", ledgers.columns_key(typed))
+
+
+def _by_ledger(con: duckdb.DuckDBPyConnection, ledger: ledgers.Ledger, key: str, schema: str,
+               table: str, typed: list, prefix: int) -> TableState | None:
+    """The rows below `prefix` are all rows but those at or past it (rowids of rows deleted or
+    moved are never counted twice): their count and hash are the ledger's for the table minus
+    those of the rows at or past `prefix`, which alone are read."""
+    columns = ledgers.columns_key(typed)
+    expected = ledger.expected(key, columns)
+    if expected is None:
+        return None
+    rows, digest = expected
+    name = f"live.{sql_identifier(schema)}.{sql_identifier(table)}"
+    if con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] != rows:
+        raise LedgerMismatch(f"{schema}.{table}: {rows} rows by the row ledger, other in fact")
+    tail_rows, tail_digest = (0, 0) if prefix == 0 else con.execute(
+        f"SELECT count(*), coalesce(sum(h), 0) % $m FROM (SELECT {ledgers.row_hash(typed)} "
+        f"AS h FROM {name} WHERE rowid >= $n)", {"n": prefix, "m": ledgers.MODULUS}
+    ).fetchall()[0]
+    prefix_rows = rows - tail_rows if prefix else 0
+    prefix_digest = (digest - int(tail_digest)) % ledgers.MODULUS if prefix else 0
+    return TableState([c for c, _ in typed], rows, f"{digest:x}", prefix, prefix_rows,
+                      f"{prefix_digest:x}", columns, by_ledger=True)
+
+
+def seal_offsets(ledger: ledgers.Ledger, states: dict[str, TableState]) -> dict:
+    """The offsets that make `ledger` give every tracked table's rows in `states`."""
+    return {key: ledger.offset(key, state.columns_key, state.rows, int(state.digest, 16))
+            for key, state in states.items() if ledgers.tracked(*json.loads(key))}
 
 
 def base(con: duckdb.DuckDBPyConnection, code_and_definitions: list) -> str:
@@ -122,12 +181,13 @@ def read_mark(database: Path) -> dict | None:
 
 
 def write_mark(database: Path, built_on: str, states: dict[str, TableState],
-               fresh_size: int, updates: int) -> None:
+               fresh_size: int, updates: int, ledger_nights: int = 0) -> None:
     """The mark as an extended attribute of `database`; when it does not fit (ext4 keeps about
     4 KB of attributes per file: some five initiatives' tables), as a file named by its own
     hash in MARKS_FOLDER beside it, which the attribute names. Either way the mark travels with
     the file through the rename, and a mark that does not match its hash is no mark."""
     mark = {"base": built_on, "fresh_size": fresh_size, "updates": updates,
+            "ledger_nights": ledger_nights,
             "tables": [[*json.loads(k), s.rows, s.digest] for k, s in states.items()]}
     text = json.dumps(mark, separators=(",", ":")).encode()
     try:

@@ -49,7 +49,7 @@ class WorkerDied(RuntimeError):
 def waiting(workspace, initiative: str | None) -> dict[str, list[int]]:
     """Sizes of the files `discover` would take, per initiative: a directory scan, no
     definitions read (a file it refuses only costs an idle worker)."""
-    from pipelines.discover import ACCEPTED_SUFFIXES, _in_progress, _settled, settle_seconds
+    from pipelines.discover import ACCEPTED_SUFFIXES, is_in_progress, is_settled, settle_seconds
 
     found: dict[str, list[int]] = {}
     base = workspace.intake
@@ -69,13 +69,13 @@ def waiting(workspace, initiative: str | None) -> dict[str, list[int]]:
             except OSError:  # gone or unreadable meanwhile: discover answers for it
                 continue
             for path in paths:
-                if path.suffix.lower() not in ACCEPTED_SUFFIXES or _in_progress(path):
+                if path.suffix.lower() not in ACCEPTED_SUFFIXES or is_in_progress(path):
                     continue
                 try:
                     info = path.lstat()
                 except OSError:
                     continue
-                if path.is_file() and not path.is_symlink() and _settled(path, now, settle):
+                if path.is_file() and not path.is_symlink() and is_settled(path, now, settle):
                     found.setdefault(name, []).append(info.st_size)
     return found
 
@@ -113,9 +113,9 @@ class Workers:
         return executor
 
     def stage(self, initiative_id: str, partner_id: str, path: str):
-        from pipelines.intake import _slots_for
+        from pipelines.intake import slots_for
 
-        with _slots_for(Path(path)):
+        with slots_for(Path(path)):
             executor = self._idle.get()
             try:
                 if executor is None:  # its predecessor died: a fresh one for this file

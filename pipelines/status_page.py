@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.atomic_write import write_atomically
 from pipelines.escape import one_line
 from pipelines.status_text import STATE_WORDS, counts_line, state_words
 
@@ -135,8 +136,6 @@ def render_status(rows: list[dict], name: str, partner_names: dict[str, str],
     """Write status.html for the status table `rows`; returns its path."""
     from jinja2 import Environment, select_autoescape  # only when a page is written
 
-    from pipelines.scorecard import _write_atomically
-
     partners = []
     for row in rows:
         if not partners or partners[-1]["id"] != row["partner_id"]:
@@ -156,7 +155,7 @@ def render_status(rows: list[dict], name: str, partner_names: dict[str, str],
         name=one_line(name), as_of=as_of.isoformat(), counts=counts_line(rows),
         partners=partners, legend=list(STATE_WORDS.items()), meanings=MEANINGS,
         generated=f"{generated:%Y-%m-%d %H:%M %Z}".strip())
-    _write_atomically(out_path, html)
+    write_atomically(out_path, html)
     return out_path
 
 

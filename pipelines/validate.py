@@ -20,28 +20,14 @@ from pipelines.equity.race import code_lookup
 from pipelines.equity.standards import RaceStandard
 from pipelines.period_intake import PERIODS, period_rules
 from pipelines.sql import sql_literal
+# The typed view is built by pipelines.typed; its names stay importable from here.
+from pipelines.typed import (INTEGER_ROLES, SQL_TYPES, _number_text, _typed,  # noqa: F401
+                             typed_columns, typed_sql_type)
 
 if TYPE_CHECKING:  # imported where used: GX takes seconds to import
     import great_expectations as gx
 
 VIEW = "typed"
-# The SQL type each intake-schema column type is typed to (and stored as, for measures).
-SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "date": "DATE"}
-# Integer roles that end in an INTEGER record column (standardize.record_columns and
-# AGGREGATE_COLUMNS). They are typed to INTEGER here, so a value past its range ("99999999999")
-# is a quarantined `wrong_type` cell, not a cast that fails the whole file in standardize.
-INTEGER_ROLES = frozenset({"household_size"})
-
-
-def typed_sql_type(column: IntakeColumn) -> str:
-    """The SQL type of `column` in `typed`: the type of the record column it ends in."""
-    if column.role == "period":
-        # Whatever its declared type ("integer" in templates from before period types): text,
-        # each distinct value read once by pipelines.period_intake.
-        return "VARCHAR"
-    if column.type == "integer" and column.role in INTEGER_ROLES:
-        return "INTEGER"
-    return SQL_TYPES[column.type]
 # BASIC still gives every rule's unexpected_count and GX's own failing-row query (all that
 # record_failures reads); SUMMARY would add one more query per rule for sample row numbers.
 RESULT_FORMAT = {"result_format": "BASIC", "unexpected_index_column_names": ["_row"],
@@ -66,116 +52,11 @@ class ValidationOutcome:
     gx_statistics: dict = field(default_factory=dict)
 
 
-def _mapped_text(column: str, crosswalk: Crosswalk) -> str:
-    mapping = crosswalk.values.get(column)
-    if not mapping:
-        return column
-    cases = " ".join(f"WHEN lower({column}) = {sql_literal(str(k).lower())} THEN {sql_literal(str(v))}"
-                     for k, v in mapping.items())
-    return f"(CASE {cases} ELSE {column} END)"
-
-
-def _number_text(text: str) -> str:
-    """Partner numbers as DuckDB reads them: "$1,234.50", "1.234,5" and "25000,50" all work.
-
-    A comma is a thousands separator only in groups of three ("81,236", "1,234,567.5"); a lone
-    comma before the last digits is a decimal comma (European exports, usually ';' files); dots in
-    groups of three before a decimal comma are thousands. Anything else stays as written and fails
-    the type rule rather than being read as a different number. So are spaces: only thousands
-    groups ("20 000", "1 234 567,5") lose theirs; "1 2" is not 12. The space rule wraps the comma
-    rules rather than feeding them: nested, each copy of the text multiplied the expression and a
-    small file's staging took 40% longer.
-    """
-    dollars = f"replace({text}, '$', '')"
-    # One space may also stand next to the sign or a dropped "$" ("$ 20000", "- 5", "5 $").
-    spaced = "' ?-? ?(\\d+|\\d{1,3}( \\d{3})+)([.,]\\d+)? ?'"
-    bare = f"replace({dollars}, ' ', '')"
-    commas = (f"(CASE WHEN NOT contains({bare}, ',') THEN {bare} "
-              f"WHEN regexp_full_match({bare}, '-?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?') "
-              f"THEN replace({bare}, ',', '') "
-              f"WHEN regexp_full_match({bare}, '-?(\\d+|\\d{{1,3}}(\\.\\d{{3}})+),\\d+') "
-              f"THEN replace(replace({bare}, '.', ''), ',', '.') "
-              f"ELSE {bare} END)")
-    # A space elsewhere keeps the text as written, which then fails the type rule.
-    return (f"(CASE WHEN contains({text}, ' ') AND NOT regexp_full_match({dollars}, {spaced}) "
-            f"THEN {text} ELSE {commas} END)")
-
-
 def _bound(value: float) -> str:
     """100000000 reads as 100,000,000, but a year stays 2000."""
     if value != int(value):
         return f"{value:g}"
     return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.0f}"
-
-
-def _typed(column: IntakeColumn, text: str) -> str:
-    if column.type == "string":
-        return text
-    number = f"TRY_CAST({_number_text(text)} AS DOUBLE)"
-    if column.type == "number":
-        # "inf", "NaN" and "1e400" (read as inf) are no amount: NULL, so `wrong_type`, not a
-        # value that passes an unbounded column and poisons every sum it enters.
-        return f"(CASE WHEN isfinite({number}) THEN {number} END)"
-    if column.type == "integer":
-        # An integer written the way DuckDB writes it back ("0", "2024", "-3"), the usual case,
-        # is cast directly: a third of the CPU of matching a regular expression first. Anything
-        # else ("05", "1,000", "2.0") takes the general path, which parses the text thrice. Past
-        # the range of the record column it ends in, a whole number is no integer we can hold:
-        # NULL, so `wrong_type`.
-        target = typed_sql_type(column)
-        direct = f"TRY_CAST({text} AS {target})"
-        return (f"(CASE WHEN {direct}::VARCHAR = {text} THEN {direct} "
-                f"WHEN {number} = floor({number}) THEN TRY_CAST({number} AS {target}) END)")
-    return f"TRY_CAST({text} AS DATE)"
-
-
-def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk,
-                  present: list[str]) -> tuple[str, str]:
-    """The columns of `typed`: every template column, `<name>` typed and `<name>__text` as the
-    partner wrote it (NULL for columns the file lacks), as two SELECT lists for `read.load_csv`:
-    what is computed while parsing and stored, and what the view adds over the stored columns.
-
-    Typing while parsing holds the file in memory once, and GX then runs its dozens of queries on
-    stored values, not on casts and regular expressions redone per query. Only what differs is
-    stored: a text column the crosswalk does not recode is its own `__text`, and a column the
-    file lacks is a NULL constant. Stored, those took more memory than the file's real columns.
-    """
-    stored, exposed = [], []
-    for column in schema.columns:
-        name = column.name
-        text = _mapped_text(name, crosswalk)
-        if name not in present:
-            exposed += [f"NULL::{typed_sql_type(column)} AS {name}",
-                        f"NULL::VARCHAR AS {name}__text"]
-        elif column.role == "person_id" and column.type == "string" and text == name:
-            stored.append(f"{_person_id_text(name)} AS {name}")  # stripped, as read
-            exposed += [name, f"{name} AS {name}__text"]
-        elif (column.type == "string" or column.role == "period") and text == name:
-            stored.append(name)
-            exposed += [name, f"{name} AS {name}__text"]
-        elif column.role == "period":
-            stored += [f"{text} AS {name}", f"{name} AS {name}__text"]
-            exposed += [name, f"{name}__text"]
-        else:
-            stored += [f"{_typed(column, text)} AS {name}", f"{name} AS {name}__text"]
-            exposed += [name, f"{name}__text"]
-    return ", ".join(stored) or "NULL AS _no_template_column", ", ".join(exposed)
-
-
-# Invisible characters a person id loses at its edges, like the spaces the read stage trims:
-# controls (tab, CR), zero-width space/joiners, word joiner, a stray BOM, and the Unicode spaces.
-# They come from copy-paste, no partner can see them, and kept they hash to another person.
-_EDGE = (r"[\x00-\x20\x7f\x{85}\x{a0}\x{1680}\x{2000}-\x{200f}\x{2028}-\x{202f}"
-         r"\x{205f}-\x{2064}\x{3000}\x{feff}]")
-
-
-def _person_id_text(name: str) -> str:
-    """`name` without invisible edge characters (NULL if nothing else). The usual id begins and
-    ends with a visible ASCII character: two code point tests, ~80 ns a row on one core (a fifth
-    of hashing it); only other ids take the regular expression."""
-    return (f"(CASE WHEN ascii({name}) BETWEEN 33 AND 126 AND ascii(right({name}, 1)) BETWEEN "
-            f"33 AND 126 THEN {name} ELSE NULLIF(regexp_replace({name}, '^{_EDGE}+|{_EDGE}+$', "
-            f"'', 'g'), '') END)")
 
 
 def gx_literal(value: object) -> str:
@@ -248,9 +129,20 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
             # A 0/1 column the partner writes as Y/N: "must be an integer" would mislead them.
             kind = f"one of: {_accepted_values(column, crosswalk)}" if column.allowed is not None \
                 else f"a{'n' if column.type == 'integer' else ''} {column.type}"
+            wrong = f"{name}__text IS NOT NULL AND {name} IS NULL"
+            # "45%" (typed in a CSV, or a workbook cell shown so) is no number we can read: 45
+            # and 0.45 are both plausible, and a wrong guess is 100 times off. chr(37) is "%",
+            # spelled so that no SQL layer takes it for a parameter marker.
+            percent = f"contains({name}__text, chr(37))" if column.type != "date" else None
             suite.add_expectation(_unexpected_rows(
                 "wrong_type", name, f"{label!r} must be {kind}.",
-                f"{name}__text IS NOT NULL AND {name} IS NULL", f"{name}__text"))
+                f"{wrong} AND NOT {percent}" if percent else wrong, f"{name}__text"))
+            if percent:
+                suite.add_expectation(_unexpected_rows(
+                    "percent_sign", name, f"{label!r} is written as a percentage; it must be "
+                    f"{kind}, without a % sign. A percentage is not read, since 45% could mean "
+                    "45 or 0.45 and a wrong guess would be 100 times off: write the number "
+                    "itself, as the template asks.", f"{wrong} AND {percent}", f"{name}__text"))
         if column.allowed is not None:
             suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(
                 column=name, value_set=list(column.allowed), meta=_meta(

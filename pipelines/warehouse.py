@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import migrations, resubmission
+from pipelines import migrations, resubmission, resubmission_listed, snapshot_ledger
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.duckdb_settings import limit_memory
 from pipelines.intake import StagedFile
@@ -52,15 +52,22 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
     files_seen INTEGER, files_loaded INTEGER, files_rejected INTEGER, published VARCHAR
 );
-"""
+""" + snapshot_ledger.DDL
 
 
 class WarehouseBusy(RuntimeError):
     pass
 
 
+# Write connections that began from a sealed warehouse (snapshot_ledger): id -> (connection,
+# path, seal). The connection is held so that its id is not reused by another.
+_SESSIONS: dict[int, tuple[duckdb.DuckDBPyConnection, Path, dict]] = {}
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse at `path`; one for writing ends with `close`."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    before = None if read_only else snapshot_ledger.file_state(path)
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
@@ -71,11 +78,39 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
                 from None
         raise
     if not read_only:
+        # Sealed, and unchanged between the seal and this process taking DuckDB's lock: all
+        # that changed the file since was the pipeline's, which keeps the ledger.
+        seal = snapshot_ledger.seal_applies(path, before)
+        if seal is not None and snapshot_ledger.file_state(path) != before:
+            seal = None
         limit_memory(con)
-        con = _bring_up_to_date(con, path)
+        con, migrated = _bring_up_to_date(con, path)
         keep_row_groups(con)
         con.execute(DDL)
+        if seal is not None and not migrated:  # a migration rewrites rows without the ledger
+            _SESSIONS[id(con)] = (con, path, seal)
     return con
+
+
+def close(con: duckdb.DuckDBPyConnection) -> None:
+    """Close a connection from `connect`; a session that began sealed seals the file it leaves
+    (checkpointed while this process still holds the lock, so the state sealed is its own)."""
+    session = _SESSIONS.pop(id(con), None)
+    state = None
+    if session is not None and session[0] is con:
+        try:
+            con.execute("CHECKPOINT")
+            state = snapshot_ledger.file_state(session[1])
+        except duckdb.Error:  # another transaction open: no seal, the next snapshot hashes
+            state = None
+    con.close()
+    if state is not None:
+        snapshot_ledger.write_seal(session[1], state, session[2]["offsets"])
+
+
+def _sealed_session(con: duckdb.DuckDBPyConnection) -> bool:
+    session = _SESSIONS.get(id(con))
+    return session is not None and session[0] is con
 
 
 def keep_row_groups(con: duckdb.DuckDBPyConnection) -> None:
@@ -91,19 +126,20 @@ def keep_row_groups(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET max_vacuum_tasks = 0")
 
 
-def _bring_up_to_date(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyConnection:
+def _bring_up_to_date(con: duckdb.DuckDBPyConnection, path: Path
+                      ) -> tuple[duckdb.DuckDBPyConnection, bool]:
     """Stamp a new warehouse with the current schema version; migrate an older one in place after
-    copying it aside (pipelines/migrations); refuse one newer than this code."""
+    copying it aside (pipelines/migrations); refuse one newer than this code. True: migrated."""
     version = migrations.version_of(con)
     if version is None:
         con.execute(DDL)
         migrations.stamp(con, migrations.CURRENT_VERSION, "created")
-        return con
+        return con, False
     if version > migrations.CURRENT_VERSION:
         con.close()
         raise migrations.WarehouseTooNew(migrations.too_new_message(path, version))
     if version == migrations.CURRENT_VERSION:
-        return con
+        return con, False
     # The copy is taken of the closed file: checkpointed, so it holds everything (no WAL).
     con.execute("CHECKPOINT")
     con.close()
@@ -115,7 +151,7 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.Duck
     except BaseException:
         con.close()
         raise
-    return con
+    return con, True
 
 
 def ensure_initiative_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
@@ -253,6 +289,12 @@ def load_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
                             f"{MASKED_VALUE.format(person=sql_literal(person))}, message "
                             f"FROM {alias}.quarantine",
                             [submission_id, staged.initiative_id, staged.partner_id])
+                resubmission_listed.load(con, config, alias, submission_id)
+                # The snapshot's proof that older rows are unchanged (snapshot_ledger); after
+                # a session not begun sealed the snapshot hashes every row anyway.
+                if _sealed_session(con):
+                    snapshot_ledger.add(con, config.id, table, submission_id)
+                    snapshot_ledger.add(con, "main", "quarantine", submission_id)
                 ids.append(submission_id)
             outcome = resubmission.settle_night(con, config, partner_id, ids, run_id)
             con.execute("COMMIT")

@@ -13,6 +13,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 # Tests drop files and run at once; the settle wait itself is tested with its own value.
 os.environ["BACKBONE_SETTLE_SECONDS"] = "0"
+# Every snapshot the suite makes also hashes every row and fails if the row ledger disagrees:
+# a write path that skips the ledger fails its tests (pipelines/snapshot_ledger.py).
+os.environ.setdefault("BACKBONE_SNAPSHOT_VERIFY", "1")
 
 from pipelines.config import REPO_ROOT, Workspace  # noqa: E402
 

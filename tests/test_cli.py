@@ -107,6 +107,33 @@ def test_check_with_invalid_definitions_is_a_usage_error(workspace, tmp_path):
     assert "Definitions are invalid" in result.output and "suppression.threshold" in result.output
 
 
+def test_every_command_that_loads_definitions_says_they_are_invalid(workspace):
+    initiative = workspace.path("indicators", "riverbend", "initiative.yaml")
+    initiative.write_text(initiative.read_text().replace("threshold: 10", "threshold: 0"))
+    home = ["--home", str(workspace.root)]
+    for argv in (["scorecard"], ["status"], ["release", "riverbend"]):
+        result = runner.invoke(app, [*argv, *home], env={"COLUMNS": "200"})
+        assert result.exit_code == 2, (argv, result.output)
+        assert "Definitions are invalid" in result.output, argv
+        assert "suppression.threshold" in result.output, argv
+
+
+def test_scorecard_with_several_initiatives_and_none_chosen_is_a_usage_error(workspace):
+    other = workspace.path("indicators", "other")
+    shutil.copytree(workspace.path("indicators", "riverbend"), other)
+    (other / "initiative.yaml").write_text(
+        (other / "initiative.yaml").read_text().replace("id: riverbend", "id: other"))
+    result = runner.invoke(app, ["scorecard", "--home", str(workspace.root)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "choose one with --initiative" in result.output and "other" in result.output
+    # Chosen, it goes on to look for published numbers (none yet: exit 1, not a usage error).
+    chosen = runner.invoke(app, ["scorecard", "--initiative", "riverbend", "--home",
+                                 str(workspace.root)], env={"COLUMNS": "200"})
+    assert chosen.exit_code == 1, chosen.output
+    assert "No scorecard" in chosen.output
+
+
 def test_check_cuts_a_long_list_and_writes_the_full_one(workspace, tmp_path):
     path = tmp_path / "rusd.csv"
     good = "".join(f"S{i},2024,700,Y\n" for i in range(100))
@@ -138,12 +165,13 @@ def test_check_shows_hostile_text_inert(workspace, tmp_path):
 
 def test_the_run_table_shows_hostile_file_names_inert():
     from pipelines import cli
+    from pipelines.run_output import show_run
 
     item = {"partner_id": "riverbend_schools", "file_name": "a\x1b[2J\nb[red]x.csv",
             "status": "rejected", "rows_loaded": 0, "rows_quarantined": 0,
             "reasons": "bad \x1b]8;;http://evil.example\x07link"}
     with cli.console.capture() as captured:
-        cli._print_summaries([{"initiative": "riverbend", "files": [item]}])
+        show_run(cli.console, [{"initiative": "riverbend", "files": [item]}])
     output = captured.get()
     assert "\x1b" not in output and "\x07" not in output
     assert "a\\u001b[2J\\nb[red]x.csv" in output
@@ -151,8 +179,9 @@ def test_the_run_table_shows_hostile_file_names_inert():
 
 def test_run_summary_says_what_happened_in_words(capsys):
     from pipelines import cli
+    from pipelines.run_output import show_run
 
-    cli._print_summaries([
+    show_run(cli.console, [
         {"initiative": "riverbend", "files": [], "note": None, "cells": 2901,
          "suppressed": {"primary": 1622, "complementary": 515}, "published": "/p/partnership"},
         {"initiative": "eastside", "files": [], "error": "year 2013: no HHS poverty guideline",
@@ -161,17 +190,18 @@ def test_run_summary_says_what_happened_in_words(capsys):
     assert "1,622 hidden as small counts and 515 hidden to protect them" in out
     assert "{'primary'" not in out
     assert "not measured" in out and "definitions invalid" not in out
-    cli._print_summaries([{"initiative": "riverbend", "files": [], "note": "nothing new"}])
+    show_run(cli.console, [{"initiative": "riverbend", "files": [], "note": "nothing new"}])
     out = capsys.readouterr().out
     assert "No new files were waiting in intake." in out and "Files received" not in out
 
 
 def test_a_run_that_took_nothing_names_the_files_still_arriving(capsys, monkeypatch):
     from pipelines import cli
+    from pipelines.run_output import show_run
 
     monkeypatch.setenv("BACKBONE_SETTLE_SECONDS", "300")
-    cli._print_summaries([{"initiative": "riverbend", "files": [], "note": "nothing new",
-                           "arriving": ["riverbend_schools/RUSD 2024.csv"]}])
+    show_run(cli.console, [{"initiative": "riverbend", "files": [], "note": "nothing new",
+                            "arriving": ["riverbend_schools/RUSD 2024.csv"]}])
     out = " ".join(capsys.readouterr().out.split())
     assert "No new files were waiting" not in out
     assert ("Left in intake for a later run, still being written (changed in the last 300 "

@@ -45,7 +45,10 @@ def test_a_staged_file_keeps_only_records_and_quarantine(workspace, config):
     con = duckdb.connect(staged.staged_db, read_only=True)
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        assert tables == {"records", "quarantine"}  # no parsed or typed cells, no raw ids
+        # no parsed or typed cells, no raw ids: the set-aside rows' people only as hashed keys
+        assert tables == {"records", "quarantine", "quarantined_keys"}
+        listed = con.execute("SELECT * FROM quarantined_keys").fetchall()
+        assert listed and not any("S1" == v for row in listed for v in row)
         columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE "
                                              "table_name = 'records'").fetchall()}
         assert "person_id" not in columns and "person_key" in columns

@@ -100,7 +100,7 @@ def test_small_files_take_slots_of_their_own(tmp_path):
     small.write_text("a,b\n1,2\n")
     with large.open("wb") as handle:
         handle.truncate(intake.SMALL_FILE_BYTES + 1)
-    assert intake._slots_for(small) is intake.SMALL_FILE_SLOTS
-    assert intake._slots_for(large) is intake.STAGING_SLOTS
-    assert intake._slots_for(tmp_path / "gone.csv") is intake.SMALL_FILE_SLOTS
+    assert intake.slots_for(small) is intake.SMALL_FILE_SLOTS
+    assert intake.slots_for(large) is intake.STAGING_SLOTS
+    assert intake.slots_for(tmp_path / "gone.csv") is intake.SMALL_FILE_SLOTS
     assert intake.SMALL_FILE_SLOTS._initial_value >= intake.STAGING_SLOTS._initial_value

@@ -132,8 +132,9 @@ def test_typed_view_has_every_template_column_but_stores_only_what_differs(tmp_p
                                for suffix in ("", "__text")]
     kept = {name for name, *_ in con.execute("DESCRIBE _csv").fetchall()}
     # The period column is text (read once per distinct value by pipelines.period_intake).
-    # `_blank` flags records of only blank cells (left out of the view, kept in the numbering).
-    assert kept == {"person_id", "period", "kinder_ready", "kinder_ready__text", "_blank"}
+    # `_aside` flags blank records, repeated headers and NUL cells (left out of the view, kept
+    # in the numbering).
+    assert kept == {"person_id", "period", "kinder_ready", "kinder_ready__text", "_aside"}
     rows = con.execute("SELECT _row, person_id, person_id__text, period, period__text, "
                        "kinder_ready, household_income, household_income__text FROM typed "
                        "ORDER BY _row").fetchall()

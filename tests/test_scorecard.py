@@ -485,6 +485,20 @@ def test_units_follow_the_indicator_and_aggregates_are_not_called_unduplicated(t
     assert "Families stably housed: these are summary counts partners report directly" in about
 
 
+def test_a_quarterly_aggregate_trend_is_not_said_to_count_anyone_once(tmp_path: Path) -> None:
+    housing = {"id": "stable_housing", "title": "Families stably housed", "description": "",
+               "unit": "percent", "direction": "higher_is_better", "counted": "families",
+               "source": "aggregates", "baseline": None, "target": None}
+    rows = [result("stable_housing", "2024 Q1", 700, 1000), result("stable_housing", "2024 Q2", 720, 1000),
+            result("kinder_ready", "2024", 600, 1000)]
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, rows)
+    initiative = dict(INITIATIVE, period_types={"stable_housing": "quarter"})
+    text = browser_text(render_scorecard(tmp_path, initiative, [housing, KINDER], generated_at=GENERATED), tmp_path)
+    housing_text = text.split("Families stably housed ▲")[1].split("Children ready for kindergarten ▲")[0]
+    assert "One point per quarter: the partners' counts for that quarter, added up." in housing_text
+    assert "counted once" not in housing_text and "someone" not in housing_text
+
+
 def test_about_these_numbers_explains_the_methods(published: Path, tmp_path: Path) -> None:
     text = browser_text(render_scorecard(published, INITIATIVE, [KINDER, ABSENCE], generated_at=GENERATED), tmp_path)
     about = text.split("About these numbers")[1]

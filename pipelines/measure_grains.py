@@ -1,0 +1,82 @@
+"""Which records and aggregate rows fit an indicator's period grain, and what each indicator did
+not count because of it (`<initiative>.indicator_grains`, for the manifest).
+
+A record counts in the indicator period that wholly contains its own period; an aggregate cell
+only when its period is exactly one indicator period. `measure` counts by these rules and
+`check_periods` (what `backbone check` says) warns by the very same ones.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines import periods
+from pipelines.conditions import conditions_sql
+from pipelines.config import InitiativeConfig
+
+GRAINS_COLUMNS = ("indicator_id VARCHAR, period_type VARCHAR, records_not_counted BIGINT, "
+                  "aggregate_rows_not_counted BIGINT, aggregate_periods_not_counted VARCHAR[]")
+
+
+def fits_sql(config: InitiativeConfig, period_type: str) -> str:
+    """A record fits the grain when its first and last day lie in the same indicator period."""
+    calendar = config.initiative.calendar
+    return (f"{periods.start_sql('period_start', period_type, calendar)} = "
+            f"{periods.start_sql('period_end', period_type, calendar)}")
+
+
+def aggregate_fits_sql(config: InitiativeConfig, indicator) -> str:
+    """An aggregate cell counts only when its period is exactly one indicator period."""
+    period_type, calendar = indicator.period_type, config.initiative.calendar
+    return (f"({periods.start_sql('period_start', period_type, calendar)} = period_start AND "
+            f"{periods.end_sql('period_start', period_type, calendar)} = period_end)")
+
+
+def all_fit(period_type: str, record_types: set[str]) -> bool:
+    """Every record is of this very grain, so each is its own indicator period (a school or
+    fiscal year stored under another calendar setting might not be, so those are checked)."""
+    return record_types <= {period_type} and period_type not in ("school_year", "fiscal_year")
+
+
+# Finer to coarser; school and fiscal years may coincide with calendar years (start month 1).
+GRAIN_RANK = {"day": 0, "month": 1, "quarter": 2, "school_year": 3, "fiscal_year": 3, "year": 3}
+
+
+def none_fit(period_type: str, record_types: set[str]) -> bool:
+    """Every record is coarser than the grain (yearly rows, a quarterly indicator)."""
+    return all(GRAIN_RANK.get(t, -1) > GRAIN_RANK[period_type] for t in record_types)
+
+
+def build_grains(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, classed: str,
+                 by_type: dict[str, list[int]], record_types: set[str], table: str) -> None:
+    """Per indicator: its period type, and what was not counted because of its grain (records
+    in its denominator whose period is coarser or straddles; aggregate rows of other periods).
+    One scan of the records serves every indicator that can miss any. `by_type`: the
+    records-based indicator indexes per period type, in definition order."""
+    rows, counted = [], []
+    for period_type, indexes in by_type.items():
+        for i in indexes:
+            if all_fit(period_type, record_types):
+                rows.append((config.indicators[i].id, period_type, 0, 0, []))
+            else:
+                counted.append((i, period_type))
+    if counted:
+        missed = con.execute("SELECT " + ", ".join(
+            f"count_if(({conditions_sql(config.indicators[i].denominator)}) AND NOT "
+            f"coalesce({fits_sql(config, period_type)}, false))" for i, period_type in counted)
+            + f" FROM ({classed})").fetchall()[0]
+        rows += [(config.indicators[i].id, period_type, n, 0, [])
+                 for (i, period_type), n in zip(counted, missed)]
+    for indicator in config.indicators:
+        if indicator.source != "aggregates":
+            continue
+        missed = con.execute(f"""
+            SELECT count(*), list(DISTINCT partner_id || ' ' || period ORDER BY
+                                  partner_id || ' ' || period)
+            FROM {config.id}.aggregate_counts_current
+            WHERE indicator_id = ? AND NOT coalesce({aggregate_fits_sql(config, indicator)},
+                                                     false)""", [indicator.id]).fetchall()[0]
+        rows.append((indicator.id, indicator.period_type, 0, missed[0], missed[1] or []))
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({GRAINS_COLUMNS})")
+    if rows:
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", rows)
