@@ -6,7 +6,7 @@ For each person-level file (the housing authority's aggregate files are a few KB
 2. `pandas.read_csv` (C engine, all columns as text) in the file's encoding and delimiter
    (UTF-8 first, cp1252 when that fails; the delimiter from the header line);
 3. header aliases mapped with `pipelines.read.map_header`, cells trimmed, blanks to missing,
-   crosswalk value maps applied and typed columns derived (as `validate.typed_columns`);
+   crosswalk value maps applied and typed columns derived (as `typed.typed_columns`);
 4. the SAME generated suite (`validate.build_suite`) validated with GX's pandas datasource
    (`add_pandas().add_dataframe_asset()`, whole-dataframe batch). GX runs an
    `UnexpectedRowsExpectation` only on SQL, so each of those is replaced by its pandas
@@ -87,7 +87,7 @@ def load(path: Path, schema, crosswalk) -> pd.DataFrame:
 
 
 def typed(frame: pd.DataFrame, schema, crosswalk) -> pd.DataFrame:
-    """validate.typed_columns, in pandas: `<name>` typed and `<name>__text` as written."""
+    """typed.typed_columns, in pandas: `<name>` typed and `<name>__text` as written."""
     out = {"_row": frame["_row"]}
     for column in schema.columns:
         name = column.name

@@ -30,7 +30,8 @@ from pipelines.problems import FileRejected, Problem
 from pipelines.read import Malformed, load_csv, map_header, sniff
 from pipelines.standardize import set_aside_broken_tables, standardize, standardize_aggregates
 from pipelines import folded_rules, resubmission_listed
-from pipelines.validate import VIEW, RuleOutcome, build_suite, typed_columns
+from pipelines.typed import typed_columns
+from pipelines.validate import VIEW, RuleOutcome, build_suite
 
 
 @dataclass

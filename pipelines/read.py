@@ -20,8 +20,7 @@ import duckdb
 from pipelines import csv_rows, workbook
 from pipelines.csv_rows import Malformed
 from pipelines.config import Crosswalk, IntakeSchema
-from pipelines.lines import (MAX_FIELD_BYTES, LineScan, LineScanner, cap_long_lines, scan_lines,
-                             split_records)
+from pipelines.lines import MAX_FIELD_BYTES, LineScan, LineScanner, cap_long_lines, scan_lines
 # Under its old private name: benchmarks/profile_stages.py times it through this module.
 from pipelines.lines import blank_rows as _blank_rows
 from pipelines.problems import FileRejected, Problem

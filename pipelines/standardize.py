@@ -36,7 +36,8 @@ from pipelines.equity.race import MULTI_UNSPECIFIED, code_lookup
 from pipelines.equity.standards import RaceStandard, class_band_sql
 from pipelines.sql import sql_literal
 from pipelines.period_intake import PERIODS
-from pipelines.validate import SQL_TYPES, VIEW
+from pipelines.typed import SQL_TYPES
+from pipelines.validate import VIEW
 
 RACE_CODES = ("aian", "asian", "black", "hispanic", "mena", "nhpi", "white")
 # The mask bit of SPD 15 "more than one race, not specified" (after the seven codes' bits).

@@ -20,9 +20,6 @@ from pipelines.equity.race import code_lookup
 from pipelines.equity.standards import RaceStandard
 from pipelines.period_intake import PERIODS, period_rules
 from pipelines.sql import sql_literal
-# The typed view is built by pipelines.typed; its names stay importable from here.
-from pipelines.typed import (INTEGER_ROLES, SQL_TYPES, _number_text, _typed,  # noqa: F401
-                             typed_columns, typed_sql_type)
 
 if TYPE_CHECKING:  # imported where used: GX takes seconds to import
     import great_expectations as gx

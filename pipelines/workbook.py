@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import workbook_formats, workbook_percent
+from pipelines import workbook_formats
 from pipelines.lines import CHUNK
 from pipelines.problems import FileRejected, Problem
 
@@ -145,14 +145,12 @@ def to_csv(path: Path, target: Path, sheet_name: str | None = None,
         with path.open("rb") as handle:
             book = calamine.CalamineWorkbook.from_filelike(handle)
         sheet = _pick_sheet(book, sheet_name)
-        values = sheet.iter_rows()
-        if percent := workbook_percent.percent_cells(path, sheet.name):  # shown "45%", refused
-            values = workbook_percent.shown_as_percent(values, percent, sheet)
-        # Numbers whose format pads them (42 formatted 00000 shows 00042): written as shown.
-        if padded := workbook_formats.read(path, sheet.name):
-            rows = padded.rows(values, sheet, cell_text)
+        # Numbers whose format pads them (42 formatted 00000 shows 00042), or shows them as a
+        # percentage (0.45 shows 45%, then refused): written as shown.
+        if formats := workbook_formats.read(path, sheet.name):
+            rows = formats.rows(sheet.iter_rows(), sheet, cell_text)
         else:
-            rows = (([cell_text(v) for v in row]) for row in values)
+            rows = (([cell_text(v) for v in row]) for row in sheet.iter_rows())
         head = _head(rows)
         # iter_rows starts at sheet row 1 (leading blank rows included); were it to start at
         # the first filled row instead, that row would not be blank.

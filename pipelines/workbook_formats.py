@@ -1,4 +1,4 @@
-"""Zero-padded number formats of an .xlsx sheet's cells: numbers written as Excel shows them.
+"""Number formats of an .xlsx sheet's cells that change what a number is: written as shown.
 
 python-calamine reads values and turns date-formatted numbers into dates, but exposes no other
 number format: a student number stored as 42 in a cell formatted `00000` shows (and saves to CSV)
@@ -6,15 +6,17 @@ as `00042` in Excel. Written as 42, the same child sent as CSV by one partner an
 another would be two people. So, for .xlsx only:
 
 - xl/styles.xml is read (numFmts and cellXfs) to find the styles whose format pads a whole
-  number (`00000`, `000000000`, `"ID"0000`, `000-00-0000`). A workbook without one pays for
-  opening styles.xml and nothing more. (Percent formats are pipelines.workbook_percent's.)
+  number (`00000`, `000000000`, `"ID"0000`, `000-00-0000`), and those that show it as a
+  percentage (pipelines.workbook_percent: "45%" for 0.45, then refused as a CSV's "45%" is). A
+  workbook without one pays for opening styles.xml and nothing more.
 - Only then the sheet's XML is streamed for the cells that use those styles: a regular
   expression finds their `s="N"` at C speed (`_scan`); a sheet whose cells do not all say where
   they are is walked with expat instead, start tags only (`_walk`; a test holds the two to the
   same answer). They are kept as runs of rows per column: memory follows the runs, not the cells.
 - Those cells, when calamine gives a number, are written the way Excel shows them (rounded to
-  a whole number, half away from zero, padded, with the format's literal text). Every other cell
-  is written as before (dates, plain numbers, text, text in a padded cell).
+  a whole number, half away from zero, padded, with the format's literal text; or as a
+  percentage). Every other cell is written as before (dates, plain numbers, text, text in a
+  padded cell).
 
 Anything this module cannot read (a styles part it does not understand, no sheet XML, an .xlsb)
 leaves the cells as calamine gives them. .xls (BIFF) formats are not read: calamine exposes none.
@@ -31,6 +33,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import PurePosixPath
 from xml.parsers import expat
+
+from pipelines.workbook_percent import BUILTIN_PERCENT, PERCENT, Percent, is_percent_format
 
 _NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
                "http://purl.oclc.org/ooxml/spreadsheetml/main")  # transitional, strict
@@ -99,22 +103,33 @@ def shown_as(code: str) -> Shown | None:
     return Shown(pieces) if sum(piece is None for piece in pieces) >= 2 else None
 
 
+def display(code: str) -> Shown | Percent | None:
+    """How an Excel format code shows a number, where that changes what the number is."""
+    return PERCENT if is_percent_format(code) else shown_as(code)
+
+
 @dataclass
 class _Column:
     starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
-    shown: list[Shown] = field(default_factory=list)
+    shown: list[Shown | Percent] = field(default_factory=list)
 
-    def add(self, row: int, shown: Shown) -> None:
+    def add(self, row: int, shown: Shown | Percent) -> None:
         if self.ends and self.ends[-1] == row - 1 and self.shown[-1] is shown:
             self.ends[-1] = row
         elif not self.ends or row > self.ends[-1]:
             self.starts.append(row)
             self.ends.append(row)
             self.shown.append(shown)
-        # A cell listed out of order (no Excel writes one) keeps its value as calamine gives it.
+        elif self.at(row) is None:
+            # A cell listed out of order (no Excel writes one): a run of its own, so that a
+            # percentage is still never read as its stored number.
+            at = bisect_right(self.starts, row)
+            self.starts.insert(at, row)
+            self.ends.insert(at, row)
+            self.shown.insert(at, shown)
 
-    def at(self, row: int) -> Shown | None:
+    def at(self, row: int) -> Shown | Percent | None:
         at = bisect_right(self.starts, row) - 1
         return self.shown[at] if at >= 0 and row <= self.ends[at] else None
 
@@ -213,9 +228,10 @@ def _normal(name: str) -> str:
     return "/".join(out)
 
 
-def _mattering_styles(book: zipfile.ZipFile, part: str) -> dict[int, Shown]:
-    """{cell style index: Shown} for the cell styles whose number format changes a number."""
-    codes: dict[int, str] = {}  # no built-in format pads (ECMA-376 18.8.30)
+def _mattering_styles(book: zipfile.ZipFile, part: str) -> dict[int, Shown | Percent]:
+    """{cell style index: how its number is shown} for the cell styles whose number format
+    changes what the number is."""
+    codes: dict[int, str] = {}  # no built-in format pads (ECMA-376 18.8.30); two are percent
     styles: list[int] = []
     inside = [False]
 
@@ -237,7 +253,8 @@ def _mattering_styles(book: zipfile.ZipFile, part: str) -> dict[int, Shown]:
         if name in _CELL_XFS:
             inside[0] = False
     _parse(book, part, start, end)
-    shown = {number: s for number, code in codes.items() if (s := shown_as(code))}
+    shown = {number: s for number, code in codes.items() if (s := display(code))}
+    shown.update(dict.fromkeys(BUILTIN_PERCENT, PERCENT))
     return {index: shown[number] for index, number in enumerate(styles) if number in shown}
 
 
@@ -261,7 +278,7 @@ _TYPE = re.compile(rb"""\st=["']([A-Za-z]+)["']""")
 _CELL_TAG = re.compile(rb"<(?:[\w.-]+:)?c\s")
 
 
-def _formatted_cells(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown]
+def _formatted_cells(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown | Percent]
                      ) -> dict[int, _Column]:
     """{column: runs of rows} of the number cells whose style is in `mattering`."""
     if 0 not in mattering:  # else every cell without `s` matters: only a full walk finds them
@@ -278,7 +295,7 @@ def _column(letters: str) -> int:
     return column - 1
 
 
-def _scan(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown]
+def _scan(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown | Percent]
           ) -> dict[int, _Column] | None:
     """The fast path: `s="N"` for such a style N, found by a regular expression with a literal
     start over the XML's bytes (C speed, a tenth of a regular expression per tag); only those
@@ -309,7 +326,7 @@ def _scan(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown]
                     continue  # a row's style, or text that reads like one
                 kind = _TYPE.search(tag)
                 if kind is not None and kind.group(1) != b"n":
-                    continue  # text, a boolean, an error or a date shown in a padded style
+                    continue  # text, a boolean, an error or a date shown in such a style
                 ref = _REF.search(tag)
                 if ref is None:
                     return None
@@ -320,7 +337,8 @@ def _scan(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown]
                 return columns
 
 
-def _walk(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown]) -> dict[int, _Column]:
+def _walk(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown | Percent]
+          ) -> dict[int, _Column]:
     """Every cell's start tag, through expat: where a cell is follows from the ones before it
     when it does not say."""
     columns: dict[int, _Column] = {}

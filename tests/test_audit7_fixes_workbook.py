@@ -311,3 +311,20 @@ def test_padded_ids_beside_percent_cells_each_are_shown_as_excel_shows_them(tmp_
     sheet.cell(2, 2).number_format = "0%"
     book.save(tmp_path / "both.xlsx")
     assert _to_csv(tmp_path / "both.xlsx", tmp_path) == ["id,n", "00042,45%"]
+
+
+def test_percent_and_padded_cells_that_do_not_say_where_they_are_are_still_shown(tmp_path):
+    """Cells without `r` (Excel always writes one; other tools may not) are found by walking the
+    sheet: a percentage is never read as its stored number, a padded id keeps its zeros."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["id", "n"])
+    sheet.append([42, 0.45])
+    sheet.cell(2, 1).number_format = "00000"
+    sheet.cell(2, 2).number_format = "0%"
+    book.save(tmp_path / "nowhere.xlsx")
+    _rewrite(tmp_path / "nowhere.xlsx", lambda name, text: re.sub(r'<c r="[A-Z]+[0-9]+"', "<c", text)
+             if name and name.endswith("sheet1.xml") else None)
+    with zipfile.ZipFile(tmp_path / "nowhere.xlsx") as archive:
+        assert ' r="A2"' not in archive.read("xl/worksheets/sheet1.xml").decode()
+    assert _to_csv(tmp_path / "nowhere.xlsx", tmp_path) == ["id,n", "00042,45%"]

@@ -12,7 +12,7 @@ from pipelines.config import Crosswalk
 from pipelines.lines import line_count
 from pipelines.problems import FileRejected, Problem
 from pipelines.read import Malformed, load_csv, map_header, normalize_name, sniff
-from pipelines.validate import typed_columns
+from pipelines.typed import typed_columns
 
 HEADER = "person_id,period,kinder_ready\n"
 

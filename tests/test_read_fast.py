@@ -17,7 +17,7 @@ from pipelines.config import Crosswalk
 from pipelines.lines import TRIMMED, line_count, lone_carriage_return, scan_lines
 from pipelines.problems import FileRejected
 from pipelines.read import load_csv, map_header, sniff
-from pipelines.validate import typed_columns
+from pipelines.typed import typed_columns
 
 HEADER = "Person ID,Year,Kinder Ready,Household Income,Household Size,Race,Note\n"
 

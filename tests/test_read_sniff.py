@@ -19,7 +19,7 @@ from pipelines.lines import may_have_long_line, scan_lines
 from pipelines.problems import FileRejected
 from pipelines.read import load_csv, map_header, sniff
 from pipelines.read_encoding import CP1252_UNDEFINED, sha256_file
-from pipelines.validate import typed_columns
+from pipelines.typed import typed_columns
 
 from test_read_fast import HEADER
 from test_workbooks import _xlsx
