@@ -301,28 +301,26 @@ def test_a_workbook_with_many_padded_styles_is_scanned_without_a_long_pattern(tm
     assert lines[1] == "0002,2" and lines[-1] == f"{81:0{2 + 81 % 40}d}x,81"
 
 
-def test_padded_ids_beside_percent_cells_each_are_shown_as_excel_shows_them(tmp_path):
-    """pipelines.workbook_percent writes percent cells first; padded cells are this module's."""
+def _padded_id_beside_a_percentage(path):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["id", "n"])
     sheet.append([42, 0.45])
     sheet.cell(2, 1).number_format = "00000"
     sheet.cell(2, 2).number_format = "0%"
-    book.save(tmp_path / "both.xlsx")
+    book.save(path)
+
+
+def test_padded_ids_beside_percent_cells_each_are_shown_as_excel_shows_them(tmp_path):
+    """One reader of the sheet's number formats shows both kinds of cell in one row."""
+    _padded_id_beside_a_percentage(tmp_path / "both.xlsx")
     assert _to_csv(tmp_path / "both.xlsx", tmp_path) == ["id,n", "00042,45%"]
 
 
 def test_percent_and_padded_cells_that_do_not_say_where_they_are_are_still_shown(tmp_path):
     """Cells without `r` (Excel always writes one; other tools may not) are found by walking the
     sheet: a percentage is never read as its stored number, a padded id keeps its zeros."""
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append(["id", "n"])
-    sheet.append([42, 0.45])
-    sheet.cell(2, 1).number_format = "00000"
-    sheet.cell(2, 2).number_format = "0%"
-    book.save(tmp_path / "nowhere.xlsx")
+    _padded_id_beside_a_percentage(tmp_path / "nowhere.xlsx")
     _rewrite(tmp_path / "nowhere.xlsx", lambda name, text: re.sub(r'<c r="[A-Z]+[0-9]+"', "<c", text)
              if name and name.endswith("sheet1.xml") else None)
     with zipfile.ZipFile(tmp_path / "nowhere.xlsx") as archive:

@@ -466,14 +466,16 @@ def test_a_suppressed_reference_group_says_why_no_gap_is_shown(tmp_path: Path) -
             "results that period.") in gaps
 
 
+HOUSING = {"id": "stable_housing", "title": "Families stably housed", "description": "",
+           "unit": "percent", "direction": "higher_is_better", "counted": "families",
+           "source": "aggregates", "baseline": None, "target": None}
+
+
 def test_units_follow_the_indicator_and_aggregates_are_not_called_unduplicated(tmp_path: Path) -> None:
-    housing = {"id": "stable_housing", "title": "Families stably housed", "description": "",
-               "unit": "percent", "direction": "higher_is_better", "counted": "families",
-               "source": "aggregates", "baseline": None, "target": None}
     rows = [result("stable_housing", "2023", 700, 1000), result("stable_housing", "2024", 20, 25),
             result("kinder_ready", "2024", 600, 1000)]
     write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, rows)
-    text = browser_text(render_scorecard(tmp_path, INITIATIVE, [housing, KINDER], generated_at=GENERATED), tmp_path)
+    text = browser_text(render_scorecard(tmp_path, INITIATIVE, [HOUSING, KINDER], generated_at=GENERATED), tmp_path)
     housing_text = text.split("Families stably housed ▲")[1].split("Children ready for kindergarten ▲")[0]
     assert "Based on 25 families" in housing_text
     assert "Fewer than 30 families" in housing_text and "Families" in housing_text
@@ -486,14 +488,11 @@ def test_units_follow_the_indicator_and_aggregates_are_not_called_unduplicated(t
 
 
 def test_a_quarterly_aggregate_trend_is_not_said_to_count_anyone_once(tmp_path: Path) -> None:
-    housing = {"id": "stable_housing", "title": "Families stably housed", "description": "",
-               "unit": "percent", "direction": "higher_is_better", "counted": "families",
-               "source": "aggregates", "baseline": None, "target": None}
     rows = [result("stable_housing", "2024 Q1", 700, 1000), result("stable_housing", "2024 Q2", 720, 1000),
             result("kinder_ready", "2024", 600, 1000)]
     write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, rows)
     initiative = dict(INITIATIVE, period_types={"stable_housing": "quarter"})
-    text = browser_text(render_scorecard(tmp_path, initiative, [housing, KINDER], generated_at=GENERATED), tmp_path)
+    text = browser_text(render_scorecard(tmp_path, initiative, [HOUSING, KINDER], generated_at=GENERATED), tmp_path)
     housing_text = text.split("Families stably housed ▲")[1].split("Children ready for kindergarten ▲")[0]
     assert "One point per quarter: the partners' counts for that quarter, added up." in housing_text
     assert "counted once" not in housing_text and "someone" not in housing_text
