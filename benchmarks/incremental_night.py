@@ -124,7 +124,7 @@ def _night(home: Path, run_id: str, snapshot: bool = True) -> dict:
             importlib.import_module(name)
 
     steps.run("import the flow's modules (no Prefect)", imports)
-    from pipelines import ingest, resubmission, warehouse
+    from pipelines import ingest, part_changes, warehouse
     from pipelines.config import Workspace
     from pipelines.discover import arriving, discover
     from pipelines.intake import stage_file
@@ -167,7 +167,7 @@ def _night(home: Path, run_id: str, snapshot: bool = True) -> dict:
         settled = steps.run("warehouse: load, reports", load)
 
         def marts() -> dict:
-            if is_current(con, workspace, config) and not resubmission.unpublished(con, config):
+            if is_current(con, workspace, config) and not part_changes.unpublished(con, config):
                 refresh_status(con, workspace, config, run_id)
                 return {"cells": 0, "suppressed": {"unchanged": True}, "note": "nothing new"}
             refreshed = measure_and_publish(con, workspace, config, run_id)

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import resubmission, resubmission_report, warehouse
+from pipelines import part_changes, resubmission, resubmission_report, warehouse
 from pipelines.atomic_write import replace_text
 from pipelines.config import Workspace
 
@@ -56,8 +56,8 @@ def accept_file(workspace: Workspace, file: Path) -> Accepted:
         submission_id, initiative_id, partner_id, _, _ = _find(con, workspace, file)
         config = workspace.load(initiative_id)
         warehouse.ensure_initiative_tables(con, config)
-        group = resubmission.held_group(con, config, submission_id)
-        newer = resubmission.overtaken(con, config, partner_id, group)
+        group = part_changes.held_group(con, config, submission_id)
+        newer = part_changes.overtaken(con, config, partner_id, group)
         if newer:
             raise NotHeld(f"{file}: newer files from {partner_id} for {', '.join(newer)} were "
                           "applied after it was held; accepting it now would undo them. If it "

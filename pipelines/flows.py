@@ -28,7 +28,7 @@ from pipelines.quiet_logs import quiet_third_party_logs  # noqa: E402
 
 quiet_third_party_logs()  # before the first flow call starts a temporary Prefect server
 
-from pipelines import ingest, resubmission, staging_worker, warehouse  # noqa: E402
+from pipelines import ingest, part_changes, staging_worker, warehouse  # noqa: E402
 from pipelines.ingest import published_on  # noqa: E402
 from pipelines.config import ConfigError, Workspace  # noqa: E402
 from pipelines.discover import arriving, discover  # noqa: E402
@@ -94,8 +94,8 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
                 outcome.status, log_text(outcome.reasons) if outcome.reasons else "")
 
         note, shown = None, {}
-        # An accepted held file changes current data without a new submission (resubmission.py).
-        if is_current(con, workspace, config) and not resubmission.unpublished(con, config):
+        # An accepted held file changes current data without a new submission (part_changes.py).
+        if is_current(con, workspace, config) and not part_changes.unpublished(con, config):
             published = workspace.published(initiative_id)
             cells, counts = 0, {"unchanged": True}
             note = f"nothing new; the published version of {published_on(published)} stands"

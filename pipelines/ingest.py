@@ -25,7 +25,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import feedback, resubmission, resubmission_listed, resubmission_report, warehouse
+from pipelines import (feedback, part_changes, resubmission, resubmission_listed,
+                       resubmission_report, warehouse)
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.escape import md_code, md_text
 from pipelines.intake import StagedFile, unchanged_since_staging
@@ -74,7 +75,7 @@ def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: 
                               [submission_id]).fetchall()[0][0]
         sections = _duplicate_sections(reasons) if status == "duplicate" else \
             _sections(con, workspace, config, staged, status, stored,
-                      resubmission.recorded_changes(con, config, submission_id), [],
+                      part_changes.recorded_changes(con, config, submission_id), [],
                       unmatched=resubmission_listed.unmatched(con, config, [submission_id])
                       .get(submission_id, 0))
         report = _write(workspace, staged, status, rows, stored, sections)

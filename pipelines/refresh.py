@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import measure_reuse, quality, quality_text, resubmission
+from pipelines import measure_reuse, part_changes, quality, quality_text
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.disparities import compute_disparities
 from pipelines.measure import build_indicator_cells
@@ -64,7 +64,7 @@ def measure_and_publish(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         published = publish(con, workspace, config, run_id, parts=measure_reuse.PARTS)
     finally:
         con.execute(f"DROP TABLE IF EXISTS temp.{measure_reuse.PARTS}")
-    resubmission.mark_published(con, config)
+    part_changes.mark_published(con, config)
     quality_text.add_to_reports(con, config, run_id)  # written at load, before these flags
     return Refreshed(cells, counts, published, published_counts(con, published))
 

@@ -42,7 +42,7 @@ import duckdb
 from pipelines import resubmission_listed as listed
 from pipelines import resubmission_shortcuts as shortcuts
 from pipelines.config import InitiativeConfig
-from pipelines.sql import sql_literal
+from pipelines.sql import sql_int_list, sql_literal
 
 
 # The month of a dated record (canonical month label), else its stored period label.
@@ -140,14 +140,10 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> N
                                 AND s.source_row = t.source_row)""")
 
 
-def _ids(submission_ids) -> str:
-    return ", ".join(str(int(i)) for i in submission_ids)
-
-
 def _components(con, lay: Layout, submission_ids: list[int]) -> list[list[int]]:
     """Files sharing a part are one submission; union-find over (file, part)."""
     pairs = con.execute(f"SELECT DISTINCT submission_id, {lay.parts()} FROM {lay.table} "
-                        f"WHERE submission_id IN ({_ids(submission_ids)})").fetchall()
+                        f"WHERE submission_id IN ({sql_int_list(submission_ids)})").fetchall()
     parent = {s: s for s in submission_ids}
 
     def root(s):
@@ -175,7 +171,7 @@ def _measure(con, lay: Layout, partner_id: str, group: list[int]) -> list[PartCh
     on a 200 MB warehouse, ~1 s per file) to probe it with one part. `_apply` counts the same way,
     and its newest-row window joins the group's DISTINCT keys with an inner JOIN (the same rows as
     the SEMI JOIN), which DuckDB hashes on the keys' side and uses to prune the scan."""
-    key, part, ids = ", ".join(lay.key), lay.part_names, _ids(group)
+    key, part, ids = ", ".join(lay.key), lay.part_names, sql_int_list(group)
     # Ordered as the general query orders its rows (by part), for the shortcut below.
     owners = con.execute(f"""
         SELECT {part}, list(DISTINCT submission_id ORDER BY submission_id),
@@ -241,7 +237,7 @@ def _decide(changes: list[PartChange], share: float, max_shrink: float, complete
 
 
 def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[PartChange]) -> None:
-    ids, first, part = _ids(group), min(group), lay.part_names
+    ids, first, part = sql_int_list(group), min(group), lay.part_names
     stored = ", ".join(lay.part)
     replaced = [c.part for c in changes if c.decision == "replaced"]
     values = ", ".join("(" + ", ".join(sql_literal(v) for v in p) + ")" for p in replaced)
@@ -325,9 +321,9 @@ def settle_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partn
             # Stored labels: a held dated month is set aside as its days.
             con.execute(f"INSERT INTO {lay.table}_set_aside SELECT DISTINCT submission_id, "
                         f"{', '.join(lay.part)}, 'held', NULL, now() FROM {lay.table} "
-                        f"WHERE submission_id IN ({_ids(group)})")
+                        f"WHERE submission_id IN ({sql_int_list(group)})")
             con.execute(f"UPDATE submissions SET status = 'held' WHERE submission_id IN "
-                        f"({_ids(group)})")
+                        f"({sql_int_list(group)})")
         else:
             _apply(con, lay, partner_id, group, changes)
         # A held night changes no current data, so it needs no new publication.
@@ -346,72 +342,19 @@ def settle_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partn
     return outcome
 
 
-def held_group(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
-               submission_id: int) -> list[int]:
-    """The held files judged together with this one (all are applied together)."""
-    rows = con.execute(f"""
-        SELECT DISTINCT unnest(submission_ids) FROM {config.id}.part_changes
-        WHERE held AND batch IN (SELECT batch FROM {config.id}.part_changes
-                                 WHERE held AND list_contains(submission_ids, $id))""",
-                       {"id": submission_id}).fetchall()
-    ids = [r[0] for r in rows] or [submission_id]
-    still = con.execute(f"SELECT submission_id FROM submissions WHERE status = 'held' AND "
-                        f"submission_id IN ({_ids(ids)}) ORDER BY 1").fetchall()
-    return [r[0] for r in still]
-
-
-def overtaken(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id: str,
-              group: list[int]) -> list[str]:
-    """Parts of held files for which newer files were applied since: accepting the held ones
-    then would bring back people the newer complete file removed, so it is refused."""
-    lay = layout_for(config, partner_id)
-    # Dated parts were days before they were months: a day part is compared as its month.
-    month = ("CASE WHEN regexp_full_match(part, '\\d{4}-\\d{2}-\\d{2}') THEN left(part, 7) "
-             "ELSE part END")
-    rows = con.execute(f"""
-        SELECT DISTINCT {month} AS part FROM {config.id}.part_changes
-        WHERE partner_id = $partner AND source_table = $table AND NOT held
-          AND batch > {max(group)}
-          AND {month} IN (SELECT {month} FROM {config.id}.part_changes
-                          WHERE held AND batch = {min(group)})
-        ORDER BY part""", {"partner": partner_id, "table": lay.table}).fetchall()
-    return [r[0] for r in rows]
-
-
 def accept(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id: str,
            group: list[int], run_id: str) -> list[PartChange]:
     """Apply held files as a data lead decided (inside the caller's transaction)."""
     lay = layout_for(config, partner_id)
     schema = config.schema_for(partner_id)
     con.execute(f"DELETE FROM {lay.table}_set_aside WHERE reason = 'held' AND submission_id IN "
-                f"({_ids(group)})")
+                f"({sql_int_list(group)})")
     changes = _measure(con, lay, partner_id, group)
     _decide(changes, schema.complete_file_share, schema.max_shrink_share,
             _files_are_complete(config, partner_id), allow_shrink=True)
     _apply(con, lay, partner_id, group, changes)
-    con.execute(f"UPDATE submissions SET status = 'loaded' WHERE submission_id IN ({_ids(group)})")
+    con.execute(f"UPDATE submissions SET status = 'loaded' WHERE submission_id IN "
+                f"({sql_int_list(group)})")
     _record(con, config, lay, partner_id, run_id, "accepted by a data lead", group, changes,
             published=False)
     return changes
-
-
-def recorded_changes(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
-                     submission_id: int) -> list[PartChange]:
-    """The changes a file made, as recorded when it was judged (for a report written later)."""
-    rows = con.execute(f"""SELECT part, submission_ids, rows_before, rows_carried, rows_kept,
-                                  rows_after, decision, held, coalesce(rows_listed, 0)
-                           FROM {config.id}.part_changes
-                           WHERE list_contains(submission_ids, $id) AND how = 'nightly run'
-                           ORDER BY part""", {"id": submission_id}).fetchall()
-    return [PartChange(tuple(part.split(" ")), list(ids), b, c, k, a, d, h, listed=q)
-            for part, ids, b, c, k, a, d, h, q in rows]
-
-
-def unpublished(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> bool:
-    """True when current data changed (an accept) since outputs were last published."""
-    return con.execute(f"SELECT count(*) FROM {config.id}.part_changes WHERE NOT published"
-                       ).fetchall()[0][0] > 0
-
-
-def mark_published(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> None:
-    con.execute(f"UPDATE {config.id}.part_changes SET published = true WHERE NOT published")

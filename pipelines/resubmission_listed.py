@@ -23,7 +23,7 @@ import duckdb
 
 from pipelines.config import InitiativeConfig
 from pipelines.period_intake import PERIODS
-from pipelines.sql import sql_literal
+from pipelines.sql import sql_int_list, sql_literal
 from pipelines.standardize import person_key_sql
 from pipelines.validate import VIEW
 
@@ -95,7 +95,7 @@ def unmatched(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
     if not submission_ids:
         return {}
     rows = con.execute(f"SELECT submission_id, count(*) FROM {table(config)} WHERE submission_id "
-                       f"IN ({', '.join(str(int(s)) for s in submission_ids)}) AND person_key IS "
+                       f"IN ({sql_int_list(submission_ids)}) AND person_key IS "
                        "NULL GROUP BY ALL").fetchall()
     return dict(rows)
 

@@ -25,6 +25,11 @@ def sql_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sql_int_list(values) -> str:
+    """Integers (submission ids) as the inside of an SQL `IN (...)` list."""
+    return ", ".join(str(int(v)) for v in values)
+
+
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     """Whether the connection's own database (not an attached one) has this table."""
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "

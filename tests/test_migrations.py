@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import migrations, resubmission, warehouse
+from pipelines import migrations, part_changes, warehouse
 from pipelines.config import Workspace
 from pipelines.intake import stage_file
 from pipelines.rebuild import publish_now
@@ -177,13 +177,13 @@ def test_a_version_2_warehouse_gets_year_labels_and_keeps_every_row_key_and_numb
     config = workspace.load("riverbend")
     con = warehouse.connect(path)
     try:
-        assert resubmission.unpublished(con, config)
+        assert part_changes.unpublished(con, config)
         warehouse.ensure_initiative_tables(con, config)
         folder = publish_now(con, workspace, config, "after-migration-3")
         assert con.execute(cells).fetchall() == measured
         assert con.execute("SELECT DISTINCT period_type FROM riverbend.indicator_cells"
                            ).fetchall() == [("year",)]
-        assert not resubmission.unpublished(con, config)
+        assert not part_changes.unpublished(con, config)
     finally:
         con.close()
     reference = built["current"].published("riverbend") / "partnership"

@@ -148,8 +148,8 @@ def test_a_replacement_shrinking_a_period_by_more_than_half_is_held_until_accept
     # The change is waiting to be published by the next run.
     con = warehouse.connect(workspace.warehouse_file)
     try:
-        from pipelines import resubmission
-        assert resubmission.unpublished(con, config)
+        from pipelines import part_changes
+        assert part_changes.unpublished(con, config)
     finally:
         con.close()
     again = runner.invoke(app, ["accept", stored, "--home", str(workspace.root)])
@@ -314,7 +314,7 @@ def test_held_then_accepted_through_the_nightly_flow(workspace, prefect_harness)
     import json
     import os
 
-    from pipelines import resubmission
+    from pipelines import part_changes
     from pipelines.flows import nightly
 
     crosswalk = workspace.path("schemas", "crosswalks", "riverbend", "riverbend_schools.yaml")
@@ -345,7 +345,7 @@ def test_held_then_accepted_through_the_nightly_flow(workspace, prefect_harness)
     assert os.readlink(partnership) != version
     con = warehouse.connect(workspace.warehouse_file)
     try:
-        assert not resubmission.unpublished(con, workspace.load("riverbend"))
+        assert not part_changes.unpublished(con, workspace.load("riverbend"))
     finally:
         con.close()
 
