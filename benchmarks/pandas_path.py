@@ -44,7 +44,7 @@ import pandas as pd  # noqa: E402
 
 from pipelines import read  # noqa: E402
 from pipelines.config import REPO_ROOT, Workspace  # noqa: E402
-from pipelines.equity.poverty import STATE_REGIONS  # noqa: E402
+from pipelines.equity.poverty import STATE_REGIONS, US_STATES  # noqa: E402
 from pipelines.equity.race import code_lookup  # noqa: E402
 from pipelines.equity.workspace import EquityStandards  # noqa: E402
 from pipelines.period_intake import default_type  # noqa: E402
@@ -150,6 +150,15 @@ def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str,
         elif rule == "bad_format":
             new = gx.expectations.ExpectColumnValuesToMatchRegex(
                 column=f"{name}__text", regex=f"^(?:{column.pattern})$")
+        elif rule == "id_in_scientific_notation":
+            new = gx.expectations.ExpectColumnValuesToNotMatchRegex(
+                column=f"{name}__text", regex=r"^\d([.,]\d+)?[eE]\+\d+$")
+        elif rule == "not_a_state":
+            state = frame[f"{name}__text"].str.strip().str.upper()
+            frame[f"{name}__state_ok"] = (state.isna() | (state == "") |
+                                          state.isin(sorted(US_STATES))).astype(int)
+            new = gx.expectations.ExpectColumnValuesToBeInSet(column=f"{name}__state_ok",
+                                                              value_set=[1])
         elif rule == "unknown_race_code":
             codes = frame[name].str.split(crosswalk.race_separator, regex=False).explode()
             codes = codes.str.strip()

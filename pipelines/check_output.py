@@ -24,6 +24,7 @@ ENCODING_WORDS = {
     "utf-16-le": "UTF-16 text",
     "utf-16-be": "UTF-16 text",
     "cp1252": "Windows-1252 text",
+    "mac_roman": "Mac Roman text (Excel for Mac's CSV)",
     "xlsx": "an Excel workbook",
     "xls": "an Excel 97-2003 workbook",
 }

@@ -193,6 +193,16 @@ file).
 """
 
 
+def _writable_file(path: Path, option: str) -> None:
+    """Refused before any work, as a usage error: an exit code of 1 means the file is rejected."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise typer.BadParameter(f"cannot write {path}: the folder {folder} does not exist",
+                                 param_hint=option)
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(f"cannot write {path}: permission denied", param_hint=option)
+
+
 @app.command(help=CHECK_HELP)
 def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
           partner: str = typer.Option(..., help="Partner id the file comes from."),
@@ -208,6 +218,8 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
 
     end_without_teardown()  # partners wait for this command: see pipelines/process_end.py
 
+    if bad_rows_csv is not None:
+        _writable_file(bad_rows_csv, "--bad-rows")
     workspace = Workspace.resolve(home)
     config = _load(workspace, _the_initiative(workspace, initiative))
     if partner not in config.initiative.partners:

@@ -179,6 +179,9 @@ class InitiativeConfig:
         definition_checks.check_reference_groups(
             initiative, [g for g in race.tabulation_labels if g != race.not_reported_label],
             [g for g in bands.labels if g != bands.not_reported_label], initiative_file)
+        for indicator in indicators:
+            definition_checks.check_values_reachable(indicator, record_schema, list(bands.labels),
+                                                     indicator_files[indicator.id])
         crosswalks = {}
         for partner_id, partner in initiative.partners.items():
             crosswalks[partner_id] = Crosswalk()

@@ -93,6 +93,13 @@ def check_conditions(indicator: Indicator, schema: IntakeSchema, path: Path) -> 
                            f"in the records as {stored!r} (its role); write column: {stored}")
                 raise ConfigError(f"{key}.column: {condition.column!r} {why}; conditions can "
                                   f"use: {usable}")
+            if condition.op in ("<", "<=", ">", ">=") and kept[condition.column] == "VARCHAR":
+                # Text compares letter by letter: "FY2022" > "2023", and a class band sorts by
+                # its name, not by income.
+                raise ConfigError(f"{key}.op: {condition.op!r} on column {condition.column!r} "
+                                  "compares text letter by letter, not as amounts or periods "
+                                  "(\"FY2022\" > \"2023\"): list the values meant, with "
+                                  "op: in")
             values = condition.value if isinstance(condition.value, (list, tuple)) \
                 else None if condition.value is None else [condition.value]
             for position, value in enumerate(values or ()):
@@ -127,3 +134,80 @@ def check_aggregate_sources(initiative: Initiative, indicators: list[Indicator],
                 f"{initiative.id!r} submits aggregates (partners.<id>.submits: aggregates in "
                 "initiative.yaml), so this indicator would never have data; measure it from "
                 "records (numerator and denominator conditions) or register the partner")
+
+
+def _never_met(op: str, value: Any, column) -> str | None:
+    """Why no record can meet `column op value` under the template's allowed values and bounds,
+    or None."""
+    # Only a test that a value is present can count nobody: `!= 2` on a 0/1 column counts all.
+    if column.allowed is not None and op in ("=", "in"):
+        if value not in column.allowed:
+            return (f"{value!r} is not one of the values column {column.name!r} allows "
+                    f"({', '.join(repr(v) for v in column.allowed)})")
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    low, high = column.min, column.max
+    beyond = {"=": (low is not None and value < low) or (high is not None and value > high),
+              "in": (low is not None and value < low) or (high is not None and value > high),
+              ">": high is not None and value >= high, ">=": high is not None and value > high,
+              "<": low is not None and value <= low, "<=": low is not None and value < low}
+    if beyond.get(op):
+        bounds = " and ".join(f"{word} {bound:g}" for word, bound in
+                              (("at least", low), ("at most", high)) if bound is not None)
+        return f"no record can be {op} {value!r}: column {column.name!r} is {bounds}"
+    return None
+
+
+def check_values_reachable(indicator: Indicator, schema: IntakeSchema, class_labels: list[str],
+                           path: Path) -> None:
+    """A condition value no record can have (`value: 2` on a 0/1 column, a class band spelled
+    "Below 100%") would count nobody and publish a 0% or an empty indicator without a word:
+    refused, naming the file, the key and what the column takes."""
+    columns = {c.name: c for c in schema.columns if c.role == "measure"}
+    _check_numerator_can_hold(indicator, path)
+    for part in ("numerator", "denominator"):
+        for index, condition in enumerate(getattr(indicator, part)):
+            if condition.op in ("is_null", "not_null"):
+                continue
+            listed = isinstance(condition.value, (list, tuple))
+            for position, value in enumerate(condition.value if listed else [condition.value]):
+                where = f"{path}: {part}.{index}.value{f'.{position}' if listed else ''}"
+                if condition.column == "class" and value not in class_labels:
+                    raise ConfigError(f"{where}: {value!r} is not a class band; the bands are "
+                                      f"{', '.join(repr(b) for b in class_labels)}")
+                column = columns.get(condition.column)
+                problem = _never_met(condition.op, value, column) if column else None
+                if problem:  # in a list, the other values may still count someone
+                    outcome = "no record has it" if listed else "no record would count"
+                    raise ConfigError(f"{where}: {problem}, so {outcome}")
+
+
+def _values_kept(condition) -> set | None:
+    """The values a record may have under an `=` or `in` condition; None for other ops."""
+    if condition.op == "=":
+        return {condition.value}
+    if condition.op == "in":
+        return set(condition.value)
+    return None
+
+
+def _check_numerator_can_hold(indicator: Indicator, path: Path) -> None:
+    """The numerator counts the denominator's people who also meet its own conditions: one that
+    asks for a value the denominator leaves out (denominator `ready = 0`, numerator `ready = 1`)
+    publishes 0% for every period, which reads as a result."""
+    for index, condition in enumerate(indicator.numerator):
+        wanted = _values_kept(condition)
+        for other in indicator.denominator:
+            if other.column != condition.column:
+                continue
+            allowed = _values_kept(other)
+            never = (wanted is not None and allowed is not None and not wanted & allowed) or \
+                {condition.op, other.op} == {"is_null", "not_null"} or \
+                (condition.op == "is_null" and allowed is not None)
+            if never:
+                raise ConfigError(
+                    f"{path}: numerator.{index}: no record the denominator counts can meet it "
+                    f"(the denominator asks {other.column} {other.op} "
+                    f"{'' if other.value is None else repr(other.value)}".rstrip() + "), so "
+                    "every period would publish 0%")

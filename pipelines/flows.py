@@ -28,7 +28,7 @@ from pipelines.quiet_logs import quiet_third_party_logs  # noqa: E402
 
 quiet_third_party_logs()  # before the first flow call starts a temporary Prefect server
 
-from pipelines import ingest, part_changes, staging_worker, warehouse  # noqa: E402
+from pipelines import ingest, part_changes, staging_worker, unlisted, warehouse  # noqa: E402
 from pipelines.ingest import published_on  # noqa: E402
 from pipelines.config import ConfigError, Workspace  # noqa: E402
 from pipelines.discover import arriving, discover  # noqa: E402
@@ -92,6 +92,10 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
             log = logger.warning if outcome.status in ("rejected", "held") else logger.info
             log("%s/%s: %s %s", log_text(outcome.partner_id), log_text(outcome.file_name),
                 outcome.status, log_text(outcome.reasons) if outcome.reasons else "")
+        # Rows of partners initiative.yaml no longer lists do not count: never silently.
+        not_counted = [item["note"] for item in unlisted.not_counted(con, config)]
+        for line in not_counted:
+            logger.warning("%s: %s", initiative_id, log_text(line))
 
         note, shown = None, {}
         # An accepted held file changes current data without a new submission (part_changes.py).
@@ -110,7 +114,8 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
                 # period before the first poverty-guideline year). The last publication stands.
                 logger.error("%s: not measured or published: %s", initiative_id, exc)
                 return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
-                        "error": str(exc), "error_kind": "not measured"}
+                        "error": str(exc), "error_kind": "not measured",
+                        "not_counted": not_counted}
             cells, counts, published = (refreshed.cells, refreshed.suppressed,
                                         refreshed.published)
             shown = refreshed.shown
@@ -120,7 +125,7 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
         warehouse.close(con)  # seals the file for the snapshot's ledger (snapshot_ledger)
     return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
             "cells": cells, "suppressed": counts, "published": str(published), "note": note,
-            "published_cells": shown}
+            "published_cells": shown, "not_counted": not_counted}
 
 
 @flow(name="nightly", log_prints=True)

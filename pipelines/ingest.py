@@ -58,7 +58,25 @@ def check_seen(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Ini
     kept = [row for row in earlier if row[1] in ("loaded", "held")]
     if not kept:
         return None
-    return _duplicate(con, workspace, config, staged, run_id, kept[0], taken)
+    latest = kept[-1]
+    replaced = 0
+    if latest[1] == "loaded":
+        rows, replaced = _replaced_since(con, config, staged.partner_id, latest[0])
+        if rows and replaced == rows:
+            # Every row of the earlier copy was since replaced by later files: sent again, it is
+            # the newest file, and the newest row counts (a partner undoing a wrong correction).
+            return None
+    return _duplicate(con, workspace, config, staged, run_id, latest, taken, replaced)
+
+
+def _replaced_since(con, config: InitiativeConfig, partner_id: str,
+                    submission_id: int) -> tuple[int, int]:
+    """(rows, rows no longer current) of a loaded submission."""
+    table = resubmission.layout_for(config, partner_id).table
+    return con.execute(
+        f"SELECT count(*), count(*) - (SELECT count(*) FROM {table}_current "
+        f"WHERE submission_id = $id) FROM {table} WHERE submission_id = $id",
+        {"id": submission_id}).fetchall()[0]
 
 
 def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,
@@ -87,15 +105,19 @@ def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: 
 
 
 def _duplicate(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,
-               run_id: str, original: tuple, taken: set[Path]) -> Settled:
+               run_id: str, original: tuple, taken: set[Path], replaced: int = 0) -> Settled:
     """Already received: no rows, no quarantine counts; the bytes are kept under duplicates/
-    (a partner may have renamed the file; nothing a partner sends is deleted)."""
+    (a partner may have renamed the file; nothing a partner sends is deleted). `replaced`: rows
+    of the earlier copy that later files have since replaced."""
     _, status, name, received_at, _, _ = original
     drop_staging(staged)
     stored = warehouse.destination(workspace, staged, "duplicate", dt.datetime.now(), taken)
-    where = "held for review" if status == "held" else "loaded"
+    where = HELD if status == "held" else "loaded"
     reasons = (f"already received on {received_at:%Y-%m-%d} as {name!r} ({where}); nothing new "
                "was added")
+    if replaced:
+        reasons += (f"; {replaced:,} of its rows {REPLACED} by later files, which count "
+                    "instead")
     # Recorded first: a crash before the move leaves a submission whose file a rerun moves.
     submission_id = warehouse.record_submission(con, staged, "duplicate", run_id, stored,
                                                 "duplicate_file", reasons)
@@ -105,7 +127,21 @@ def _duplicate(con, workspace: Workspace, config: InitiativeConfig, staged: Stag
     return Settled(staged.file_name, staged.partner_id, "duplicate", 0, 0, reasons, str(report))
 
 
+HELD = "held for review"
+REPLACED = "have since been replaced"
+
+
 def _duplicate_sections(reasons: str) -> list[str]:
+    if f"({HELD})" in reasons:  # the first copy is not applied: saying "as before" would mislead
+        return [f"**This exact file was {md_text(reasons)}.** That copy is still held: it would "
+                "remove many rows from a period, so nothing from it counts until the backbone "
+                "team accepts it (`backbone accept`). Sending it again does not change that; "
+                "the team has its report. If rows are missing by mistake, export the full "
+                "period again.", ""]
+    if REPLACED in reasons:  # part of it no longer counts: "as before" would mislead
+        return [f"**This exact file was {md_text(reasons)}.** Sending it again does not bring "
+                "those rows back. If this file should count again as it is, tell the backbone "
+                "team; if the data changed, export it again.", ""]
     return [f"**This exact file was {md_text(reasons)}.** Your data is as before; nothing "
             "needs doing. If the data changed, export it again.", ""]
 

@@ -199,7 +199,9 @@ def _validate_and_standardize(con, memory: str, database: Path, staged: StagedFi
     partner_id = staged.partner_id
     schema, crosswalk = config.schema_for(partner_id), config.crosswalks[partner_id]
     present = list(header_map.positions.values())
-    stored, exposed = typed_columns(schema, crosswalk, present)
+    # European Excel writes ';' files, with decimal commas and dotted thousands ("45.000").
+    stored, exposed = typed_columns(schema, crosswalk, present,
+                                    thousands_dots=sniffed.delimiter == ";")
     malformed = load_csv(con, sniffed, header_map, table=VIEW, materialize=False,
                          select=stored, expose=exposed)
     register_periods(con, schema, crosswalk, config.initiative.calendar)

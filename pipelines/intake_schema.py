@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,6 +19,13 @@ if TYPE_CHECKING:
     from pipelines.equity.workspace import EquityStandards
 
 # --- intake schemas -------------------------------------------------------------------------
+
+
+def _folded(name: str) -> str:
+    """A header name as files are matched against it (pipelines.read.normalize_name)."""
+    from pipelines.read import normalize_name
+
+    return normalize_name(name)
 
 # "period": a year, a period label in any accepted form or a date (pipelines/periods.py).
 ColumnType = Literal["string", "integer", "number", "date", "period"]
@@ -107,6 +115,15 @@ class IntakeSchema(_Strict):
         for key in self.unique:
             if key not in names:
                 raise ValueError(f"unique key {key!r} is not a column")
+        # A header is matched by its name folded (case, spaces, punctuation): a name or alias
+        # two columns share would send the partner's column to one of them without a word.
+        owner: dict[str, str] = {}
+        for column in self.columns:
+            for alias in dict.fromkeys(_folded(a) for a in (column.name, *column.aliases)):
+                if owner.setdefault(alias, column.name) != column.name:
+                    raise ValueError(f"columns {owner[alias]!r} and {column.name!r} both take "
+                                     f"the header {alias!r} (a name or alias, whatever its "
+                                     "case and punctuation): give it to one of them")
         for role in ROLES_REQUIRED[self.kind]:
             if [c.role for c in self.columns].count(role) != 1:
                 raise ValueError(f"a {self.kind} schema needs exactly one column with role {role!r}")
@@ -198,6 +215,29 @@ def load_schema(workspace: Workspace, schema_id: str, referenced_from: Path) -> 
     return schema
 
 
+def _unfit(target: Any, column) -> str | None:
+    """Why a value map's `target` is no value `column` can hold, or None."""
+    text = str(target).strip()
+    if column.allowed is not None:
+        def same(value: Any) -> Any:  # 1, "1" and 1.0 are one number; text in any case
+            try:
+                return float(str(value)) if column.type in ("integer", "number") else \
+                    str(value).lower()
+            except ValueError:
+                return str(value).lower()
+        if same(text) not in {same(a) for a in column.allowed}:
+            return (f"{target!r} is not one of the values column {column.name!r} allows "
+                    f"({', '.join(repr(a) for a in column.allowed)})")
+        return None
+    kinds = {"integer": int, "number": float}
+    if column.type in kinds:
+        try:
+            kinds[column.type](text)
+        except ValueError:
+            return f"{target!r} is not a{'n' if column.type == 'integer' else ''} {column.type}"
+    return None
+
+
 def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
                      standards: EquityStandards) -> None:
     names = {c.name for c in schema.columns}
@@ -219,6 +259,14 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
                               "or spaces, so a partner's file cannot tell them apart, but they "
                               "name different classes")
     known = [*standards.race.codes, MULTI_UNSPECIFIED]
+    # Race codes are matched whatever their case and in NFC, as class-proxy codes are.
+    spelled: dict[str, str] = {}
+    for local, codes in crosswalk.race_codes.items():
+        first = spelled.setdefault(unicodedata.normalize("NFC", local.strip().lower()), local)
+        if crosswalk.race_codes[first] != codes:
+            raise ConfigError(f"{path}: race_codes: {first!r} and {local!r} differ only in case "
+                              "or spaces, so a partner's file cannot tell them apart, but they "
+                              "name different races")
     for local, codes in crosswalk.race_codes.items():
         for code in () if codes == "not_reported" else codes:
             if code not in known:
@@ -228,6 +276,10 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
         if column not in names:
             raise ConfigError(f"{path}: values.{column}: not a column of intake schema "
                               f"{schema.id!r}")
+        for local, target in crosswalk.values[column].items():
+            problem = _unfit(target, schema.column(column))
+            if problem:  # every such row would be refused, quoting the partner's own value
+                raise ConfigError(f"{path}: values.{column}.{local}: {problem}")
     period_type = crosswalk.period.type or next(
         (c.period_type for c in schema.columns if c.role == "period"), "year")
     for local, label in crosswalk.period.labels.items():

@@ -95,6 +95,40 @@ def lone_carriage_return(path: Path) -> bool:
     return pending
 
 
+def mixed_line_endings(path: Path) -> bool:
+    """Whether some lines end CR LF and others LF alone (a file edited in two programs, or
+    pasted together): DuckDB's reader takes one line ending for the whole file and refuses it."""
+    crlf = lf = 0
+    last = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            lf += chunk.count(b"\n")
+            crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk.startswith(b"\n"))
+            last = chunk[-1:]
+    return 0 < crlf < lf
+
+
+def lf_copy(path: Path, target: Path) -> Path:
+    """`target`: `path` with every CR LF written LF, so it has one line ending; the same lines
+    (row numbers do not move) and the same cells, but for a CR LF inside a quoted cell, which is
+    the same line break written LF."""
+    temporary = target.with_name(target.name + ".lf")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("rb") as source, temporary.open("wb") as copy:
+            held = b""
+            while chunk := source.read(CHUNK):
+                chunk = held + chunk
+                held = b"\r" if chunk.endswith(b"\r") else b""
+                copy.write(chunk[:len(chunk) - len(held)].replace(b"\r\n", b"\n"))
+            copy.write(held)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # the partner's data: never left behind
+        raise
+    os.replace(temporary, target)
+    return target
+
+
 # What DuckDB's trim() removes: the space and the other Unicode space separators (category Zs;
 # tests/test_read_fast.py checks this against DuckDB over every code point).
 TRIMMED = " \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
@@ -217,12 +251,16 @@ def blank_rows(path: Path) -> list[int]:
 def split_records(path: Path, folder: Path, per_piece: int) -> Iterator[tuple[Path, int]]:
     """The records after the header of `path`, as files of `per_piece` records, one at a time,
     each with the number of records before it. A quoted line break does not end a record; a
-    blank line is one (DuckDB counts it in its line numbers). The caller deletes each piece."""
+    blank line is one (DuckDB counts it in its line numbers). The caller deletes each piece.
+
+    Each piece starts with the file's header line: DuckDB takes a file's line ending from its
+    first line break, which in a piece starting with a row that holds a quoted line feed (Excel's
+    Alt+Enter in a CR LF file) is that line feed, and then refuses every row of the piece."""
     folder.mkdir(parents=True, exist_ok=True)
     before, count, quoted, piece, out = 0, 0, False, None, None
     try:
         with path.open("rb") as handle:
-            handle.readline()  # the header
+            header = handle.readline()
             for line in handle:  # UTF-8: '"' and newline bytes never occur inside a character
                 if not quoted and count == per_piece:
                     out.close()
@@ -231,6 +269,7 @@ def split_records(path: Path, folder: Path, per_piece: int) -> Iterator[tuple[Pa
                 if out is None:
                     piece = folder / f"piece-{before}.csv"
                     out = piece.open("wb")
+                    out.write(header)
                 out.write(line)
                 count += not quoted
                 quoted ^= line.count(b'"') % 2 == 1

@@ -5,6 +5,7 @@ text, so one parser serves config, crosswalks and intake."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 MONTHS = {name: number for number, names in enumerate((
@@ -47,8 +48,9 @@ _DASHES = {ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe6
 
 
 def squeeze(text: str) -> str:
-    """Case- and space-insensitive form of a label: what forms and crosswalk keys are matched on."""
-    return re.sub(r"\s+", "", str(text)).upper()
+    """Case- and space-insensitive form of a label: what forms and crosswalk keys are matched on.
+    In NFC (pipelines.unicode_forms): "Otoño 2023" matches whichever form either side wrote."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFC", str(text))).upper()
 
 
 def _full_year(digits: str) -> int:

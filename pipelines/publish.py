@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from pipelines import unlisted
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.datapackage import write_datapackage
 from pipelines.dictionary import parquet_kv_metadata
@@ -116,13 +117,18 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
     status = status_table(con, config, parts)
     publish_status(con, config, staging, status)  # partnership only: names partners' files
     publish_flags(con, config, staging)  # partnership only: partner rows
+    # Partnership only (names partners): rows kept in the warehouse that these numbers leave out.
+    gone = unlisted.not_counted(con, config)
+    grains = indicator_periods(con, config)
     write_manifest(staging, {
         "initiative_id": config.id, "audience": PARTNERSHIP, "run_id": run_id,
         "generated_at": created, "definitions_fingerprint": config.fingerprint,
         "data_version": data_version(con, config),
         "suppression_threshold": config.initiative.suppression.threshold,
-        "poverty_guideline_years": guidelines, "notes": guideline_notes(guidelines),
-        "indicator_periods": indicator_periods(con, config), "status": status_stamp(status),
+        "poverty_guideline_years": guidelines,
+        "notes": guideline_notes(guidelines) + grain_notes(grains) + [g["note"] for g in gone],
+        "partners_not_listed": [{k: v for k, v in g.items() if k != "note"} for g in gone],
+        "indicator_periods": grains, "status": status_stamp(status),
         "source_files": sources})
     return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)
 
@@ -177,6 +183,25 @@ def guideline_notes(guidelines: list[dict]) -> list[str]:
     return [f"Period {g['period']} was classed with the {g['guideline_year']} HHS poverty "
             "guidelines, the latest available: it is after the latest guideline year."
             for g in guidelines if g.get("beyond_latest")]
+
+
+def grain_notes(grains: list[dict]) -> list[str]:
+    """Records or aggregate rows an indicator's period grain left out: said in words, since an
+    indicator measured monthly from yearly files publishes nothing at all."""
+    notes = []
+    for grain in grains:
+        every = {"school_year": "school year", "fiscal_year": "fiscal year"}.get(
+            grain["period_type"], grain["period_type"])
+        if grain["records_not_counted"]:
+            notes.append(f"Indicator {grain['indicator_id']} (one {every} at a time) did not "
+                         f"count {grain['records_not_counted']:,} records of its denominator: "
+                         f"their period is longer than one {every} or spans two.")
+        if grain["aggregate_rows_not_counted"]:
+            notes.append(f"Indicator {grain['indicator_id']} (one {every} at a time) did not "
+                         f"count {grain['aggregate_rows_not_counted']:,} aggregate rows, for "
+                         f"periods that are not one {every}: "
+                         f"{', '.join(grain['aggregate_periods_not_counted'])}.")
+    return notes
 
 
 def source_files(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,

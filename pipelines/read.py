@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
+import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 
 from pipelines import csv_rows, workbook
-from pipelines.csv_rows import Malformed
 from pipelines.config import Crosswalk, IntakeSchema
-from pipelines.lines import MAX_FIELD_BYTES, LineScan, LineScanner, cap_long_lines, scan_lines
+from pipelines.csv_rows import Malformed
+from pipelines.header_record import DELIMITERS, Header, one_line, one_line_copy, read_header
+from pipelines.lines import (MAX_FIELD_BYTES, LineScan, LineScanner, cap_long_lines, lf_copy,
+                             mixed_line_endings, scan_lines)
 # Under its old private name: benchmarks/profile_stages.py times it through this module.
 from pipelines.lines import blank_rows as _blank_rows
 from pipelines.problems import FileRejected, Problem
+from pipelines.unicode_forms import header_form
 # Read through this module's names: benchmarks/profile_stages.py times sha256_file,
 # detect_encoding and _transcode by replacing them here.
 from pipelines.read_encoding import (CODECS, BackgroundDigest, _transcode, detect_encoding,
                                      sha256_file)
-
-DELIMITERS = (",", ";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Sniffed:
     # messages name the row the partner sees in Excel.
     row_offset: int = 0
     lines: LineScan | None = None  # scan_lines(readable_path, delimiter), when already done
+    # The header's cells as written, when one holds a line break (Excel's Alt+Enter): what a
+    # repeated header holds. `header` reads each such break as a space, and `readable_path`
+    # holds the header on one line (pipelines.header_record).
+    header_cells: list[str] | None = None
 
 
 @dataclass
@@ -54,6 +59,7 @@ class HeaderMap:
 
 
 def _pick_delimiter(header_line: str) -> str:
+    """By cell count alone, from one line (the CSV path uses header_record.read_header)."""
     counts = {d: len(next(csv.reader([header_line], delimiter=d))) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] > 1 else ","
@@ -70,8 +76,9 @@ def _guess_delimiter(head: bytes) -> str | None:
 
 def sniff(path: Path, staging_dir: Path, schema: IntakeSchema | None = None,
           crosswalk: Crosswalk | None = None) -> Sniffed:
-    """`schema` and `crosswalk` matter for workbooks only: which sheet to read, and which row
-    is the header (the first naming a template column)."""
+    """`schema` and `crosswalk` say which names are template columns: for a workbook, which
+    sheet to read and which row is the header (the first naming one); for a CSV file, which
+    delimiter it uses (the one under which the header names the most)."""
     size = path.stat().st_size
     if size == 0:
         raise FileRejected(Problem("empty_file", "The file is empty (0 bytes). Please re-export it."))
@@ -100,22 +107,15 @@ def _sniff_text(path: Path, staging_dir: Path, digest: BackgroundDigest, size: i
     readable = path
     if encoding in CODECS:
         readable = _transcode(path, encoding, staging_dir / f"{digest.result()}.utf8.csv")
+    lookup = _lookup(schema, crosswalk or Crosswalk()) if schema is not None else None
     with readable.open("r", encoding="utf-8-sig", newline="") as text:
-        first_line = text.readline(MAX_FIELD_BYTES)
-    header_line = first_line.rstrip("\r\n")
-    if not header_line.strip():
-        raise FileRejected(Problem("no_header", "The first line of the file is blank. Row 1 must "
-                                   "hold the column names of the shared template.", row=1))
-    too_long = Problem("bad_header", "Row 1 is far too long to be a row of column names (a cell "
-                       "or the row is over 100,000 characters). Row 1 must hold only the column "
-                       "names of the shared template; check that the export starts there.", row=1)
-    if len(first_line) >= MAX_FIELD_BYTES and not first_line.endswith("\n"):
-        raise FileRejected(too_long)
-    try:
-        delimiter = _pick_delimiter(header_line)
-        header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter))
-    except csv.Error:  # a header cell over the csv module's field limit (128 KiB)
-        raise FileRejected(too_long) from None
+        found = read_header(text, None if lookup is None else
+                            (lambda name: normalize_name(name) in lookup))
+    delimiter, header = found.delimiter, found.names
+    if lookup is not None and sum(normalize_name(n) in lookup for n in header) < 2:
+        _refuse_title_rows(readable, delimiter, lookup)
+    if found.wrapped:
+        readable = one_line_copy(readable, staging_dir / f"{digest.result()}.utf8.csv", delimiter)
     # Scanned here, not in load_csv, so the hash runs beside this pass too.
     if (encoding in ("utf-8", "utf-8-sig") and readable == path and scanner is not None
             and scanner.delimiter == delimiter and scanner.aligned):
@@ -128,7 +128,32 @@ def _sniff_text(path: Path, staging_dir: Path, digest: BackgroundDigest, size: i
         if capped != readable:
             readable, lines = capped, scan_lines(capped, delimiter)
     return Sniffed(digest.result(), size, encoding, delimiter, header, readable, staging_dir,
-                   lines=lines)
+                   lines=lines, header_cells=found.cells if found.wrapped else None)
+
+
+TITLE_ROWS_SEARCHED = 50
+
+
+def _refuse_title_rows(readable: Path, delimiter: str, lookup: dict[str, str]) -> None:
+    """When row 1 is not the column names but a later row is (a report's title block above the
+    table), say which row, in the partner's words; otherwise let the header check speak."""
+    with readable.open("r", encoding="utf-8-sig", newline="") as text:
+        rows = itertools.islice(csv.reader(text, delimiter=delimiter), TITLE_ROWS_SEARCHED)
+        try:
+            for number, row in enumerate(rows, start=1):
+                named = [cell.strip() for cell in row if normalize_name(cell) in lookup]
+                if number > 1 and len(named) >= 2:
+                    break
+            else:
+                return
+        except csv.Error:  # a cell too long for a row of names: no header below
+            return
+    shown = ", ".join(repr(n) for n in named[:4])
+    raise FileRejected(Problem(
+        "title_rows_above_header", f"Row {number} looks like the column names (it names "
+        f"{shown}), but the file starts with {number - 1} other row{'s' if number > 2 else ''} "
+        "above it. Delete the rows above the column names so that they are row 1, and send the "
+        "file again.", row=number))
 
 
 def _sniff_workbook(path: Path, staging_dir: Path, digest: str, size: int, kind: str,
@@ -137,19 +162,31 @@ def _sniff_workbook(path: Path, staging_dir: Path, digest: str, size: int, kind:
     crosswalk = crosswalk or Crosswalk()
     lookup = _lookup(schema, crosswalk) if schema is not None else None
     try:
-        sheet = workbook.to_csv(path, target, crosswalk.sheet,
-                                None if lookup is None else (lambda c: normalize_name(c) in lookup))
+        period = schema.role_column("period") if schema is not None else None
+        sheet = workbook.to_csv(
+            path, target, crosswalk.sheet,
+            None if lookup is None else (lambda c: normalize_name(c) in lookup),
+            None if lookup is None else (lambda c: lookup.get(normalize_name(c)) == period))
+        found = Header(",", sheet.header, [one_line(c) for c in sheet.header])
         if schema is not None:
             # Checked here, where the header's sheet row is known, so the reasons name it.
-            map_header(sheet.header, schema, crosswalk, header_row=sheet.row_offset + 1)
+            try:
+                map_header(found.names, schema, crosswalk, header_row=sheet.row_offset + 1)
+            except FileRejected as rejected:  # which sheet, when no sheet had the header
+                raise FileRejected([replace(p, message=f"Sheet {sheet.name!r}: {p.message}")
+                                    for p in rejected.problems]) from None
+        if found.wrapped:  # written as the sheet has it, line break and all, as a CSV export
+            one_line_copy(target, target, ",")
     except BaseException:
         target.unlink(missing_ok=True)  # the partner's data, not kept for a rejected file
         raise
-    return Sniffed(digest, size, kind, ",", sheet.header, target, staging_dir, sheet.row_offset)
+    return Sniffed(digest, size, kind, ",", found.names, target, staging_dir, sheet.row_offset,
+                   header_cells=found.cells if found.wrapped else None)
 
 
 def normalize_name(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.strip().lstrip("\ufeff").lower()).strip("_")
+    # In NFKC first: a header with accents written as separate marks (macOS) is the same name.
+    return re.sub(r"[^a-z0-9]+", "_", header_form(name).strip().lstrip("\ufeff").lower()).strip("_")
 
 
 def _lookup(schema: IntakeSchema, crosswalk: Crosswalk) -> dict[str, str]:
@@ -165,12 +202,19 @@ def _lookup(schema: IntakeSchema, crosswalk: Crosswalk) -> dict[str, str]:
 def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
                header_row: int = 1) -> HeaderMap:
     lookup = _lookup(schema, crosswalk)
+    # The partner's crosswalk names their column for a template column: a column that only
+    # matches one of the template's aliases for it is left aside, not a duplicate ("Income" in a
+    # file whose crosswalk says "HH Income" is the income is some other income).
+    own = {normalize_name(local) for local in crosswalk.header_aliases}
+    chosen = {lookup[normalize_name(raw)] for raw in header if normalize_name(raw) in own}
 
     mapped = HeaderMap(positions={})
     seen: dict[str, str] = {}
     problems = []
     for position, raw_name in enumerate(header):
         canonical = lookup.get(normalize_name(raw_name))
+        if canonical in chosen and normalize_name(raw_name) not in own:
+            canonical = None
         if canonical is None:
             if raw_name.strip():
                 mapped.ignored.append(raw_name)
@@ -233,7 +277,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     # A repeated header, or a NUL in a template cell, is set aside with its problem. Such records
     # keep their place in the row numbering (see pipelines.csv_rows).
     positions = sorted(header_map.positions)
-    aside = csv_rows.aside_sql(cell, sniffed.header, positions, scan.nul)
+    aside = csv_rows.aside_sql(cell, sniffed.header_cells or sniffed.header, positions, scan.nul)
     # Not TEMP: other connections (GX's) read it through the view.
     parse = (f"SELECT {select}, _aside FROM (SELECT {texts}, ({aside}) AS _aside "
              f"FROM read_csv($path, {arguments}))")
@@ -243,6 +287,12 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     except duckdb.OutOfMemoryException:
         raise  # the machine's limit, not the partner's file: it stays in intake for a rerun
     except duckdb.Error as exc:
+        if sniffed.scratch is not None and mixed_line_endings(sniffed.readable_path):
+            # Lines ending CR LF and LF alone in one file: read from a copy with one ending.
+            copy = lf_copy(sniffed.readable_path,
+                           sniffed.scratch / f"{sniffed.sha256}.lf.utf8.csv")
+            return load_csv(con, replace(sniffed, readable_path=copy, lines=None), header_map,
+                            table, materialize, select, expose)
         raise FileRejected(Problem("unreadable_csv", "The file could not be read as CSV: "
                                    f"{str(exc).splitlines()[0]}")) from None
     return csv_rows.number_rows(con, sniffed.readable_path, sniffed.header, positions,

@@ -65,6 +65,7 @@ codecs.register_error("backbone-cp1252", _cp1252_fallback)
 # What the partner sent -> (Python codec, error handler) that turns it into text.
 CODECS = {"utf-16": ("utf-16", "strict"), "utf-16-le": ("utf-16-le", "strict"),
           "utf-16-be": ("utf-16-be", "strict"), "cp1252": ("cp1252", "strict"),
+          "mac_roman": ("mac_roman", "strict"),
           "utf-8+cp1252": ("utf-8-sig", "backbone-cp1252")}
 UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|"
                            rb"[\xf0-\xf4][\x80-\xbf]{3}")
@@ -218,6 +219,10 @@ def detect_encoding(path: Path, head: bytes, scanner: LineScanner | None = None)
     # it all as cp1252 would garble the UTF-8 text ("SÃ­"), so each part is read as what it is.
     if _has_utf8_sequences(path) and _decodes_as(path, "utf-8-sig", "backbone-cp1252"):
         return "utf-8+cp1252"
+    # Excel for Mac's "CSV (Macintosh)" is Mac Roman with lines ended by CR alone, which no
+    # Windows program writes: read as cp1252, its "Sí" would be "S’".
+    if b"\r" in head and b"\n" not in head and _decodes_as(path, "mac_roman"):
+        return "mac_roman"
     if _decodes_as_cp1252(path):
         return "cp1252"
     line = _first_unreadable_line(path)

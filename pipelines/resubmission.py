@@ -41,6 +41,7 @@ import duckdb
 
 from pipelines import resubmission_listed as listed
 from pipelines import resubmission_shortcuts as shortcuts
+from pipelines import unlisted
 from pipelines.config import InitiativeConfig
 from pipelines.sql import sql_int_list, sql_literal
 
@@ -129,15 +130,23 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> N
                     f"{parts}, reason VARCHAR, by_submission BIGINT, decided_at TIMESTAMP)")
         con.execute(f"CREATE TABLE IF NOT EXISTS {lay.table}_superseded (submission_id BIGINT, "
                     "source_row BIGINT, by_submission BIGINT, decided_at TIMESTAMP)")
-        on_part = " AND ".join(f"x.{c} = t.{c}" for c in lay.part)
-        con.execute(f"""
-            CREATE OR REPLACE VIEW {lay.table}_current AS
+        # Rebuilt with today's partner list each warehouse step: rows of a partner that
+        # initiative.yaml no longer lists stay in the table and do not count (unlisted.py).
+        con.execute(f"CREATE OR REPLACE VIEW {lay.table}_current AS "
+                    f"{current_sql(lay, unlisted.listed_sql(config, 't.partner_id'))}")
+
+
+def current_sql(lay: Layout, where: str = "true") -> str:
+    """The rows of `lay.table` that no resubmission set aside or superseded, and `where`."""
+    on_part = " AND ".join(f"x.{c} = t.{c}" for c in lay.part)
+    return f"""
             SELECT t.* FROM {lay.table} t
             WHERE NOT EXISTS (SELECT 1 FROM {lay.table}_set_aside x
                               WHERE x.submission_id = t.submission_id AND {on_part})
               AND NOT EXISTS (SELECT 1 FROM {lay.table}_superseded s
                               WHERE s.submission_id = t.submission_id
-                                AND s.source_row = t.source_row)""")
+                                AND s.source_row = t.source_row)
+              AND {where}"""
 
 
 def _components(con, lay: Layout, submission_ids: list[int]) -> list[list[int]]:
@@ -225,7 +234,10 @@ def _decide(changes: list[PartChange], share: float, max_shrink: float, complete
         # The part's complete file carries most of its *current* rows (kept); counting its new
         # rows too made a second campus sent on a later night replace the first. People it lists
         # in rows it set aside count too: the partner sent them, and they are kept, not removed.
-        elif complete_extracts or change.kept + change.listed >= share * change.before:
+        # A dated key (person and day) may match many earlier events: the share is of the rows
+        # the group carries again, never more than it carries (one late row is no month).
+        elif complete_extracts or min(change.kept, change.carried) + change.listed >= \
+                share * change.before:
             change.decision, change.after = "replaced", change.carried + change.listed
             held |= not allow_shrink and change.before - change.after > max_shrink * change.before
         else:

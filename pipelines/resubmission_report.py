@@ -82,8 +82,8 @@ def _line(change: PartChange, unit: str, share: float) -> str:
         return head + (f"{change.after:,}. This file updated {change.kept:,} {who} already on "
                        f"file and added {added:,}; the {change.before - change.kept:,} it does "
                        f"not list were kept. (It is not the complete file for {change.label}: "
-                       f"it holds fewer than {share:.0%} of the {_n(change.before, unit)} on "
-                       "file.)") + _kept_words(change)
+                       f"it lists fewer than {share:.0%} of the {_n(change.before, unit)} on "
+                       "file.)") + _kept_words(change) + _none_matched(change, who, share)
     dropped = change.before - change.kept - change.listed
     if who == "cells":
         return head + (f"{change.after:,}. This file's table for {change.label} replaced the "
@@ -93,6 +93,18 @@ def _line(change: PartChange, unit: str, share: float) -> str:
                f"{dropped:,} people from earlier files who are not in it were removed")
     return head + (f"{change.after:,}. This file is the complete file for {change.label}, so "
                    f"it replaced it: {removed}.") + _kept_words(change)
+
+
+def _none_matched(change: PartChange, who: str, share: float) -> str:
+    """A file as big as the period that matches none of it is rarely more people: more often the
+    same people under ids that changed form, and then each of them now counts twice."""
+    if who != "people" or change.kept + change.listed or change.carried < share * change.before:
+        return ""
+    return (f" **Check this:** none of the {change.carried:,} people in this file match the "
+            f"{change.before:,} already on file for {change.label}. If they are the same people, "
+            "their ids changed form (Excel drops leading zeros: 000123 becomes 123; a prefix or "
+            "a `.0` added), and both copies now count: send the file again with the ids as "
+            "before, or tell the backbone team.")
 
 
 def _kept_words(change: PartChange) -> str:

@@ -41,4 +41,7 @@ def run_summary_markdown(summaries: list[dict], run_id: str) -> str:
             lines.append(_row(initiative, "", "", md_text(summary.get("error_kind",
                                                                   "definitions invalid")), "", "",
                               md_text(summary["error"], REASON_CHARS)))
-    return "\n".join(lines)
+    # Rows of partners initiative.yaml no longer lists, which no published number counts.
+    said = [f"- **{md_text(s.get('initiative', ''))}**: {md_text(line)}"
+            for s in summaries for line in s.get("not_counted", [])]
+    return "\n".join(lines + (["", "Not counted:", *said] if said else []))

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from pipelines.scorecard_charts import group_label
 from pipelines.scorecard_i18n import integer, long_date
@@ -30,7 +32,20 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 OPTIONS = {"trim_blocks": True, "lstrip_blocks": True, "extensions": ["jinja2.ext.i18n"]}
 COMPILED_WITH = {"jinja2": jinja2.__version__, "python": sys.version, "options": OPTIONS,
                  "autoescape": "select_autoescape(default=True, default_for_string=True)",
-                 "newstyle_gettext": True, "format": 1}
+                 "newstyle_gettext": True, "finalize": "shown_bidi", "format": 1}
+# Bidirectional controls reorder what follows them on the line: a right-to-left override in a
+# name or title would show the rest of its line reversed. Shown as their escapes (`\u202e`),
+# as the status page, reports and logs show them.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown_bidi(value: object) -> object:
+    """Every `{{ }}` value, its bidirectional controls written as escapes (markup stays
+    markup: the escapes hold no HTML)."""
+    if isinstance(value, str) and _BIDI.search(value):
+        shown = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+        return Markup(shown) if isinstance(value, Markup) else shown
+    return value
 
 
 class SafeCache(FileSystemBytecodeCache):
@@ -59,7 +74,7 @@ def bytecode_cache() -> FileSystemBytecodeCache | None:
 def new_environment(catalog, cache: FileSystemBytecodeCache | None) -> Environment:  # noqa: ANN001
     env = Environment(loader=FileSystemLoader(TEMPLATE_DIR),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      bytecode_cache=cache, **OPTIONS)
+                      bytecode_cache=cache, finalize=shown_bidi, **OPTIONS)
     # newstyle: `_("... %(n)s", n=x)` escapes the values it fills in under autoescape.
     env.install_gettext_translations(catalog, newstyle=True)
     env.filters["integer"] = integer

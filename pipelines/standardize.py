@@ -35,6 +35,7 @@ from pipelines.equity.poverty import (period_years_sql, ratio_sql, region_sql,
 from pipelines.equity.race import MULTI_UNSPECIFIED, code_lookup
 from pipelines.equity.standards import RaceStandard, class_band_sql
 from pipelines.sql import sql_literal
+from pipelines.unicode_forms import nfc_sql
 from pipelines.period_intake import PERIODS
 from pipelines.typed import SQL_TYPES
 from pipelines.validate import VIEW
@@ -121,9 +122,12 @@ def _race_flags_sql(schema: IntakeSchema, crosswalk: Crosswalk,
                 f"list_transform(string_split({code_col}, {separator}), "
                 f"lambda c: coalesce({lookup}[lower(trim(c))], 0)), 'bit_or') "
                 f"ELSE {whole} END, 0)")
+        # Each distinct list read in NFC (pipelines.unicode_forms): a decomposed code matches.
+        distinct = (f"SELECT {code_col} AS _as_sent, {nfc_sql(code_col)} AS {code_col} FROM "
+                    f"(SELECT DISTINCT {code_col} FROM {VIEW} WHERE {code_col} IS NOT NULL)")
         with_mask = (f"(SELECT v.*, coalesce(m._race_mask, 0) AS _race_mask FROM {VIEW} v "
-                     f"LEFT JOIN (SELECT {code_col}, {mask} AS _race_mask FROM (SELECT DISTINCT "
-                     f"{code_col} FROM {VIEW} WHERE {code_col} IS NOT NULL)) m USING ({code_col}))")
+                     f"LEFT JOIN (SELECT _as_sent AS {code_col}, {mask} AS _race_mask FROM "
+                     f"({distinct})) m USING ({code_col}))")
     flags = []
     for bit, code in enumerate(RACE_CODES):
         sources = [f"(t._race_mask & {1 << bit}) <> 0"]

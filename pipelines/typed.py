@@ -9,8 +9,10 @@ class-proxy codes are matched whatever their case; person ids lose invisible edg
 from __future__ import annotations
 
 from pipelines.config import Crosswalk, IntakeColumn, IntakeSchema
+from pipelines.date_text import date_sql
 from pipelines.invisible import strip_edges_sql, visible_ascii_sql
 from pipelines.sql import sql_literal
+from pipelines.unicode_forms import nfc_sql, nfc_unless_sql
 
 # The SQL type each intake-schema column type is typed to (and stored as, for measures).
 SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "date": "DATE"}
@@ -32,12 +34,19 @@ def typed_sql_type(column: IntakeColumn) -> str:
 
 
 def _mapped_text(column: str, crosswalk: Crosswalk) -> str:
+    """`column` through the crosswalk's value map, whatever the case; a value no key matches as
+    written is tried again in NFC (pipelines.unicode_forms: a decomposed "Sí" is the key "Sí")
+    and passed on in NFC, for the allowed values."""
     mapping = crosswalk.values.get(column)
     if not mapping:
         return column
-    cases = " ".join(f"WHEN lower({column}) = {sql_literal(str(k).lower())} THEN {sql_literal(str(v))}"
-                     for k, v in mapping.items())
-    return f"(CASE {cases} ELSE {column} END)"
+
+    def cases(text: str) -> str:
+        return " ".join(f"WHEN lower({text}) = {sql_literal(str(k).lower())} "
+                        f"THEN {sql_literal(str(v))}" for k, v in mapping.items())
+
+    again = f"(CASE {cases(nfc_sql(column))} ELSE {nfc_sql(column)} END)"
+    return f"(CASE {cases(column)} ELSE {again} END)"
 
 
 def _proxy_code(text: str, crosswalk: Crosswalk) -> str:
@@ -52,8 +61,9 @@ def _proxy_code(text: str, crosswalk: Crosswalk) -> str:
     spelled = ", ".join(sql_literal(k) for k in codes)
     cases = " ".join(f"WHEN {sql_literal(key)} THEN {sql_literal(local)}"
                      for key, local in _proxy_keys(crosswalk).items())
+    # Any other value in NFC (pipelines.unicode_forms): a decomposed "Sí" is the code "Sí".
     return (f"(CASE WHEN {text} IN ({spelled}) THEN {text} "
-            f"ELSE coalesce(CASE lower({text}) {cases} END, {text}) END)")
+            f"ELSE coalesce(CASE lower({nfc_sql(text)}) {cases} END, {nfc_sql(text)}) END)")
 
 
 def _proxy_keys(crosswalk: Crosswalk) -> dict[str, str]:
@@ -70,7 +80,7 @@ def _proxy_keys(crosswalk: Crosswalk) -> dict[str, str]:
 GROUP_SPACES = " \u00a0\u202f\u2009"
 
 
-def _number_text(text: str) -> str:
+def _number_text(text: str, thousands_dots: bool = False) -> str:
     """Partner numbers as DuckDB reads them: "$1,234.50", "1.234,5" and "25000,50" all work.
 
     A comma is a thousands separator only in groups of three ("81,236", "1,234,567.5"); a lone
@@ -78,19 +88,25 @@ def _number_text(text: str) -> str:
     groups of three before a decimal comma are thousands. Anything else stays as written and fails
     the type rule rather than being read as a different number. So are spaces: only thousands
     groups ("20 000", "1 234 567,5") lose theirs; "1 2" is not 12 (the other GROUP_SPACES:
-    number_sql). The space rule wraps the comma rules rather than feeding them: nested, each copy
-    of the text multiplied the expression and a small file's staging took 40% longer.
+    number_sql). `thousands_dots` (a ';' file: European Excel writes those, with decimal commas)
+    also reads dots in groups of three without a comma as thousands ("45.000", "1.234.567"):
+    there "45.000" is forty-five thousand, where a ',' file's "45.000" stays 45 and its
+    "1.234.567" fails the type rule. Commas in groups of three are thousands in either
+    ("$47,016": US systems export ';' files too). The space rule wraps the comma rules rather
+    than feeding them: nested, each copy of the text multiplied the expression and a small
+    file's staging took 40% longer.
     """
     dollars = f"replace({text}, '$', '')"
     # One space may also stand next to the sign or a dropped "$" ("$ 20000", "- 5", "5 $").
-    spaced = "' ?-? ?(\\d+|\\d{1,3}( \\d{3})+)([.,]\\d+)? ?'"
+    # Digits may be grouped by spaces or, beside such a space, by commas ("$ 45,000.00").
+    spaced = "' ?-? ?(\\d+|\\d{1,3}( \\d{3})+|\\d{1,3}(,\\d{3})+)([.,]\\d+)? ?'"
     bare = f"replace({dollars}, ' ', '')"
     # A space elsewhere keeps the text as written, which then fails the type rule.
     return (f"(CASE WHEN contains({text}, ' ') AND NOT regexp_full_match({dollars}, {spaced}) "
-            f"THEN {text} ELSE {_commas(bare)} END)")
+            f"THEN {text} ELSE {_commas(bare, thousands_dots)} END)")
 
 
-def number_sql(text: str) -> str:
+def number_sql(text: str, thousands_dots: bool = False) -> str:
     """SQL: the DOUBLE `text` means under _number_text's rules, with any of GROUP_SPACES as the
     space (NULL when it means none).
 
@@ -102,15 +118,19 @@ def number_sql(text: str) -> str:
     grouped = f"'{space}?-?{space}?(\\d+|\\d{{1,3}}({space}\\d{{3}})+)([.,]\\d+)?{space}?'"
     unspaced = f"translate({text}, '${GROUP_SPACES}', '')"
     other = (f"(CASE WHEN regexp_full_match(replace({text}, '$', ''), {grouped}) "
-             f"THEN {_commas(unspaced)} END)")
-    return (f"coalesce(TRY_CAST({_number_text(text)} AS DOUBLE), "
+             f"THEN {_commas(unspaced, thousands_dots)} END)")
+    return (f"coalesce(TRY_CAST({_number_text(text, thousands_dots)} AS DOUBLE), "
             f"TRY_CAST({other} AS DOUBLE))")
 
 
-def _commas(bare: str) -> str:
+def _commas(bare: str, thousands_dots: bool = False) -> str:
     """`bare` (no space, no "$") with its thousands separators dropped and a decimal comma made
     a point, when they follow the rules of _number_text; else as it is."""
-    return (f"(CASE WHEN NOT contains({bare}, ',') THEN {bare} "
+    # A leading group of 0 ("0.125") is never thousands. Commas in groups of three stay
+    # thousands in a ';' file too: US systems export ';' files ("$47,016" is not 47.016).
+    dots = (f"WHEN regexp_full_match({bare}, '-?[1-9]\\d{{0,2}}(\\.\\d{{3}})+') "
+            f"THEN replace({bare}, '.', '') " if thousands_dots else "")
+    return (f"(CASE {dots}WHEN NOT contains({bare}, ',') THEN {bare} "
             f"WHEN regexp_full_match({bare}, '-?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?') "
             f"THEN replace({bare}, ',', '') "
             f"WHEN regexp_full_match({bare}, '-?(\\d+|\\d{{1,3}}(\\.\\d{{3}})+),\\d+') "
@@ -118,10 +138,10 @@ def _commas(bare: str) -> str:
             f"ELSE {bare} END)")
 
 
-def _typed(column: IntakeColumn, text: str) -> str:
+def _typed(column: IntakeColumn, text: str, thousands_dots: bool = False) -> str:
     if column.type == "string":
         return text
-    number = number_sql(text)
+    number = number_sql(text, thousands_dots)
     if column.type == "number":
         # "inf", "NaN" and "1e400" (read as inf) are no amount: NULL, so `wrong_type`, not a
         # value that passes an unbounded column and poisons every sum it enters.
@@ -136,11 +156,11 @@ def _typed(column: IntakeColumn, text: str) -> str:
         direct = f"TRY_CAST({text} AS {target})"
         return (f"(CASE WHEN {direct}::VARCHAR = {text} THEN {direct} "
                 f"WHEN {number} = floor({number}) THEN TRY_CAST({number} AS {target}) END)")
-    return f"TRY_CAST({text} AS DATE)"
+    return date_sql(text)
 
 
-def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk,
-                  present: list[str]) -> tuple[str, str]:
+def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk, present: list[str],
+                  thousands_dots: bool = False) -> tuple[str, str]:
     """The columns of `typed`: every template column, `<name>` typed and `<name>__text` as the
     partner wrote it (NULL for columns the file lacks), as two SELECT lists for `read.load_csv`:
     what is computed while parsing and stored, and what the view adds over the stored columns.
@@ -156,6 +176,8 @@ def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk,
         text = _mapped_text(name, crosswalk)
         if column.role == "class_proxy":
             text = _proxy_code(text, crosswalk)
+        elif text == name:
+            text = _compared_text(column)
         if name not in present:
             exposed += [f"NULL::{typed_sql_type(column)} AS {name}",
                         f"NULL::VARCHAR AS {name}__text"]
@@ -169,7 +191,8 @@ def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk,
             stored += [f"{text} AS {name}", f"{name} AS {name}__text"]
             exposed += [name, f"{name}__text"]
         else:
-            stored += [f"{_typed(column, text)} AS {name}", f"{name} AS {name}__text"]
+            stored += [f"{_typed(column, text, thousands_dots)} AS {name}",
+                       f"{name} AS {name}__text"]
             exposed += [name, f"{name}__text"]
     return ", ".join(stored) or "NULL AS _no_template_column", ", ".join(exposed)
 
@@ -178,6 +201,50 @@ def _person_id_text(name: str) -> str:
     """`name` without invisible edge characters (pipelines.invisible), NULL if nothing else:
     copy-paste leaves them, no partner can see them, and kept they hash to another person. The
     usual id begins and ends with a visible ASCII character: two code point tests, ~80 ns a row
-    on one core (a fifth of hashing it); only other ids take the regular expression."""
-    return (f"(CASE WHEN {visible_ascii_sql(name)} AND {visible_ascii_sql(f'right({name}, 1)')} "
-            f"THEN {name} ELSE NULLIF({strip_edges_sql(name)}, '') END)")
+    on one core (a fifth of hashing it); only other ids take the regular expression. In NFC
+    (pipelines.unicode_forms), so an id with accents is one person in either form; an ASCII id,
+    the usual one, is returned after a byte scan."""
+    def read(text: str) -> str:
+        return (f"(CASE WHEN {visible_ascii_sql(text)} AND "
+                f"{visible_ascii_sql(f'right({text}, 1)')} THEN {nfc_sql(text)} "
+                f"ELSE NULLIF({nfc_sql(strip_edges_sql(text))}, '') END)")
+
+    # One test of the first character (' is 39, = is 61) before the usual id's path.
+    return (f"(CASE WHEN ascii({name}) NOT IN (39, 61) THEN {read(name)} "
+            f"ELSE {read(_unwrapped_id(name))} END)")
+
+
+def _unwrapped_id(name: str) -> str:
+    """`name` without the wrappers exports use to keep an id's leading zeros from Excel: the
+    formula `="00123"` (what some student systems write) and a leading apostrophe (`'00123`,
+    Excel's text prefix, typed into the file). Both are the id 00123; kept, they would be
+    another person than the same child sent plainly, or fail the template's pattern."""
+    return (f"(CASE WHEN regexp_full_match({name}, '=\"[^\"]*\"') THEN {name}[3:-2] "
+            f"WHEN ascii({name}) = 39 THEN {name}[2:] ELSE {name} END)")
+
+
+# Text roles compared with definition text after staging: an aggregate table's groups (with
+# the template's labels), a measure (with indicator conditions' values).
+_COMPARED_ROLES = frozenset({"race_group", "class_group", "measure"})
+
+
+def _compared_text(column: IntakeColumn) -> str:
+    """A text column compared with definition text, in NFC (pipelines.unicode_forms); a value
+    already among the allowed ones is kept as it is. Other columns as written: race codes are
+    brought to NFC once per distinct code list where they are read (validate, standardize), a
+    period once per distinct value (period_forms.squeeze), a person id by _person_id_text."""
+    name = column.name
+    if column.type != "string" or column.role == "person_id" or (
+            column.allowed is None and column.role not in _COMPARED_ROLES):
+        return name
+    if not column.allowed:
+        return nfc_sql(name)
+    allowed = ", ".join(sql_literal(str(v)) for v in column.allowed)
+    spelled = {str(v).lower(): str(v) for v in column.allowed}
+    if len(spelled) < len(column.allowed):  # values told apart by case alone: kept as written
+        return nfc_unless_sql(name, f"{name} IN ({allowed})")
+    # Whatever its case, as race codes and value maps match ("All" is the label "ALL").
+    cases = " ".join(f"WHEN {sql_literal(low)} THEN {sql_literal(value)}"
+                     for low, value in spelled.items())
+    return (f"(CASE WHEN {name} IN ({allowed}) THEN {name} "
+            f"ELSE coalesce(CASE lower({nfc_sql(name)}) {cases} END, {nfc_sql(name)}) END)")

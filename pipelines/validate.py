@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from pipelines.config import Crosswalk, IntakeColumn, IntakeSchema
+from pipelines.date_text import DATE_FORMS
+from pipelines.equity.poverty import US_STATES
 from pipelines.equity.race import code_lookup
 from pipelines.equity.standards import RaceStandard
 from pipelines.period_intake import PERIODS, period_rules
 from pipelines.sql import sql_literal
+from pipelines.unicode_forms import nfc_sql
 
 if TYPE_CHECKING:  # imported where used: GX takes seconds to import
     import great_expectations as gx
@@ -126,6 +129,8 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
             # A 0/1 column the partner writes as Y/N: "must be an integer" would mislead them.
             kind = f"one of: {_accepted_values(column, crosswalk)}" if column.allowed is not None \
                 else f"a{'n' if column.type == 'integer' else ''} {column.type}"
+            if column.type == "date" and column.allowed is None:
+                kind = f"a date ({DATE_FORMS}; month before day)"
             wrong = f"{name}__text IS NOT NULL AND {name} IS NULL"
             # "45%" (typed in a CSV, or a workbook cell shown so) is no number we can read: 45
             # and 0.45 are both plausible, and a wrong guess is 100 times off. chr(37) is "%",
@@ -157,11 +162,31 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
             suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(
                 column=name, max_value=today.year, meta=_meta(
                     "future_period", name, f"{label!r} is in the future (after {today.year}).")))
+        rounded = None
+        if column.role == "person_id":
+            # Excel shows a long number id as 1.2E+05 and saves it so: its digits are gone, and
+            # kept, every id rounded alike would be one person.
+            rounded = f"regexp_full_match({name}__text, '\\d([.,]\\d+)?[eE][+]\\d+')"
+            suite.add_expectation(_unexpected_rows(
+                "id_in_scientific_notation", name, f"{label!r} is written in scientific "
+                "notation, as Excel shows a long number: the id's last digits are lost, so the "
+                "row cannot be matched to its person. Format the column as Text in Excel (or "
+                "export the ids from the source system as text) and send the file again.",
+                f"{name}__text IS NOT NULL AND {rounded}", f"{name}__text"))
         if column.pattern:
             suite.add_expectation(_unexpected_rows(
                 "bad_format", name, f"{label!r} has characters or a shape it may not have.",
                 f"{name}__text IS NOT NULL AND NOT regexp_full_match({name}__text, "
-                f"{gx_literal(column.pattern)})", f"{name}__text"))
+                f"{gx_literal(column.pattern)})" + (f" AND NOT {rounded}" if rounded else ""),
+                f"{name}__text"))
+        if column.role == "state":
+            states = ", ".join(gx_literal(s) for s in US_STATES)
+            suite.add_expectation(_unexpected_rows(
+                "not_a_state", name, f"{label!r} must be the two-letter code of a US state or DC "
+                "(e.g. NM): the federal poverty guideline, which places a household's income, "
+                "exists only for those.",
+                f"{name}__text IS NOT NULL AND upper(trim({name}__text)) NOT IN ({states})",
+                f"{name}__text"))
         if column.role == "race_codes":
             lookup = code_lookup(crosswalk, race)  # race: the workspace's SPD 15 standard
             known = ", ".join(gx_literal(k) for k in sorted(lookup))
@@ -170,12 +195,14 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
             # joined back to the rows: 5x faster than splitting every row's list. A cell that is
             # a known code as a whole ("2+" under a "+" separator) is that code, not split (as
             # in standardize); a bad cell is reported as the partner wrote it, not its piece.
+            # Each distinct list is read in NFC (pipelines.unicode_forms), as standardize does.
+            nfc = nfc_sql(name)
             suite.add_expectation(gx.expectations.UnexpectedRowsExpectation(
                 unexpected_rows_query=(
                     f"SELECT t._row, t.{name}__text AS value FROM {{batch}} t JOIN (SELECT "
-                    f"DISTINCT {name} FROM (SELECT {name}, trim(unnest(string_split({name}, "
+                    f"DISTINCT {name} FROM (SELECT {name}, trim(unnest(string_split({nfc}, "
                     f"{separator}))) AS value FROM (SELECT DISTINCT {name} FROM {{batch}} WHERE "
-                    f"{name} IS NOT NULL AND lower(trim({name})) NOT IN ({known}))) "
+                    f"{name} IS NOT NULL AND lower(trim({nfc})) NOT IN ({known}))) "
                     f"WHERE value <> '' AND lower(value) NOT IN ({known})) b USING ({name})"),
                 meta=_meta("unknown_race_code", name, f"{label!r} has a code that is not in the "
                            "initiative's race/ethnicity crosswalk for this partner. "

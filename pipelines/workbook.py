@@ -22,6 +22,8 @@ from pathlib import Path
 from pipelines import workbook_formats
 from pipelines.lines import CHUNK
 from pipelines.problems import FileRejected, Problem
+from pipelines.unicode_forms import nfc
+from pipelines.workbook_dates import as_shown
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and any password-protected Office file
 ZIP_MAGIC = b"PK\x03\x04"  # .xlsx
@@ -51,7 +53,12 @@ def kind(path: Path, head: bytes) -> str | None:
     if head.startswith(OLE_MAGIC):
         return "xls"
     suffix = path.suffix.lower()
-    return suffix[1:] if suffix in WORKBOOK_SUFFIXES else None
+    # Some systems save tab- or comma-separated text under an .xls name: text is read as text.
+    # A ZIP or a web page (Excel's "XML spreadsheet", HTML tables) named so stays a workbook
+    # that will not open, and is refused as one.
+    markup = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    text = not head.startswith(ZIP_MAGIC) and not markup
+    return suffix[1:] if suffix in WORKBOOK_SUFFIXES and not text else None
 
 
 @dataclass(frozen=True)
@@ -94,33 +101,57 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def _pick_sheet(book, wanted: str | None):
+def _sheets(book, wanted: str | None):
+    """The sheet named in the crosswalk, else the visible worksheets in order."""
     import python_calamine as calamine
 
     if wanted is not None:
-        # Named in the partner's crosswalk by the backbone team: read even if hidden.
+        # Named in the partner's crosswalk by the backbone team: read even if hidden. The name
+        # as typed on a Mac (decomposed accents) is the same name (pipelines.unicode_forms).
+        if wanted not in book.sheet_names:
+            wanted = next((n for n in book.sheet_names if nfc(n) == nfc(wanted)), wanted)
         if wanted not in book.sheet_names:
             names = ", ".join(repr(n) for n in book.sheet_names)
             raise FileRejected(Problem(
                 "missing_sheet", f"The workbook has no sheet named {wanted!r}, which is the sheet "
                 f"your data is read from; its sheets are: {names}. Put the data in a sheet named "
                 f"{wanted!r}, or ask the backbone team to change the sheet name they expect."))
-        return book.get_sheet_by_name(wanted)
-    for meta in book.sheets_metadata:
-        if (meta.visible == calamine.SheetVisibleEnum.Visible
-                and meta.typ == calamine.SheetTypeEnum.WorkSheet):
-            return book.get_sheet_by_name(meta.name)
-    raise FileRejected(Problem("empty_file", "This workbook has no visible worksheet to read. "
-                               "Unhide the sheet with the data and send the file again."))
+        yield book.get_sheet_by_name(wanted)
+        return
+    visible = [meta.name for meta in book.sheets_metadata
+               if meta.visible == calamine.SheetVisibleEnum.Visible
+               and meta.typ == calamine.SheetTypeEnum.WorkSheet]
+    if not visible:
+        raise FileRejected(Problem("empty_file", "This workbook has no visible worksheet to "
+                                   "read. Unhide the sheet with the data and send the file "
+                                   "again."))
+    for name in visible:  # loaded one at a time: the first one usually has the data
+        yield book.get_sheet_by_name(name)
+
+
+def _sheet_rows(path: Path, sheet) -> tuple[Iterator[list[str]], list[list[str]]]:
+    """The sheet's rows as text, and its first rows (`_head`) taken from them."""
+    # Numbers whose format pads them (42 formatted 00000 shows 00042), or shows them as a
+    # percentage (0.45 shows 45%, then refused): written as shown.
+    if formats := workbook_formats.read(path, sheet.name):
+        rows = formats.rows(sheet.iter_rows(), sheet, cell_text)
+    else:
+        rows = (([cell_text(v) for v in row]) for row in sheet.iter_rows())
+    return rows, _head(rows)
+
+
+def _named_row(rows: list[list[str]], maps: Callable[[str], bool], enough: int) -> int | None:
+    """The first row with at least `enough` cells naming a template column."""
+    return next((i for i, row in enumerate(rows)
+                 if sum(1 for c in row if c.strip() and maps(c)) >= enough), None)
 
 
 def _header_index(rows: list[list[str]], maps: Callable[[str], bool] | None) -> int | None:
     first = next((i for i, row in enumerate(rows) if _filled(row)), None)
     if maps is not None:
-        named = [sum(1 for c in row if c.strip() and maps(c)) for row in rows]
         # Two names first: a title that happens to be one column's alias ("White") is not it.
         for enough in (2, 1):
-            found = next((i for i, count in enumerate(named) if count >= enough), None)
+            found = _named_row(rows, maps, enough)
             if found is not None:
                 return found
     return first
@@ -131,8 +162,10 @@ def _filled(row: list[str]) -> bool:
 
 
 def to_csv(path: Path, target: Path, sheet_name: str | None = None,
-           maps: Callable[[str], bool] | None = None) -> Sheet:
-    """Write the workbook's sheet (the named one, else the first visible one) to `target`.
+           maps: Callable[[str], bool] | None = None,
+           names_period: Callable[[str], bool] | None = None) -> Sheet:
+    """Write the workbook's sheet (the named one, else the first visible one naming two template
+    columns, else the first visible one) to `target`.
 
     `maps` says whether a cell's text names a template column: the header is the first row
     with one. Blank sheet rows become blank lines, which the CSV path skips but counts.
@@ -144,14 +177,17 @@ def to_csv(path: Path, target: Path, sheet_name: str | None = None,
     try:
         with path.open("rb") as handle:
             book = calamine.CalamineWorkbook.from_filelike(handle)
-        sheet = _pick_sheet(book, sheet_name)
-        # Numbers whose format pads them (42 formatted 00000 shows 00042), or shows them as a
-        # percentage (0.45 shows 45%, then refused): written as shown.
-        if formats := workbook_formats.read(path, sheet.name):
-            rows = formats.rows(sheet.iter_rows(), sheet, cell_text)
+        # Unless the crosswalk names the sheet, the first visible one is read; when it names no
+        # two template columns (an "Instructions" or cover sheet first), the first sheet that
+        # does.
+        first = None
+        for sheet in _sheets(book, sheet_name):
+            rows, head = _sheet_rows(path, sheet)
+            first = first or (sheet, rows, head)
+            if sheet_name is not None or maps is None or _named_row(head, maps, 2) is not None:
+                break
         else:
-            rows = (([cell_text(v) for v in row]) for row in sheet.iter_rows())
-        head = _head(rows)
+            sheet, rows, head = first
         # iter_rows starts at sheet row 1 (leading blank rows included); were it to start at
         # the first filled row instead, that row would not be blank.
         top = sheet.start[0] if sheet.start and head and _filled(head[0]) else 0
@@ -161,9 +197,11 @@ def to_csv(path: Path, target: Path, sheet_name: str | None = None,
                 "empty_file", f"The sheet {sheet.name!r} is empty: no column names and no data. "
                 "Please put the data in it and send the file again."))
         width = max(len(row) for row in head)
+        # A date cell shown as a year or month is that period in the period column only.
+        periods = {i for i, name in enumerate(head[at]) if names_period and names_period(name)}
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("w", encoding="utf-8", newline="") as out:
-            _write(out, (row + [""] * (width - len(row))
+            _write(out, (as_shown(row, periods) + [""] * (width - len(row))
                          for row in itertools.chain(head[at:], rows)))
     except calamine.PasswordError:
         raise FileRejected(ENCRYPTED) from None

@@ -24,6 +24,7 @@ leaves the cells as calamine gives them. .xls (BIFF) formats are not read: calam
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 import zipfile
@@ -34,6 +35,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import PurePosixPath
 from xml.parsers import expat
 
+from pipelines.workbook_dates import BUILTIN_MONTH, MONTH, PartialDate, ShownDate, \
+    partial_date_format
 from pipelines.workbook_percent import BUILTIN_PERCENT, PERCENT, Percent, is_percent_format
 
 _NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -91,6 +94,10 @@ class Shown:
         return "".join(out)
 
 
+# How a cell's value is shown, where that changes what it is.
+Display = Shown | Percent | PartialDate
+
+
 def shown_as(code: str) -> Shown | None:
     """The Shown of an Excel format code that pads a whole number, else None."""
     if not _PADDED.match(code):
@@ -103,18 +110,21 @@ def shown_as(code: str) -> Shown | None:
     return Shown(pieces) if sum(piece is None for piece in pieces) >= 2 else None
 
 
-def display(code: str) -> Shown | Percent | None:
-    """How an Excel format code shows a number, where that changes what the number is."""
-    return PERCENT if is_percent_format(code) else shown_as(code)
+def display(code: str) -> Display | None:
+    """How an Excel format code shows a number (or a date: a year or month only), where that
+    changes what the cell is."""
+    if is_percent_format(code):
+        return PERCENT
+    return shown_as(code) or partial_date_format(code)
 
 
 @dataclass
 class _Column:
     starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
-    shown: list[Shown | Percent] = field(default_factory=list)
+    shown: list[Display] = field(default_factory=list)
 
-    def add(self, row: int, shown: Shown | Percent) -> None:
+    def add(self, row: int, shown: Display) -> None:
         if self.ends and self.ends[-1] == row - 1 and self.shown[-1] is shown:
             self.ends[-1] = row
         elif not self.ends or row > self.ends[-1]:
@@ -129,7 +139,7 @@ class _Column:
             self.ends.insert(at, row)
             self.shown.insert(at, shown)
 
-    def at(self, row: int) -> Shown | Percent | None:
+    def at(self, row: int) -> Display | None:
         at = bisect_right(self.starts, row) - 1
         return self.shown[at] if at >= 0 and row <= self.ends[at] else None
 
@@ -157,9 +167,13 @@ class SheetFormats:
                 value = row[at] if 0 <= at < len(row) else None
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     shown = runs.at(top + index)
-                    text = shown.text(value) if shown else None
+                    text = shown.text(value) if shown and not isinstance(
+                        shown, PartialDate) else None
                     if text is not None:
                         texts[at] = text
+                elif isinstance(value, dt.date) and isinstance(
+                        shown := runs.at(top + index), PartialDate):
+                    texts[at] = ShownDate(texts[at], shown.text(value))
             yield texts
 
 
@@ -228,7 +242,7 @@ def _normal(name: str) -> str:
     return "/".join(out)
 
 
-def _mattering_styles(book: zipfile.ZipFile, part: str) -> dict[int, Shown | Percent]:
+def _mattering_styles(book: zipfile.ZipFile, part: str) -> dict[int, Display]:
     """{cell style index: how its number is shown} for the cell styles whose number format
     changes what the number is."""
     codes: dict[int, str] = {}  # no built-in format pads (ECMA-376 18.8.30); two are percent
@@ -255,6 +269,7 @@ def _mattering_styles(book: zipfile.ZipFile, part: str) -> dict[int, Shown | Per
     _parse(book, part, start, end)
     shown = {number: s for number, code in codes.items() if (s := display(code))}
     shown.update(dict.fromkeys(BUILTIN_PERCENT, PERCENT))
+    shown.update(dict.fromkeys(BUILTIN_MONTH, MONTH))
     return {index: shown[number] for index, number in enumerate(styles) if number in shown}
 
 
@@ -278,7 +293,7 @@ _TYPE = re.compile(rb"""\st=["']([A-Za-z]+)["']""")
 _CELL_TAG = re.compile(rb"<(?:[\w.-]+:)?c\s")
 
 
-def _formatted_cells(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown | Percent]
+def _formatted_cells(book: zipfile.ZipFile, part: str, mattering: dict[int, Display]
                      ) -> dict[int, _Column]:
     """{column: runs of rows} of the number cells whose style is in `mattering`."""
     if 0 not in mattering:  # else every cell without `s` matters: only a full walk finds them
@@ -295,7 +310,7 @@ def _column(letters: str) -> int:
     return column - 1
 
 
-def _scan(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown | Percent]
+def _scan(book: zipfile.ZipFile, part: str, mattering: dict[int, Display]
           ) -> dict[int, _Column] | None:
     """The fast path: `s="N"` for such a style N, found by a regular expression with a literal
     start over the XML's bytes (C speed, a tenth of a regular expression per tag); only those
@@ -337,7 +352,7 @@ def _scan(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown | Percent
                 return columns
 
 
-def _walk(book: zipfile.ZipFile, part: str, mattering: dict[int, Shown | Percent]
+def _walk(book: zipfile.ZipFile, part: str, mattering: dict[int, Display]
           ) -> dict[int, _Column]:
     """Every cell's start tag, through expat: where a cell is follows from the ones before it
     when it does not say."""

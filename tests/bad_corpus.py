@@ -499,9 +499,15 @@ CASES: list[Case] = [
     Case("duplicate_header_exact", "header", SCHOOLS, "RUSD two years.csv",
          rejected("duplicate_column", row=1, column="School Year", says="keep only one"),
          schools(tag="DHE", header=SCHOOLS_HEADER + ",School Year").replace(b",Y\n", b",Y,2023\n")),
-    Case("duplicate_header_alias", "header", SCHOOLS, "RUSD two ids.csv",
-         rejected("duplicate_column", row=1, column="student_id", says="keep only one"),
+    # The crosswalk names "Student Number" as the id: a column that only matches a template
+    # alias of it ("student_id") is left aside, not a duplicate (audit 8, A8-11).
+    Case("crosswalk_column_wins_over_alias", "tricky valid", SCHOOLS, "RUSD two ids.csv",
+         loaded(rows=8),
          schools(tag="DHA", header=SCHOOLS_HEADER + ",student_id").replace(b",Y\n", b",Y,x\n")),
+    Case("duplicate_header_alias", "header", SCHOOLS, "RUSD two ids both aliases.csv",
+         rejected("duplicate_column", row=1, column="student_id", says="keep only one"),
+         schools(tag="DHB", header=SCHOOLS_HEADER.replace("Student Number", "person_id")
+                 + ",student_id").replace(b",Y\n", b",Y,x\n")),
     Case("header_case_and_aliases_valid", "tricky valid", SCHOOLS, "RUSD odd header.csv",
          loaded(rows=8), schools(tag="ODD", header="  STUDENT_ID ,year,Race Codes,FRL,K_READY")),
 

@@ -161,3 +161,12 @@ def test_prefect_calls_counts_the_requests_of_a_night(tmp_path, capsys):
     out = capsys.readouterr().out
     assert calls["POST /api/artifacts/"] == 2 and calls["POST /api/flow_runs/"] == 1
     assert "requests to the server" in out and "| `POST /api/artifacts/` |" in out
+
+
+def test_the_wide_files_benchmark_runs_and_its_parse_reads_every_row(capsys):
+    from benchmarks import wide_files
+
+    results = wide_files.main(["--columns", "5", "60", "--rows", "2"])
+    assert [columns for columns, _, _ in results] == [5, 60]
+    assert all(plain > 0 and parse > 0 for _, plain, parse in results)
+    assert "| 60 |" in capsys.readouterr().out

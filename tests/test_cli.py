@@ -152,6 +152,20 @@ def test_check_cuts_a_long_list_and_writes_the_full_one(workspace, tmp_path):
     assert rows[0]["row"] == "102" and rows[0]["value"] == "555"
 
 
+def test_check_refuses_a_bad_rows_file_it_could_not_write_before_checking(workspace, tmp_path):
+    """Exit 1 means "would be rejected": a target in a missing folder is a usage error (2)."""
+    path = tmp_path / "rusd.csv"
+    path.write_text("Student Number,School Year,Ethnicity/Race Codes,K Readiness Met\n"
+                    + "".join(f"S{i},2024,{555 if i % 2 else 700},Y\n" for i in range(8)))
+    missing = tmp_path / "no such folder" / "rows.csv"
+    result = runner.invoke(app, ["check", str(path), "--partner", "riverbend_schools", "--home",
+                                 str(workspace.root), "--bad-rows", str(missing)],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert "the folder" in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output and "would load" not in result.output
+    assert not missing.parent.exists()
+
 def test_check_shows_hostile_text_inert(workspace, tmp_path):
     path = tmp_path / "evil [red]x[bold] name.csv"
     path.write_text("Student Number,School Year,Ethnicity/Race Codes,K Readiness Met\n"

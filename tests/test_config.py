@@ -66,6 +66,32 @@ def test_bad_definitions_name_the_file_and_key(workspace, relative, old, new, ex
      'op: in, value: [1, "yes"]', "kindergarten_readiness.yaml: numerator.0.value.1: 'yes'"),
     ("indicators/riverbend/kindergarten_readiness.yaml", 'op: "=", value: 1',
      'op: in, value: [1, .nan]', "numerator.0.value.1: nan is not a finite number"),
+    ("indicators/riverbend/kindergarten_readiness.yaml", 'op: "=", value: 1', 'op: "=", value: 2',
+     "kindergarten_readiness.yaml: numerator.0.value: 2 is not one of the values column "
+     "'kinder_ready' allows (0, 1), so no record would count"),
+    ("indicators/riverbend/kindergarten_readiness.yaml", 'op: "=", value: 1',
+     'op: in, value: [1, 2]', "kindergarten_readiness.yaml: numerator.0.value.1: 2 is not one"),
+    ("indicators/riverbend/kindergarten_readiness.yaml",
+     '{column: kinder_ready, op: "=", value: 1}',
+     '{column: class, op: "=", value: "Below 100%"}', "numerator.0.value: 'Below 100%' is not a "
+     "class band; the bands are 'Below 100% FPG'"),
+    ("indicators/riverbend/kindergarten_readiness.yaml",
+     '{column: kinder_ready, op: "=", value: 1}', '{column: class, op: "<", value: "200-399% FPG"}',
+     "numerator.0.op: '<' on column 'class' compares text letter by letter"),
+    ("indicators/riverbend/kindergarten_readiness.yaml", "{column: kinder_ready, op: not_null}",
+     '{column: kinder_ready, op: "=", value: 0}', "kindergarten_readiness.yaml: numerator.0: no "
+     "record the denominator counts can meet it (the denominator asks kinder_ready = 0)"),
+    ("schemas/crosswalks/riverbend/bright_start.yaml", '"Yes": 1, "No": 0',
+     '"Yes": 2, "No": 0', "bright_start.yaml: values.kinder_ready.Yes: 2 is not one of the "
+     "values column 'kinder_ready' allows (0, 1)"),
+    ("schemas/crosswalks/riverbend/bright_start.yaml", '"Yes": 1, "No": 0',
+     '"Yes": "yes", "No": 0', "values.kinder_ready.Yes: 'yes' is not one of the values"),
+    ("schemas/crosswalks/riverbend/bright_start.yaml", '  "Black": black\n',
+     '  "Black": black\n  "black ": white\n', "bright_start.yaml: race_codes: 'Black' and "
+     "'black ' differ only in case or spaces"),
+    ("schemas/intake/person_outcomes_v1.yaml", "aliases: [wcv, well_child]",
+     "aliases: [wcv, well_child, K-Ready]", "columns 'kinder_ready' and 'well_child_visit' both "
+     "take the header 'k_ready'"),
     ("schemas/intake/person_outcomes_v1.yaml", "  - name: well_child_visit\n",
      "  - {name: primary, role: measure, type: integer}\n  - name: well_child_visit\n",
      "person_outcomes_v1.yaml: columns.18.name: Value error, 'primary' is a reserved SQL word"),
@@ -94,6 +120,29 @@ def test_a_condition_value_of_the_column_type_loads(workspace):
           "column: kinder_ready, op: not_null",
           "column: kinder_ready, op: not_null}\n  - {column: race_white, op: in, value: [1, true]")
     assert workspace.load("riverbend")
+
+
+def test_a_condition_that_always_holds_is_no_reachability_error(workspace):
+    """`!= 2` on a 0/1 column counts every record: not refused as counting nobody."""
+    _edit(workspace.path("indicators/riverbend/kindergarten_readiness.yaml"),
+          "column: kinder_ready, op: not_null",
+          "column: kinder_ready, op: not_null}\n  - {column: kinder_ready, op: \"!=\", value: 2")
+    assert workspace.load("riverbend")
+
+
+def test_a_condition_outside_a_measures_bounds_is_refused_inside_them_loads(workspace):
+    _edit(workspace.path("schemas/intake/person_outcomes_v1.yaml"), "  - name: well_child_visit\n",
+          "  - {name: age_months, role: measure, type: integer, min: 0, max: 240}\n"
+          "  - name: well_child_visit\n")
+    indicator = workspace.path("indicators/riverbend/kindergarten_readiness.yaml")
+    _edit(indicator, "column: kinder_ready, op: not_null",
+          "column: kinder_ready, op: not_null}\n  - {column: age_months, op: \"<=\", value: 240")
+    assert workspace.load("riverbend")
+    _edit(indicator, 'op: "<=", value: 240', 'op: ">", value: 240')
+    with pytest.raises(ConfigError) as caught:
+        workspace.load("riverbend")
+    assert ("denominator.1.value: no record can be > 240: column 'age_months' is at least 0 and "
+            "at most 240, so no record would count") in str(caught.value)
 
 
 def test_an_indicator_saved_as_yml_is_loaded(workspace):

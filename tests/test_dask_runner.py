@@ -98,8 +98,13 @@ def test_stage_tasks_run_on_dask_workers_and_publish_the_same_numbers(tmp_path: 
     assert [status for _, status, _ in outcomes(summaries)] == ["loaded"] * len(files)
     assert _records(dask) == _records(default)
     results = "indicator_results.parquet"
-    assert pq.read_table(dask.published("riverbend") / "partnership" / results).equals(
-        pq.read_table(default.published("riverbend") / "partnership" / results))
+    on_workers = pq.read_table(dask.published("riverbend") / "partnership" / results)
+    on_process = pq.read_table(default.published("riverbend") / "partnership" / results)
+    # Row by row, so a failure shows the first cell that differs rather than two whole tables.
+    assert on_workers.num_rows == on_process.num_rows
+    assert next(((a, b) for a, b in zip(on_workers.to_pylist(), on_process.to_pylist())
+                 if a != b), None) is None
+    assert on_workers.equals(on_process)
 
     # Where each stage-file task run executed, according to the Dask workers themselves.
     executed = {}

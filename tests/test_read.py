@@ -294,3 +294,18 @@ def test_lone_carriage_returns_take_the_scan_that_keeps_rejects(tmp_path, config
     scans, problems, rows = _scans(tmp_path, config, b"person_id,period,kinder_ready\rB,2024\r")
     assert scans == 2 and [(p.row, p.rule) for p in problems] == [(2, "malformed_row")]
     assert rows == []
+
+
+def test_the_crosswalks_column_wins_over_a_template_alias_of_the_same_column(config):
+    """Audit 8, A8-11: the partner's crosswalk says "Gross HH" is the household income; their
+    "Income" column (a template alias) is some other income: left aside, not a duplicate."""
+    crosswalk = Crosswalk(header_aliases={"Gross HH": "household_income"})
+    header = ["person_id", "period", "Income", "Gross HH"]
+    mapped = map_header(header, config.record_schema, crosswalk)
+    assert mapped.positions == {0: "person_id", 1: "period", 3: "household_income"}
+    assert mapped.ignored == ["Income"]
+    # Without the crosswalk's word, two columns that both mean one are still a duplicate.
+    with pytest.raises(FileRejected) as caught:
+        map_header(["person_id", "period", "Income", "hh_income"], config.record_schema,
+                   crosswalk)
+    assert caught.value.problems[0].rule == "duplicate_column"

@@ -63,19 +63,22 @@ class Books:
         columns = ", ".join(measures)
         for _ in range(n):
             self.row += 1
+            # As the warehouse load writes them: each record names its file's partner.
             self.con.execute(
-                f"INSERT INTO riverbend.records (submission_id, source_row, loaded_at, period, "
-                f"period_start, period_end{', ' if measures else ''}{columns}) VALUES (?, ?, "
-                f"now(), ?, ?, ?{', ?' * len(measures)})",
-                [submission, self.row, label, start, end, *measures.values()])
+                f"INSERT INTO riverbend.records (submission_id, partner_id, source_row, "
+                f"loaded_at, period, period_start, period_end{', ' if measures else ''}"
+                f"{columns}) VALUES (?, (SELECT partner_id FROM submissions WHERE "
+                f"submission_id = ?), ?, now(), ?, ?, ?{', ?' * len(measures)})",
+                [submission, submission, self.row, label, start, end, *measures.values()])
 
     def cells(self, submission: int, indicator: str, year: int) -> None:
         self.row += 1
         self.con.execute(
-            "INSERT INTO riverbend.aggregate_counts (submission_id, source_row, loaded_at, "
-            "indicator_id, period, period_type, period_start, period_end) VALUES (?, ?, now(), "
-            "?, ?, 'year', ?, ?)", [submission, self.row, indicator, str(year), D(year, 1, 1),
-                                    D(year, 12, 31)])
+            "INSERT INTO riverbend.aggregate_counts (submission_id, partner_id, source_row, "
+            "loaded_at, indicator_id, period, period_type, period_start, period_end) VALUES (?, "
+            "(SELECT partner_id FROM submissions WHERE submission_id = ?), ?, now(), ?, ?, "
+            "'year', ?, ?)", [submission, submission, self.row, indicator, str(year),
+                              D(year, 1, 1), D(year, 12, 31)])
 
     def status(self, as_of: D, partner: str | None = None) -> list[dict]:
         return submission_status(self.con, self.config, as_of, partner).to_pylist()

@@ -140,8 +140,8 @@ def test_hidden_sheets_are_ignored(workspace, config):
 @pytest.mark.parametrize("name, content", [
     ("RUSD broken.xlsx", b"PK\x03\x04\x14\x00\x00\x00xl/workbook.xml truncated"),
     ("RUSD old.xls", OLE_MAGIC + bytes(504)),
-    ("RUSD not really.xlsx", b"Student Number,School Year\nS1,2024\n"),
-])
+    ("RUSD a web page.xls", b"<html><body><table><tr><td>S1</td></tr></table></body></html>"),
+])  # Text named .xlsx or .xls is read as text (tests/test_audit8_fixes.py).
 def test_a_corrupt_workbook_is_rejected_with_a_reason(workspace, config, name, content):
     staged = _stage(workspace, config, name, content)
     assert staged.status == "rejected"
@@ -262,3 +262,40 @@ def test_a_real_xls_workbook_with_dates_titles_and_sheet_rows(workspace, config)
                    (7, "2024Q1", "quarter", dt.date(2024, 1, 1), None)]
     # The hidden sheet's rows were not read.
     assert _query(staged, "SELECT count(*) FROM records WHERE period = '2020'") == [(0,)]
+
+
+def test_an_instructions_sheet_first_is_passed_over_for_the_sheet_with_the_data(workspace,
+                                                                              config):
+    """Audit 8, A8-10: a template workbook often opens on an "Instructions" sheet. The first
+    visible sheet naming two template columns is read; when none does, the reasons name the
+    sheet they were read from."""
+    notes = [["How to fill in this workbook"], ["One row per student. Do not rename columns."]]
+    staged = _stage(workspace, config, "RUSD 2024.xlsx",
+                    _xlsx(("Instructions", notes), ("Data", [HEADER, *ROWS])))
+    assert staged.status == "staged", staged.problems
+    assert staged.rows_read == len(ROWS)
+    refused = _stage(workspace, config, "RUSD notes.xlsx",
+                     _xlsx(("Instructions", notes), ("More notes", notes)))
+    assert refused.status == "rejected"
+    assert refused.problems[0]["rule"] == "missing_column"
+    assert refused.problems[0]["message"].startswith("Sheet 'Instructions': Required column")
+
+
+def test_a_date_cell_shown_as_a_year_or_month_is_that_period_in_the_period_column(workspace,
+                                                                                config):
+    """Audit 9 (B, F6): "2024" typed into a date-formatted column is stored as 2024-01-01 and
+    shown as 2024 (format `yyyy`); "Mar-24" (`mmm-yy`) is March 2024. In the period column the
+    period shown is read, not a day: a later CSV correction of 2024 replaces it."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    formats = {"S1": "yyyy", "S2": "yyyy", "S3": "mmm-yy", "S4": "m/d/yyyy"}
+    for person, shown in formats.items():
+        sheet.append([person, dt.datetime(2024, 3 if shown != "yyyy" else 1, 1), 700, "F", "Y"])
+        sheet.cell(sheet.max_row, 2).number_format = shown
+    buffer = io.BytesIO()
+    book.save(buffer)
+    staged = _stage(workspace, config, "RUSD dates.xlsx", buffer.getvalue())
+    assert staged.status == "staged", staged.problems
+    assert _query(staged, "SELECT period, period_type FROM records ORDER BY source_row") == [
+        ("2024", "year"), ("2024", "year"), ("2024-03", "month"), ("2024-03-01", "day")]

@@ -25,6 +25,10 @@ from pipelines.errors import ConfigError
 
 REGIONS = ("contiguous", "alaska", "hawaii")
 STATE_REGIONS = {"AK": "alaska", "HI": "hawaii"}
+# HHS publishes guidelines for the 50 states and DC only: a household elsewhere (a territory, a
+# typo such as "HA") has no guideline to be classed against, so intake refuses the code.
+US_STATES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE "
+             "NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY").split()
 REQUIRED_COLUMNS = ["year", "region", "first_person", "each_additional"]
 OPTIONAL_COLUMNS = ["source"]
 

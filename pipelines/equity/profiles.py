@@ -37,6 +37,7 @@ from pipelines.equity.poverty import (REGIONS, STATE_REGIONS, guideline_sql, per
 from pipelines.errors import ConfigError
 from pipelines.standardize import RACE_CODES
 from pipelines.sql import sql_literal
+from pipelines.unicode_forms import nfc_sql
 
 
 # The SPD 15 "more than one race, not specified" code ("2+") is the bit after the seven races:
@@ -86,8 +87,10 @@ def _class_rank_sql(config: InitiativeConfig) -> str:
     labels = bands.labels
     band_cases = " ".join(f"WHEN _ratio < {band.upper!r} THEN {rank}"
                           for rank, band in enumerate(bands.bands[:-1]))
+    # The stored code is the crosswalk's spelling; in NFC, as the crosswalk now loads
+    # (pipelines.unicode_forms), also for records loaded from a crosswalk saved decomposed.
     proxy_cases = " ".join(
-        f"WHEN {sql_literal(partner_id)} THEN CASE class_proxy_value "
+        f"WHEN {sql_literal(partner_id)} THEN CASE {nfc_sql('class_proxy_value')} "
         + " ".join(f"WHEN {sql_literal(value)} THEN {labels.index(label)}"
                    for value, label in crosswalk.class_proxy.items()) + " END"
         for partner_id, crosswalk in sorted(config.crosswalks.items()) if crosswalk.class_proxy)

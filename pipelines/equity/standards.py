@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from pipelines import yaml_text_keys
 from pipelines.errors import ConfigError
 from pipelines.sql import sql_literal
+from pipelines.unicode_forms import nfc_tree
 
 # File names inside a workspace's schemas/equity/.
 RACE_STANDARD_FILE = "race_spd15.yaml"
@@ -247,11 +249,15 @@ def _validate(model: type[_M], data: Any, path: Path, key_prefix: str = "") -> _
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_text_keys.load(path.read_text(encoding="utf-8"))  # keys as written
     except FileNotFoundError:
         raise ConfigError(f"{path}: (file): not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: (yaml): {exc}") from None
+    try:
+        data = nfc_tree(data)  # one Unicode form (NFC): see pipelines.unicode_forms
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: (root): expected a mapping, got {type(data).__name__}")
     return data
