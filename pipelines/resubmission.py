@@ -11,7 +11,8 @@
   of aggregate cells. The part of a dated record is its month ("2024-03"): a corrected March
   file replaces March (day parts could never drop a day the correction no longer has, and
   judged completeness on a day's handful of rows). Records labelled with that month share the
-  part. A night's files replace a part (dropping keys they do not carry) only when
+  part, but a replacement replaces only its own grain's rows of it (dated or labelled) unless
+  the crosswalk says `complete_extracts`. A night's files replace a part (dropping keys they do not carry) only when
   they are its complete file: they carry at least `complete_file_share` (intake schema, default
   0.5) of the part's current rows, or the partner's crosswalk says `complete_extracts: true`. One
   late row for last year is an update of that one person, never a replacement of the year.
@@ -248,22 +249,40 @@ def _decide(changes: list[PartChange], share: float, max_shrink: float, complete
     return held
 
 
-def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[PartChange]) -> None:
+def _grains(changes: list[PartChange], complete: bool) -> dict[str, list[tuple]]:
+    """The replaced parts, by which of their earlier rows they replace: all (`true`) when every
+    file of the partner is complete, else those of the group's own grain. A dated month replaces
+    the month's dated rows; rows labelled with the month ("2024-03") are another key, replaced
+    only by `complete_extracts`, and the other way round."""
+    found: dict[str, list[tuple]] = {}
+    for change in changes:
+        if change.decision == "replaced":
+            grain = "true" if complete else (
+                "period_type = 'day'" if change.days else "period_type <> 'day'")
+            found.setdefault(grain, []).append(change.part)
+    return found
+
+
+def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[PartChange],
+           complete: bool = True) -> None:
     ids, first, part = sql_int_list(group), min(group), lay.part_names
     stored = ", ".join(lay.part)
     replaced = [c.part for c in changes if c.decision == "replaced"]
-    values = ", ".join("(" + ", ".join(sql_literal(v) for v in p) + ")" for p in replaced)
-    if replaced and lay.listed and listed.any_keys(con, lay.table, ids):
-        # People the group lists only in rows it set aside keep their earlier rows.
-        listed.replace_keeping(con, lay, partner_id, ids, first, values)
-    elif replaced:
-        # Set aside by the stored labels the replaced parts hold (a month's days).
-        con.execute(f"""
-            INSERT INTO {lay.table}_set_aside
-            SELECT DISTINCT submission_id, {stored}, 'replaced', {first}, now()
-            FROM (SELECT submission_id, {stored}, {lay.parts()} FROM {lay.table}_current
-                  WHERE partner_id = $partner AND submission_id < {first})
-            SEMI JOIN (VALUES {values}) p({part}) USING ({part})""", {"partner": partner_id})
+    keeping = replaced and lay.listed and listed.any_keys(con, lay.table, ids)
+    for grain, parts in _grains(changes, complete or not lay.events).items():
+        values = ", ".join("(" + ", ".join(sql_literal(v) for v in p) + ")" for p in parts)
+        if keeping:
+            # People the group lists only in rows it set aside keep their earlier rows.
+            listed.replace_keeping(con, lay, partner_id, ids, first, values, grain)
+        else:
+            # Set aside by the stored labels the replaced parts hold (a month's days).
+            con.execute(f"""
+                INSERT INTO {lay.table}_set_aside
+                SELECT DISTINCT submission_id, {stored}, 'replaced', {first}, now()
+                FROM (SELECT submission_id, {stored}, {lay.parts()} FROM {lay.table}_current
+                      WHERE partner_id = $partner AND submission_id < {first} AND {grain})
+                SEMI JOIN (VALUES {values}) p({part}) USING ({part})""",
+                        {"partner": partner_id})
     key = ", ".join(lay.key)
     # Among the current rows of the keys the group carries (its own included), the newest wins;
     # a dated key's rows in the group's files are events of one submission and all stay.
@@ -337,7 +356,7 @@ def settle_night(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partn
             con.execute(f"UPDATE submissions SET status = 'held' WHERE submission_id IN "
                         f"({sql_int_list(group)})")
         else:
-            _apply(con, lay, partner_id, group, changes)
+            _apply(con, lay, partner_id, group, changes, complete)
         # A held night changes no current data, so it needs no new publication.
         _record(con, config, lay, partner_id, run_id, "nightly run", group, changes,
                 published=held)
@@ -364,7 +383,7 @@ def accept(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partner_id:
     changes = _measure(con, lay, partner_id, group)
     _decide(changes, schema.complete_file_share, schema.max_shrink_share,
             _files_are_complete(config, partner_id), allow_shrink=True)
-    _apply(con, lay, partner_id, group, changes)
+    _apply(con, lay, partner_id, group, changes, _files_are_complete(config, partner_id))
     con.execute(f"UPDATE submissions SET status = 'loaded' WHERE submission_id IN "
                 f"({sql_int_list(group)})")
     _record(con, config, lay, partner_id, run_id, "accepted by a data lead", group, changes,

@@ -101,12 +101,13 @@ def unmatched(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
 
 
 def replace_keeping(con: duckdb.DuckDBPyConnection, lay, partner_id: str, ids: str, first: int,
-                    values: str) -> None:
+                    values: str, grain: str = "true") -> None:
     """`resubmission._apply`'s replacement of the parts `values` when the group `ids` lists
     people in rows it set aside: the earlier rows of those people (a key no valid row of the
     group carries) stay current. `_set_aside` names whole (file, period) slices, so a slice
     holding such a row is not set aside; its other rows are superseded one by one instead (by
-    the group's first file, as a slice would be). Slices without one are set aside as usual."""
+    the group's first file, as a slice would be). Slices without one are set aside as usual.
+    `grain`: which earlier rows of the parts are replaced (resubmission._grains)."""
     stored, key, part = ", ".join(lay.part), ", ".join(lay.key), lay.part_names
     columns = ", ".join(dict.fromkeys((*lay.part, *lay.key)))  # the stored part is in the key
     earlier = f"""
@@ -121,7 +122,8 @@ def replace_keeping(con: duckdb.DuckDBPyConnection, lay, partner_id: str, ids: s
             FROM (SELECT submission_id, source_row, {columns}
                   FROM (SELECT submission_id, source_row, {columns}, {lay.parts()}
                         FROM {lay.table}_current
-                        WHERE partner_id = $partner AND submission_id < {first})
+                        WHERE partner_id = $partner AND submission_id < {first}
+                          AND {grain})
                   SEMI JOIN (VALUES {values}) p({part}) USING ({part}))
             LEFT JOIN keep USING ({key}))"""
     con.execute(f"""INSERT INTO {lay.table}_superseded {earlier}

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
-
 from pipelines.intake import stage_file
 
 import test_audit7_scenario as J
+from conftest import query
+
+
+def staged_query(staged, sql: str) -> list[tuple]:
+    """Rows of `sql` over a staged file's database (records, quarantine)."""
+    return query(staged.staged_db, sql)
 
 
 def _stage(tmp_path, partner: str, header: list[str], rows: list[list[str]], delimiter=","):
@@ -20,14 +24,10 @@ def _stage(tmp_path, partner: str, header: list[str], rows: list[list[str]], del
     path = tmp_path / "visits.csv"
     path.write_text(J.to_csv(header, rows, delimiter), encoding="utf-8")
     staged = stage_file(path, ws.load(J.INITIATIVE), partner, "salt", tmp_path / "staging")
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        quarantine = con.execute("SELECT _row, column_name, rule, value, message FROM quarantine "
-                                 "ORDER BY 1").fetchall()
-        records = con.execute("SELECT source_row, class, household_income FROM records "
-                              "ORDER BY 1").fetchall()
-    finally:
-        con.close()
+    quarantine = staged_query(staged, "SELECT _row, column_name, rule, value, message "
+                                      "FROM quarantine ORDER BY 1")
+    records = staged_query(staged, "SELECT source_row, class, household_income FROM records "
+                                   "ORDER BY 1")
     return staged, quarantine, {r[0]: r[1:] for r in records}
 
 
@@ -83,11 +83,7 @@ def test_a_date_column_reads_the_dates_partners_write_and_refuses_the_rest(tmp_p
     rows = [[f"D{i}", "2024-03-01", "WHT", "30000", "3", "NM", "12", "Sí", day]
             for i, day in enumerate(written)]
     staged, quarantine, _ = _stage(tmp_path, "clinic", [*J.CLINIC_HEADER, "Inscrito"], rows)
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        kept = dict(con.execute("SELECT source_row, enrolled_on FROM records").fetchall())
-    finally:
-        con.close()
+    kept = dict(staged_query(staged, "SELECT source_row, enrolled_on FROM records"))
     march_1 = dt.date(2023, 3, 1)
     assert [kept.get(i + 2) for i in range(8)] == [march_1] * 7 + [dt.date(1999, 3, 1)]
     refused = {row: (rule, message) for row, column, rule, _, message in quarantine
@@ -108,12 +104,8 @@ def test_a_file_mixing_crlf_and_lf_line_endings_loads_with_its_row_numbers(works
     staged = stage_file(drop(workspace, "riverbend_schools", "mixed.csv", content), config,
                         "riverbend_schools", "salt", workspace.staging)
     assert staged.status != "rejected", staged.problems
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        kept = con.execute("SELECT source_row, kinder_ready FROM records ORDER BY 1").fetchall()
-        refused = con.execute("SELECT _row, column_name, value FROM quarantine").fetchall()
-    finally:
-        con.close()
+    kept = staged_query(staged, "SELECT source_row, kinder_ready FROM records ORDER BY 1")
+    refused = staged_query(staged, "SELECT _row, column_name, value FROM quarantine")
     assert kept == [(2, 1), (3, 0), (5, 1), (6, 0)]
     assert refused == [(4, "kinder_ready", "yes")]
     assert not list(workspace.staging.rglob("*.lf*"))  # the working copy is not left behind
@@ -160,12 +152,8 @@ def test_an_id_excel_rounded_to_scientific_notation_is_set_aside_saying_why(work
                "1E+11,2023,1\n2E10,2023,1\n" + "".join(f"S{i},2023,0\n" for i in range(4)))
     staged = stage_file(drop(workspace, "riverbend_schools", "ids.csv", content), config,
                         "riverbend_schools", "salt", workspace.staging)
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        refused = con.execute("SELECT _row, rule, message FROM quarantine ORDER BY 1").fetchall()
-        kept = con.execute("SELECT source_row FROM records ORDER BY 1").fetchall()
-    finally:
-        con.close()
+    refused = staged_query(staged, "SELECT _row, rule, message FROM quarantine ORDER BY 1")
+    kept = staged_query(staged, "SELECT source_row FROM records ORDER BY 1")
     rounded = [(row, message) for row, rule, message in refused
                if rule == "id_in_scientific_notation"]
     assert [row for row, _ in rounded] == [2, 3, 4]  # rows 2 and 3 are also duplicate_key

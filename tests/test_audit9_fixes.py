@@ -5,11 +5,9 @@ CSV (F9)."""
 
 from __future__ import annotations
 
-import duckdb
-
 from pipelines.intake import stage_file
 
-from test_audit8_fixes import _incomes
+from test_audit8_fixes import _incomes, staged_query
 
 
 def test_the_bright_start_sample_keeps_its_dollar_incomes_in_a_semicolon_file(workspace, config):
@@ -27,12 +25,8 @@ def test_the_bright_start_sample_keeps_its_dollar_incomes_in_a_semicolon_file(wo
     path = drop(workspace, "bright_start", sample.name, b"")
     shutil.copyfile(sample, path)
     staged = stage_file(path, config, "bright_start", "salt", workspace.staging)
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        incomes = sorted(r[0] for r in con.execute(
-            "SELECT household_income FROM records WHERE household_income IS NOT NULL").fetchall())
-    finally:
-        con.close()
+    incomes = sorted(r[0] for r in staged_query(
+        staged, "SELECT household_income FROM records WHERE household_income IS NOT NULL"))
     expected = sorted(float(v.replace("$", "").replace(",", "")) for v in written.values()
                       if v.strip())
     assert incomes == expected and min(incomes) > 1000
@@ -84,11 +78,7 @@ def test_ids_wrapped_to_keep_their_zeros_are_the_same_person(workspace, config):
                "00124,2024,1\nS9,2025,1\n")
     staged = stage_file(drop(workspace, "riverbend_schools", "ids.csv", content), config,
                         "riverbend_schools", "salt", workspace.staging)
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        keys = con.execute("SELECT source_row, person_key FROM records ORDER BY 1").fetchall()
-    finally:
-        con.close()
+    keys = staged_query(staged, "SELECT source_row, person_key FROM records ORDER BY 1")
     key = dict(keys)
     assert key[2] == key[3] and key[4] == key[5] and key[2] != key[4]
     assert len(key) == 5
@@ -117,11 +107,7 @@ def test_aggregate_group_labels_match_whatever_their_case(workspace, config):
     staged = stage_file(drop(workspace, "riverbend_housing", "rha.csv", content), config,
                         "riverbend_housing", "salt", workspace.staging)
     assert staged.status == "staged" and staged.rows_quarantined == 0, staged.problems
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        kept = con.execute("SELECT race, class FROM records ORDER BY source_row").fetchall()
-    finally:
-        con.close()
+    kept = staged_query(staged, "SELECT race, class FROM records ORDER BY source_row")
     assert kept == [(race, klass) for race, klass, _, _ in rows]
 
 
@@ -136,11 +122,7 @@ def test_excel_for_macs_csv_is_read_as_mac_roman(workspace, config):
     path = drop(workspace, "bright_start", "mac.csv", (header + body).encode("mac_roman"))
     staged = stage_file(path, config, "bright_start", "salt", workspace.staging)
     assert staged.encoding == "mac_roman" and staged.rows_quarantined == 0, staged.problems
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        ready = con.execute("SELECT sum(kinder_ready), count(*) FROM records").fetchall()
-    finally:
-        con.close()
+    ready = staged_query(staged, "SELECT sum(kinder_ready), count(*) FROM records")
     assert ready == [(5, 10)]
 
 
@@ -226,3 +208,23 @@ def test_the_scorecard_shows_bidirectional_controls_as_escapes():
         name="Riverbend \u202eevil\u202c <b>", chart=Markup("<svg>\u2067x\u2069</svg>"))
     assert page == ("<h1>Riverbend \\u202eevil\\u202c &lt;b&gt;</h1>"
                     "<svg>\\u2067x\\u2069</svg>")
+
+
+def test_a_corrected_dated_month_keeps_the_months_labelled_rows(workspace, config):
+    """Audit 9 (D, D2): a partner sends March as a summary (rows labelled 2024-03) and as dated
+    visits; a corrected visit file carrying half the month's rows replaced the labelled rows
+    too. Without `complete_extracts` a dated month replaces only the month's dated rows."""
+    from test_dated_resubmission import CLINIC, visits
+    from test_resubmission import night, query
+
+    night(workspace, config, (CLINIC, "march summary.csv",
+                              visits(*((f"M{i}", "2024-03", "Y") for i in range(30)))))
+    dated = [(f"D{i}", f"3/{i % 28 + 1}/2024", "N") for i in range(30)]
+    night(workspace, config, (CLINIC, "visits 2024-03.csv", visits(*dated)))
+    fixed = [(p, d, "Y") for p, d, _ in dated]
+    outcome = night(workspace, config, (CLINIC, "visits 2024-03 fixed.csv",
+                                        visits(*fixed)))["visits 2024-03 fixed.csv"]
+    assert outcome.status == "loaded"
+    assert query(workspace, "SELECT period_type, count(*), sum(dev_screening) FROM "
+                            "riverbend.records_current GROUP BY 1 ORDER BY 1") == [
+        ("day", 30, 30), ("month", 30, 30)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import duckdb
 import pytest
 
 from pipelines import yaml_text_keys
@@ -13,6 +12,7 @@ from pipelines.errors import ConfigError
 from pipelines.intake import stage_file
 
 import test_audit7_scenario as J
+from test_audit8_fixes import staged_query
 
 
 def test_plain_keys_stay_text_and_values_keep_their_yaml_types():
@@ -51,12 +51,8 @@ period:
     staged = stage_file(path, config, "schools", "salt", tmp_path / "staging")
     assert (staged.status, staged.rows_loaded, staged.rows_quarantined) == ("staged", 4, 0), \
         staged.reasons
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        got = con.execute("SELECT race_white, race_black, race_asian, race_hispanic, class, ready "
-                          "FROM records ORDER BY source_row").fetchall()
-    finally:
-        con.close()
+    got = staged_query(staged, "SELECT race_white, race_black, race_asian, race_hispanic, "
+                               "class, ready FROM records ORDER BY source_row")
     low, not_low = "Low income (proxy)", "Not low income (proxy)"
     assert got == [(True, False, False, False, low, 1), (False, False, False, True, not_low, 0),
                    (False, False, True, False, low, 1), (True, True, False, False, not_low, 0)]
