@@ -50,7 +50,7 @@ from pipelines.equity.workspace import EquityStandards  # noqa: E402
 from pipelines.period_intake import default_type  # noqa: E402
 from pipelines.periods import parse_label  # noqa: E402
 from pipelines.standardize import RACE_CODES  # noqa: E402
-from pipelines.validate import build_suite  # noqa: E402
+from pipelines.validate import SCIENTIFIC_ID, build_suite  # noqa: E402
 
 # The benchmark compares engines on the sample's definitions, as shipped.
 STANDARDS = EquityStandards.load(REPO_ROOT / "schemas" / "equity")
@@ -152,7 +152,7 @@ def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str,
                 column=f"{name}__text", regex=f"^(?:{column.pattern})$")
         elif rule == "id_in_scientific_notation":
             new = gx.expectations.ExpectColumnValuesToNotMatchRegex(
-                column=f"{name}__text", regex=r"^\d([.,]\d+)?[eE]\+\d+$")
+                column=f"{name}__text", regex=f"^(?:{SCIENTIFIC_ID})$")
         elif rule == "not_a_state":
             state = frame[f"{name}__text"].str.strip().str.upper()
             frame[f"{name}__state_ok"] = (state.isna() | (state == "") |

@@ -164,9 +164,6 @@ class InitiativeConfig:
         aggregate_schema = None
         if any(p.submits == "aggregates" for p in initiative.partners.values()):
             aggregate_schema = load_schema(workspace, initiative.aggregate_schema, initiative_file)
-        for indicator in indicators:
-            definition_checks.check_conditions(indicator, record_schema,
-                                               indicator_files[indicator.id])
         definition_checks.check_aggregate_sources(initiative, indicators, indicator_files)
         if aggregate_schema is not None and aggregate_schema.kind != "aggregates":
             raise ConfigError(f"{initiative_file}: aggregate_schema: {aggregate_schema.id!r} is "
@@ -180,8 +177,8 @@ class InitiativeConfig:
             initiative, [g for g in race.tabulation_labels if g != race.not_reported_label],
             [g for g in bands.labels if g != bands.not_reported_label], initiative_file)
         for indicator in indicators:
-            definition_checks.check_values_reachable(indicator, record_schema, list(bands.labels),
-                                                     indicator_files[indicator.id])
+            definition_checks.check_conditions(indicator, record_schema, list(bands.labels),
+                                               indicator_files[indicator.id])
         crosswalks = {}
         for partner_id, partner in initiative.partners.items():
             crosswalks[partner_id] = Crosswalk()

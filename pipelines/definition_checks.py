@@ -69,15 +69,19 @@ def _value_problem(value: Any, sql_type: str) -> str | None:
     return None
 
 
-def check_conditions(indicator: Indicator, schema: IntakeSchema, path: Path) -> None:
+def check_conditions(indicator: Indicator, schema: IntakeSchema, class_labels: list[str],
+                     path: Path) -> None:
     """Conditions are run on the warehouse records: only columns kept there can be used, and
     each value must be a finite value of the column's type (`value: "yes"` on a 0/1 column
-    would otherwise count nobody, without a word)."""
+    would otherwise count nobody, without a word). A value no record can have (`value: 2` on a
+    0/1 column, a class band spelled "Below 100%"), or a numerator its denominator rules out,
+    would publish a 0% or an empty indicator without a word: refused too."""
     from pipelines.standardize import record_columns  # config is imported by standardize
 
     kept = dict(record_columns(schema))
     usable = ", ".join(kept)
     intake = {c.name: c.role for c in schema.columns}
+    measures = {c.name: c for c in schema.columns if c.role == "measure"}
     for part in ("numerator", "denominator"):
         for index, condition in enumerate(getattr(indicator, part)):
             key = f"{path}: {part}.{index}"
@@ -100,14 +104,24 @@ def check_conditions(indicator: Indicator, schema: IntakeSchema, path: Path) -> 
                                   "compares text letter by letter, not as amounts or periods "
                                   "(\"FY2022\" > \"2023\"): list the values meant, with "
                                   "op: in")
-            values = condition.value if isinstance(condition.value, (list, tuple)) \
+            listed = isinstance(condition.value, (list, tuple))
+            values = condition.value if listed \
                 else None if condition.value is None else [condition.value]
             for position, value in enumerate(values or ()):
+                where = f"{key}.value{f'.{position}' if listed else ''}"
                 problem = _value_problem(value, kept[condition.column])
                 if problem:
-                    where = f".{position}" if isinstance(condition.value, (list, tuple)) else ""
-                    raise ConfigError(f"{key}.value{where}: {problem} (column "
-                                      f"{condition.column!r} is {kept[condition.column]})")
+                    raise ConfigError(f"{where}: {problem} (column {condition.column!r} is "
+                                      f"{kept[condition.column]})")
+                if condition.column == "class" and value not in class_labels:
+                    raise ConfigError(f"{where}: {value!r} is not a class band; the bands are "
+                                      f"{', '.join(repr(b) for b in class_labels)}")
+                column = measures.get(condition.column)
+                problem = _never_met(condition.op, value, column) if column else None
+                if problem:  # in a list, the other values may still count someone
+                    outcome = "no record has it" if listed else "no record would count"
+                    raise ConfigError(f"{where}: {problem}, so {outcome}")
+    _check_numerator_can_hold(indicator, path)
 
 
 def check_reference_groups(initiative: Initiative, race_labels: list[str],
@@ -148,8 +162,8 @@ def _never_met(op: str, value: Any, column) -> str | None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     low, high = column.min, column.max
-    beyond = {"=": (low is not None and value < low) or (high is not None and value > high),
-              "in": (low is not None and value < low) or (high is not None and value > high),
+    outside = (low is not None and value < low) or (high is not None and value > high)
+    beyond = {"=": outside, "in": outside,
               ">": high is not None and value >= high, ">=": high is not None and value > high,
               "<": low is not None and value <= low, "<=": low is not None and value < low}
     if beyond.get(op):
@@ -157,30 +171,6 @@ def _never_met(op: str, value: Any, column) -> str | None:
                               (("at least", low), ("at most", high)) if bound is not None)
         return f"no record can be {op} {value!r}: column {column.name!r} is {bounds}"
     return None
-
-
-def check_values_reachable(indicator: Indicator, schema: IntakeSchema, class_labels: list[str],
-                           path: Path) -> None:
-    """A condition value no record can have (`value: 2` on a 0/1 column, a class band spelled
-    "Below 100%") would count nobody and publish a 0% or an empty indicator without a word:
-    refused, naming the file, the key and what the column takes."""
-    columns = {c.name: c for c in schema.columns if c.role == "measure"}
-    _check_numerator_can_hold(indicator, path)
-    for part in ("numerator", "denominator"):
-        for index, condition in enumerate(getattr(indicator, part)):
-            if condition.op in ("is_null", "not_null"):
-                continue
-            listed = isinstance(condition.value, (list, tuple))
-            for position, value in enumerate(condition.value if listed else [condition.value]):
-                where = f"{path}: {part}.{index}.value{f'.{position}' if listed else ''}"
-                if condition.column == "class" and value not in class_labels:
-                    raise ConfigError(f"{where}: {value!r} is not a class band; the bands are "
-                                      f"{', '.join(repr(b) for b in class_labels)}")
-                column = columns.get(condition.column)
-                problem = _never_met(condition.op, value, column) if column else None
-                if problem:  # in a list, the other values may still count someone
-                    outcome = "no record has it" if listed else "no record would count"
-                    raise ConfigError(f"{where}: {problem}, so {outcome}")
 
 
 def _values_kept(condition) -> set | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -238,6 +237,17 @@ def _unfit(target: Any, column) -> str | None:
     return None
 
 
+def _distinct_when_folded(codes: dict[str, Any], key: str, meaning: str, path: Path) -> None:
+    """Refuse two codes that differ only in case or edge spaces but mean different things."""
+    folded: dict[str, str] = {}
+    for local, value in codes.items():
+        first = folded.setdefault(local.strip().lower(), local)
+        if codes[first] != value:
+            raise ConfigError(f"{path}: {key}: {first!r} and {local!r} differ only in case or "
+                              "spaces, so a partner's file cannot tell them apart, but they "
+                              f"name different {meaning}")
+
+
 def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
                      standards: EquityStandards) -> None:
     names = {c.name for c in schema.columns}
@@ -250,23 +260,11 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
         if label not in (proxies.low_income, proxies.not_low_income):
             raise ConfigError(f"{path}: class_proxy.{local}: {label!r} is not a proxy class label "
                               f"({proxies.low_income!r} or {proxies.not_low_income!r})")
-    # Codes are matched whatever their case (pipelines.typed._proxy_code), as race codes are.
-    folded: dict[str, str] = {}
-    for local, label in crosswalk.class_proxy.items():
-        first = folded.setdefault(local.strip().lower(), local)
-        if crosswalk.class_proxy[first] != label:
-            raise ConfigError(f"{path}: class_proxy: {first!r} and {local!r} differ only in case "
-                              "or spaces, so a partner's file cannot tell them apart, but they "
-                              "name different classes")
+    # Codes are matched whatever their case (pipelines.typed._proxy_code, standardize's race
+    # lookup), and in NFC, as the crosswalk loads (pipelines.unicode_forms.nfc_tree).
+    _distinct_when_folded(crosswalk.class_proxy, "class_proxy", "classes", path)
     known = [*standards.race.codes, MULTI_UNSPECIFIED]
-    # Race codes are matched whatever their case and in NFC, as class-proxy codes are.
-    spelled: dict[str, str] = {}
-    for local, codes in crosswalk.race_codes.items():
-        first = spelled.setdefault(unicodedata.normalize("NFC", local.strip().lower()), local)
-        if crosswalk.race_codes[first] != codes:
-            raise ConfigError(f"{path}: race_codes: {first!r} and {local!r} differ only in case "
-                              "or spaces, so a partner's file cannot tell them apart, but they "
-                              "name different races")
+    _distinct_when_folded(crosswalk.race_codes, "race_codes", "races", path)
     for local, codes in crosswalk.race_codes.items():
         for code in () if codes == "not_reported" else codes:
             if code not in known:

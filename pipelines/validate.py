@@ -24,6 +24,9 @@ from pipelines.period_intake import PERIODS, period_rules
 from pipelines.sql import sql_literal
 from pipelines.unicode_forms import nfc_sql
 
+# What Excel shows and saves for a long number id ("1.23457E+11"): its digits are gone.
+SCIENTIFIC_ID = r"\d([.,]\d+)?[eE][+]\d+"
+
 if TYPE_CHECKING:  # imported where used: GX takes seconds to import
     import great_expectations as gx
 
@@ -166,7 +169,7 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
         if column.role == "person_id":
             # Excel shows a long number id as 1.2E+05 and saves it so: its digits are gone, and
             # kept, every id rounded alike would be one person.
-            rounded = f"regexp_full_match({name}__text, '\\d([.,]\\d+)?[eE][+]\\d+')"
+            rounded = f"regexp_full_match({name}__text, '{SCIENTIFIC_ID}')"
             suite.add_expectation(_unexpected_rows(
                 "id_in_scientific_notation", name, f"{label!r} is written in scientific "
                 "notation, as Excel shows a long number: the id's last digits are lost, so the "

@@ -35,8 +35,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import PurePosixPath
 from xml.parsers import expat
 
-from pipelines.workbook_dates import BUILTIN_MONTH, MONTH, PartialDate, ShownDate, \
-    partial_date_format
+from pipelines.workbook_dates import (BUILTIN_MONTH, MONTH, PartialDate, ShownDate,
+                                      partial_date_format)
 from pipelines.workbook_percent import BUILTIN_PERCENT, PERCENT, Percent, is_percent_format
 
 _NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
