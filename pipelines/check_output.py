@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from pipelines import check_periods
 from pipelines.escape import one_line
-from pipelines.feedback import listed, partner_column, shown_value, write_bad_rows
+from pipelines.feedback import UNNAMED, listed, partner_column, shown_value, write_bad_rows
 from pipelines.intake import StagedFile
 
 
@@ -71,6 +71,12 @@ def show_check(console: Console, file_name: str, staged: StagedFile, rows: list[
                 console.print(f"  {say(line)}")
         for line in check_periods.not_counted_lines(missed):
             console.print(f"[yellow]Note:[/] {say(line)}")
+        if staged.ignored_columns:
+            console.print("[yellow]Note:[/] columns not in the shared template would be "
+                          "ignored: " + say(", ".join(repr(c) for c in staged.ignored_columns)))
+        if staged.unnamed_columns:
+            console.print(f"[yellow]Note:[/] {say(UNNAMED)} "
+                          f"{say('; '.join(staged.unnamed_columns))}.")
         if staged.rows_quarantined:
             console.print(f"{staged.rows_quarantined:,} "
                           f"{'row' if staged.rows_quarantined == 1 else 'rows'} would be set "

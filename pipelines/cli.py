@@ -22,6 +22,7 @@ from pipelines.escape import one_line
 from pipelines.process_end import CommandLine, end_without_teardown
 from pipelines.release_output import show_release
 from pipelines.run_output import show_run
+from pipelines.run_summary import NightNeedsAttention
 
 app = CommandLine(help="backbone: shared measurement for collective impact initiatives.",
                   no_args_is_help=True, add_completion=False)
@@ -83,7 +84,7 @@ def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
     from pipelines.lock import WorkspaceLocked, ensure_free
 
     workspace = Workspace.resolve(home)
-    failure = None
+    failure = attention = None
     try:
         # Say "busy" before starting Prefect (a temporary server takes seconds to start); the
         # flow itself holds the lock for the whole run.
@@ -106,6 +107,8 @@ def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
     except WorkspaceLocked as exc:
         errors.print(f"[red]Not run:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_BUSY)
+    except NightNeedsAttention as exc:  # the night ran to its end: shown below
+        summaries, attention = exc.summaries, str(exc)
     except Exception as exc:  # noqa: BLE001 - Prefect has logged the traceback above
         failure = f"{type(exc).__name__}: {exc}"
     finally:
@@ -118,6 +121,9 @@ def _run(home: Optional[Path], initiative: Optional[str], dask: bool,
                      "What happened to each file is in the log above and in the Prefect UI.")
         raise typer.Exit(1)
     show_run(console, summaries)
+    if attention is not None:
+        errors.print(f"[red]Needs attention:[/] {escape(one_line(attention, 2000))}")
+        raise typer.Exit(1)
     return summaries
 
 

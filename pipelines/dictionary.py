@@ -175,6 +175,9 @@ INDICATOR_GRAINS = {
     "aggregate_rows_not_counted": ("Current aggregate rows for the indicator whose period is "
                                    "not exactly one of its periods: not counted."),
     "aggregate_periods_not_counted": "Those rows' partner and period, as 'partner period'.",
+    "records_other_calendar": ("Of records_not_counted: school or fiscal years dated by an "
+                               "earlier `calendar:` start month, which straddle today's years; "
+                               "`backbone rebuild` dates them by today's calendar."),
 }
 POVERTY_GUIDELINES = {
     "year": "Guideline year (HHS poverty guidelines).",

@@ -24,6 +24,10 @@ from pipelines.problems import Problem
 MAX_LISTED = 50  # spreadsheet rows listed in the report; the CSV holds them all
 CSV_HEADER = ["row", "column", "problem", "value", "what to fix", "template column"]
 _md = md_text  # the name tests and older callers use
+# Values in a column whose header cell is blank (read.unnamed_columns): not read, so said.
+UNNAMED = ("Values in a column with no name in the header row were not read (only named "
+           "columns are; a merged header cell names only its first column): give the column "
+           "its name, or delete the values, and send the file again if they should count:")
 
 
 def partner_column(column: str | None, header_names: dict[str, str]) -> str:
@@ -133,6 +137,8 @@ def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple
     if staged.ignored_columns:
         lines += ["Columns not in the shared template were ignored: "
                   + ", ".join(md_code(c) for c in staged.ignored_columns) + ".", ""]
+    if staged.unnamed_columns:
+        lines += [UNNAMED + " " + "; ".join(md_text(c) for c in staged.unnamed_columns) + ".", ""]
     if rows:
         shown, more = listed(rows)
         lines += ["## Rows to fix", "", "| row | column | problem | value | what to fix |",

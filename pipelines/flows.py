@@ -35,11 +35,12 @@ from pipelines.discover import arriving, discover  # noqa: E402
 from pipelines.escape import log_text, one_line  # noqa: E402
 from pipelines.intake import StagedFile, stage_file  # noqa: E402
 from pipelines.lock import workspace_lock  # noqa: E402
-from pipelines.publish import is_current  # noqa: E402
+from pipelines.publish import crosswalk_reading_notes, is_current  # noqa: E402
 from pipelines.refresh import measure_and_publish, refresh_status  # noqa: E402
-from pipelines.run_summary import run_summary_markdown  # noqa: E402
+from pipelines.run_summary import (NightNeedsAttention, attention_needed,  # noqa: E402
+                                   run_summary_markdown)
 from pipelines.snapshot import snapshot_warehouse  # noqa: E402
-from pipelines.standardize import ensure_salt, read_salt  # noqa: E402
+from pipelines.standardize import SaltMissing, ensure_salt, read_salt  # noqa: E402
 from pipelines.status_text import status_artifacts  # noqa: E402
 
 freeze_imports()
@@ -94,6 +95,8 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
                 outcome.status, log_text(outcome.reasons) if outcome.reasons else "")
         # Rows of partners initiative.yaml no longer lists do not count: never silently.
         not_counted = [item["note"] for item in unlisted.not_counted(con, config)]
+        # A crosswalk change that rows already loaded do not follow: never silently either.
+        not_counted += crosswalk_reading_notes(workspace, config)
         for line in not_counted:
             logger.warning("%s: %s", initiative_id, log_text(line))
 
@@ -152,7 +155,14 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
             summaries.append({"initiative": initiative_id, "error": str(exc)})
             staging_worker.staged(initiative_id)  # nothing of it will be staged
             continue
-        ensure_salt(workspace, initiative_id)
+        try:
+            ensure_salt(workspace, initiative_id)
+        except SaltMissing as exc:
+            logger.error("initiative %s skipped: %s", initiative_id, exc)
+            summaries.append({"initiative": initiative_id, "error": str(exc),
+                              "error_kind": "salt missing or changed"})
+            staging_worker.staged(initiative_id)
+            continue
         found = discover(workspace, config)
         still_arriving = arriving(workspace, config, found)
         readable = [f for f in found if f.problem is None]
@@ -175,17 +185,30 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
             else:
                 staged.append(result)
         staging_worker.staged(initiative_id)
-        summary = warehouse_task(str(workspace.root), initiative_id, staged, refused, run_id)
+        try:
+            summary = warehouse_task(str(workspace.root), initiative_id, staged, refused, run_id)
+        except Exception as exc:  # noqa: BLE001 - one initiative must not stop the others
+            # Each partner's files are answered in their own transaction (ingest.settle_all):
+            # what was committed stays, the rest is still in intake for the next run, as after
+            # a crash; the last publication stands.
+            logger.error("%s: the warehouse step failed; files it had not answered stay in "
+                         "intake for the next run and the last publication stands: %r",
+                         initiative_id, exc)
+            for item in staged:
+                ingest.drop_staging(item)
+            summary = {"initiative": initiative_id, "error_kind": "not loaded",
+                       "error": f"the warehouse step failed ({type(exc).__name__}: {exc}); "
+                                "files it had not answered stay in intake for the next run"}
         summaries.append({**summary, "failed": failed, "arriving": still_arriving})
     if workspace.warehouse_file.exists():
         snapshot_warehouse(workspace)
     _report(summaries, run_id)
     status_artifacts(workspace, [s["initiative"] for s in summaries if "error" not in s])
-    failures = [f for s in summaries for f in s.get("failed", [])]
-    if failures:
-        # Everything else is loaded and published; the run still shows as failed in the UI.
-        raise RuntimeError(f"{len(failures)} file(s) could not be processed and were left in "
-                           f"intake: {', '.join(log_text(f['file_name']) for f in failures)}")
+    attention = attention_needed(summaries)
+    if attention:
+        # Everything else is loaded and published; the run still shows as failed in the UI,
+        # where a data lead would otherwise see a green run that skipped an initiative.
+        raise NightNeedsAttention(attention, summaries)
     return summaries
 
 

@@ -27,7 +27,7 @@ from pipelines.config import InitiativeConfig
 from pipelines.duckdb_settings import limit_memory
 from pipelines.period_intake import register_periods
 from pipelines.problems import FileRejected, Problem
-from pipelines.read import Malformed, load_csv, map_header, sniff
+from pipelines.read import Malformed, load_csv, map_header, sniff, unnamed_columns
 from pipelines.standardize import set_aside_broken_tables, standardize, standardize_aggregates
 from pipelines import folded_rules, resubmission_listed
 from pipelines.typed import typed_columns
@@ -49,6 +49,8 @@ class StagedFile:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    # Columns with values but no name in the header row, which are not read (read.unnamed_columns)
+    unnamed_columns: list[str] = field(default_factory=list)
     # template column -> the header the partner's file uses for it ("K Readiness Met"), so
     # messages name columns in the partner's own words
     header_names: dict[str, str] = field(default_factory=dict)
@@ -155,6 +157,7 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         con = gx_duckdb.connect(memory)
         limit_memory(con, spill=staging_dir / "spill")
         try:
+            staged.unnamed_columns = unnamed_columns(con, sniffed, header_map.unnamed)
             _validate_and_standardize(con, memory, database, staged, sniffed, header_map, config,
                                       salt)
         finally:

@@ -144,6 +144,9 @@ class LineScan:
     long_line: bool = False  # as may_have_long_line
     # Whether a NUL byte occurs: only then is every template cell searched for one.
     nul: bool = False
+    # Whether `="` occurs: only then may a cell be wrapped as a formula (`="2023"`, what some
+    # systems export so that Excel keeps a value as written), read as the text inside.
+    formula: bool = False
 
 
 def _edge_classes(delimiter: str) -> bytes:
@@ -187,6 +190,7 @@ class LineScanner:
         self._classes = _edge_classes(delimiter)
         self._count, self._last, self._lone, self._pending = 0, b"\n", False, False
         self._edge, self._before, self._long_line, self._nul = False, b"B", False, False
+        self._formula = False
         self._first = True  # a byte order mark may open the first chunk
         # The long-line test needs the file's aligned blocks: every chunk but the last a whole
         # CHUNK. Fed otherwise, the scanner says so (`aligned`) and its result is not used.
@@ -198,6 +202,8 @@ class LineScanner:
         self._short_seen = self._short_seen or len(chunk) != CHUNK
         self._count += chunk.count(b"\n")
         self._nul = self._nul or b"\0" in chunk
+        self._formula = self._formula or b'="' in chunk or (
+            self._last == b"=" and chunk.startswith(b'"'))
         self._long_line = self._long_line or _has_block_without_line_break(chunk)
         self._last = chunk[-1:]
         if not self._lone and (self._pending or b"\r" in chunk):
@@ -224,7 +230,7 @@ class LineScanner:
     def result(self) -> LineScan:
         edge = self._edge or self._before == b"X"  # the end of the file ends the last cell
         return LineScan(self._count + (self._last != b"\n"), self._lone or self._pending, edge,
-                        self._long_line, self._nul)
+                        self._long_line, self._nul, self._formula)
 
 
 def blank_rows(path: Path) -> list[int]:

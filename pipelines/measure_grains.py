@@ -8,6 +8,8 @@ only when its period is exactly one indicator period. `measure` counts by these 
 
 from __future__ import annotations
 
+import logging
+
 import duckdb
 
 from pipelines import periods
@@ -15,7 +17,12 @@ from pipelines.conditions import conditions_sql
 from pipelines.config import InitiativeConfig
 
 GRAINS_COLUMNS = ("indicator_id VARCHAR, period_type VARCHAR, records_not_counted BIGINT, "
-                  "aggregate_rows_not_counted BIGINT, aggregate_periods_not_counted VARCHAR[]")
+                  "aggregate_rows_not_counted BIGINT, aggregate_periods_not_counted VARCHAR[], "
+                  "records_other_calendar BIGINT")
+# Of records_not_counted: school or fiscal years (the indicator's own period type) dated by
+# another `calendar:` start month than today's, so they straddle today's years. Their label is
+# a school or fiscal year all the same: `backbone rebuild` dates them by today's calendar.
+CALENDAR_TYPES = ("school_year", "fiscal_year")
 
 
 def fits_sql(config: InitiativeConfig, period_type: str) -> str:
@@ -57,16 +64,26 @@ def build_grains(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, class
     for period_type, indexes in by_type.items():
         for i in indexes:
             if all_fit(period_type, record_types):
-                rows.append((config.indicators[i].id, period_type, 0, 0, []))
+                rows.append((config.indicators[i].id, period_type, 0, 0, [], 0))
             else:
                 counted.append((i, period_type))
     if counted:
+        def missed_sql(i: int, period_type: str, same_type: bool) -> str:
+            if same_type and period_type not in CALENDAR_TYPES:
+                return "0"
+            return (f"count_if(({conditions_sql(config.indicators[i].denominator)}) AND NOT "
+                    f"coalesce({fits_sql(config, period_type)}, false)"
+                    + (f" AND period_type = '{period_type}')" if same_type else ")"))
         missed = con.execute("SELECT " + ", ".join(
-            f"count_if(({conditions_sql(config.indicators[i].denominator)}) AND NOT "
-            f"coalesce({fits_sql(config, period_type)}, false))" for i, period_type in counted)
+            f"{missed_sql(i, t, False)}, {missed_sql(i, t, True)}" for i, t in counted)
             + f" FROM ({classed})").fetchall()[0]
-        rows += [(config.indicators[i].id, period_type, n, 0, [])
-                 for (i, period_type), n in zip(counted, missed)]
+        rows += [(config.indicators[i].id, period_type, n, 0, [], other)
+                 for (i, period_type), n, other in zip(counted, missed[::2], missed[1::2])]
+        for (i, period_type), other in zip(counted, missed[1::2]):
+            if other:
+                logging.getLogger(__name__).warning(
+                    "%s: %s", config.id, other_calendar_note(config.indicators[i].id,
+                                                             period_type, other))
     for indicator in config.indicators:
         if indicator.source != "aggregates":
             continue
@@ -76,7 +93,15 @@ def build_grains(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, class
             FROM {config.id}.aggregate_counts_current
             WHERE indicator_id = ? AND NOT coalesce({aggregate_fits_sql(config, indicator)},
                                                      false)""", [indicator.id]).fetchall()[0]
-        rows.append((indicator.id, indicator.period_type, 0, missed[0], missed[1] or []))
+        rows.append((indicator.id, indicator.period_type, 0, missed[0], missed[1] or [], 0))
     con.execute(f"CREATE OR REPLACE TABLE {table} ({GRAINS_COLUMNS})")
     if rows:
-        con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", rows)
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def other_calendar_note(indicator_id: str, period_type: str, n: int) -> str:
+    every = period_type.replace("_", " ")
+    return (f"Indicator {indicator_id} (one {every} at a time) did not count {n:,} records of "
+            f"its denominator that are {every}s dated by an earlier `calendar:` setting of "
+            f"initiative.yaml (their {every} starts in another month than today's): run "
+            f"`backbone rebuild` to date them by today's calendar.")

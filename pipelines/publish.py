@@ -27,7 +27,8 @@ from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
 from pipelines.quality import publish_flags
 from pipelines.scorecard import render_scorecard, scorecard_settings
-from pipelines.sql import has_table, sql_literal
+from pipelines.measure_grains import other_calendar_note
+from pipelines.sql import has_column, has_table, sql_literal
 from pipelines.status_page import publish_status, status_stamp, status_table
 from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
                                 start_version)
@@ -129,8 +130,38 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
         "notes": guideline_notes(guidelines) + grain_notes(grains) + [g["note"] for g in gone],
         "partners_not_listed": [{k: v for k, v in g.items() if k != "note"} for g in gone],
         "indicator_periods": grains, "status": status_stamp(status),
-        "source_files": sources})
+        "crosswalk_reading": crosswalk_reading(config), "source_files": sources})
     return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)
+
+
+def crosswalk_reading(config: InitiativeConfig) -> dict[str, str]:
+    """Per partner, a short hash of what its crosswalk does to a file as it is loaded (header
+    aliases, race codes, value maps, period words, sheet): applied at load, never re-derived
+    (class proxies and complete_extracts are not: they act on every run)."""
+    out = {}
+    for partner_id, crosswalk in sorted(config.crosswalks.items()):
+        parts = crosswalk.model_dump(mode="json", exclude={"class_proxy", "complete_extracts"})
+        out[partner_id] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str)
+                                         .encode()).hexdigest()[:12]
+    return out
+
+
+def crosswalk_reading_notes(workspace: Workspace, config: InitiativeConfig) -> list[str]:
+    """Partners whose crosswalk reads files differently since the published version: the
+    change applies to files loaded from now on, not to the rows already loaded."""
+    manifest = audience_dir(workspace, config.id, PARTNERSHIP) / "manifest.json"
+    try:
+        before = json.loads(manifest.read_text()).get("crosswalk_reading")
+    except (OSError, ValueError):
+        return []
+    if not isinstance(before, dict):
+        return []
+    now = crosswalk_reading(config)
+    return [f"partner {p!r}: its crosswalk's header aliases, race codes, value maps or period "
+            f"words changed: they apply to files loaded from now on; rows already loaded keep "
+            f"what the earlier crosswalk made of them (`backbone rebuild` reads every archived "
+            f"file again with today's crosswalks)"
+            for p in sorted(now) if p in before and before[p] != now[p]]
 
 
 def data_version(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> int:
@@ -151,7 +182,8 @@ def is_current(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         return False
     published = json.loads(manifest.read_text())
     return (published.get("definitions_fingerprint") == config.fingerprint
-            and published.get("data_version") == data_version(con, config))
+            and published.get("data_version") == data_version(con, config)
+            and published.get("crosswalk_reading") in (None, crosswalk_reading(config)))
 
 
 def guideline_years(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> list[dict]:
@@ -169,13 +201,17 @@ def indicator_periods(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) 
     period is not one of its periods, listed as "partner period"). Written by measure."""
     if not has_table(con, config.id, "indicator_grains"):
         return []
+    other = ("records_other_calendar" if has_column(con, config.id, "indicator_grains",
+                                                    "records_other_calendar") else "0")
     rows = con.execute(f"SELECT indicator_id, period_type, records_not_counted, "
-                       f"aggregate_rows_not_counted, aggregate_periods_not_counted "
+                       f"aggregate_rows_not_counted, aggregate_periods_not_counted, {other} "
                        f"FROM {config.id}.indicator_grains").fetchall()
     order = {indicator.id: i for i, indicator in enumerate(config.indicators)}
+    # records_other_calendar (part of records_not_counted) only when there are any.
     return [{"indicator_id": i, "period_type": t, "records_not_counted": r,
-             "aggregate_rows_not_counted": a, "aggregate_periods_not_counted": list(p or [])}
-            for i, t, r, a, p in sorted(rows, key=lambda row: order.get(row[0], len(order)))]
+             "aggregate_rows_not_counted": a, "aggregate_periods_not_counted": list(p or []),
+             **({"records_other_calendar": o} if o else {})}
+            for i, t, r, a, p, o in sorted(rows, key=lambda row: order.get(row[0], len(order)))]
 
 
 def guideline_notes(guidelines: list[dict]) -> list[str]:
@@ -192,10 +228,13 @@ def grain_notes(grains: list[dict]) -> list[str]:
     for grain in grains:
         every = {"school_year": "school year", "fiscal_year": "fiscal year"}.get(
             grain["period_type"], grain["period_type"])
-        if grain["records_not_counted"]:
+        other = grain.get("records_other_calendar") or 0
+        if other:
+            notes.append(other_calendar_note(grain["indicator_id"], grain["period_type"], other))
+        if (grain["records_not_counted"] or 0) - other:
             notes.append(f"Indicator {grain['indicator_id']} (one {every} at a time) did not "
-                         f"count {grain['records_not_counted']:,} records of its denominator: "
-                         f"their period is longer than one {every} or spans two.")
+                         f"count {grain['records_not_counted'] - other:,} records of its "
+                         f"denominator: their period is longer than one {every} or spans two.")
         if grain["aggregate_rows_not_counted"]:
             notes.append(f"Indicator {grain['indicator_id']} (one {every} at a time) did not "
                          f"count {grain['aggregate_rows_not_counted']:,} aggregate rows, for "

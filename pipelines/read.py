@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import csv_rows, workbook
+from pipelines import csv_rows, wide_copy, workbook
 from pipelines.config import Crosswalk, IntakeSchema
 from pipelines.csv_rows import Malformed
 from pipelines.header_record import DELIMITERS, Header, one_line, one_line_copy, read_header
@@ -26,6 +26,7 @@ from pipelines.lines import (MAX_FIELD_BYTES, LineScan, LineScanner, cap_long_li
 # Under its old private name: benchmarks/profile_stages.py times it through this module.
 from pipelines.lines import blank_rows as _blank_rows
 from pipelines.problems import FileRejected, Problem
+from pipelines.sql import sql_literal
 from pipelines.unicode_forms import header_form
 # Read through this module's names: benchmarks/profile_stages.py times sha256_file,
 # detect_encoding and _transcode by replacing them here.
@@ -56,6 +57,7 @@ class Sniffed:
 class HeaderMap:
     positions: dict[int, str]  # file column position -> canonical column name
     ignored: list[str] = field(default_factory=list)
+    unnamed: list[int] = field(default_factory=list)  # positions whose header cell is blank
 
 
 def _pick_delimiter(header_line: str) -> str:
@@ -89,7 +91,9 @@ def sniff(path: Path, staging_dir: Path, schema: IntakeSchema | None = None,
                                    "column names and no data. Please re-export it."))
     digest = BackgroundDigest(path, sha256_file)
     try:
-        return _sniff_text(path, staging_dir, digest, size, head, schema, crosswalk)
+        # A file thousands of columns wide only because of empty ones: read without them.
+        return wide_copy.narrow(_sniff_text(path, staging_dir, digest, size, head, schema,
+                                            crosswalk))
     finally:
         digest.wait()  # never left reading the partner's file after a rejection
 
@@ -137,17 +141,28 @@ TITLE_ROWS_SEARCHED = 50
 def _refuse_title_rows(readable: Path, delimiter: str, lookup: dict[str, str]) -> None:
     """When row 1 is not the column names but a later row is (a report's title block above the
     table), say which row, in the partner's words; otherwise let the header check speak."""
+    first: list[str] = []  # row 1, for Excel's `sep=,` hint
     with readable.open("r", encoding="utf-8-sig", newline="") as text:
         rows = itertools.islice(csv.reader(text, delimiter=delimiter), TITLE_ROWS_SEARCHED)
         try:
             for number, row in enumerate(rows, start=1):
                 named = [cell.strip() for cell in row if normalize_name(cell) in lookup]
+                first = row if number == 1 else first
                 if number > 1 and len(named) >= 2:
                     break
             else:
                 return
         except csv.Error:  # a cell too long for a row of names: no header below
             return
+    hint = delimiter.join(first).strip()
+    if number == 2 and re.fullmatch(r"sep=.?", hint, re.IGNORECASE):
+        # Excel reads this line as the delimiter and hides it: there the names are row 1.
+        raise FileRejected(Problem(
+            "title_rows_above_header", f"The file's first line is {hint!r}, "
+            "a hint some exports add for Excel. Excel uses it and does not show it, so the "
+            "column names look like row 1 there, but they are on the file's second line. "
+            "Export the file without that line (or delete it in a text editor such as "
+            "Notepad) and send the file again.", row=1))
     shown = ", ".join(repr(n) for n in named[:4])
     raise FileRejected(Problem(
         "title_rows_above_header", f"Row {number} looks like the column names (it names "
@@ -166,7 +181,9 @@ def _sniff_workbook(path: Path, staging_dir: Path, digest: str, size: int, kind:
         sheet = workbook.to_csv(
             path, target, crosswalk.sheet,
             None if lookup is None else (lambda c: normalize_name(c) in lookup),
-            None if lookup is None else (lambda c: lookup.get(normalize_name(c)) == period))
+            None if lookup is None else (lambda c: lookup.get(normalize_name(c)) == period),
+            None if lookup is None else (lambda row: set(schema.required) <= {
+                lookup.get(normalize_name(c)) for c in row if c.strip()}))
         found = Header(",", sheet.header, [one_line(c) for c in sheet.header])
         if schema is not None:
             # Checked here, where the header's sheet row is known, so the reasons name it.
@@ -218,6 +235,8 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
         if canonical is None:
             if raw_name.strip():
                 mapped.ignored.append(raw_name)
+            else:
+                mapped.unnamed.append(position)
             continue
         if canonical in seen:
             problems.append(Problem(
@@ -265,7 +284,12 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     # scan proves it would change no cell (the usual export), and kept otherwise.
     # The parser reads an empty cell, quoted or not, as NULL (nullstr '', allow_quoted_nulls), so
     # an untrimmed cell is never '' and NULLIF has nothing to do (7% of parsing a numeric file).
-    cell = ("NULLIF(trim({}), '')" if scan.edge_space or not TRIM_ONLY_WHEN_NEEDED else "{}")
+    cell = ("NULLIF(trim({0}), '')" if scan.edge_space or not TRIM_ONLY_WHEN_NEEDED else "{0}")
+    if scan.formula:
+        # `="2023"` is what Excel shows as 2023 (some systems wrap every cell so): that text.
+        text = "trim({0})" if cell != "{0}" else "{0}"
+        cell = (f"NULLIF(CASE WHEN starts_with({text}, '=\"') AND ends_with({text}, '\"') "
+                f"AND length({text}) > 2 THEN {text}[3:-2] ELSE {text} END, '')")
     # Only the template's columns are kept: an ignored column (a campus name, a free-text note)
     # would otherwise be held in memory for nothing. Every column is still parsed, so a row with
     # too many or too few cells is refused all the same.
@@ -298,6 +322,35 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
     return csv_rows.number_rows(con, sniffed.readable_path, sniffed.header, positions,
                                 sniffed.delimiter, sniffed.row_offset, scan.count, table,
                                 materialize, expose or "* EXCLUDE (_row, _aside)", _blank_rows)
+
+
+def unnamed_columns(con: duckdb.DuckDBPyConnection, sniffed: Sniffed,
+                    positions: list[int]) -> list[str]:
+    """The columns without a name in the header row that hold values, in the partner's words
+    ("the column after 'Race' (12 rows with a value)"): they are not read, and a merged header
+    cell (which names only its first column) or a forgotten name would otherwise lose them
+    without a word. One extra scan of the file, only when its header has a blank cell."""
+    if not positions:
+        return []
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(sniffed.header))) + "}"
+    counts = ", ".join(f"count(NULLIF(trim(c{p}), ''))" for p in positions)
+    try:
+        found = con.execute(
+            f"SELECT {counts} FROM read_csv({sql_literal(str(sniffed.readable_path))}, "
+            f"auto_detect = false, header = false, skip = 1, "
+            f"delim = {sql_literal(sniffed.delimiter)}, quote = '\"', escape = '\"', "
+            f"columns = {columns}, ignore_errors = true, null_padding = true, "
+            f"max_line_size = {MAX_FIELD_BYTES}, encoding = 'utf-8')").fetchone()
+    except duckdb.Error:
+        return []  # the load itself says what is wrong with the file
+    said = []
+    for position, count in zip(positions, found):
+        if count:
+            before = next((sniffed.header[p].strip() for p in range(position - 1, -1, -1)
+                           if sniffed.header[p].strip()), None)
+            where = f"the column after {before!r}" if before else "the first column"
+            said.append(f"{where} ({count:,} row{'s' if count != 1 else ''} with a value)")
+    return said
 
 
 # False only in tests: every cell trimmed, as the general path, to compare with the fast one.

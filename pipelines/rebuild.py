@@ -113,16 +113,14 @@ def _rebuild(workspace: Workspace, initiative: str | None) -> RebuildOutcome:
 
 
 def archived(workspace: Workspace, stored: str) -> Path:
-    """The archived file a submission names. Paths are recorded absolute; a workspace that was
-    moved or restored elsewhere still has the file at the same place under its data/archive/."""
+    """The archived file a submission names, in this workspace's data/archive/. Paths are
+    recorded absolute; a workspace moved, restored or copied elsewhere reads its own archive,
+    never the one at the recorded place (a copy's rebuild must not read the original's files)."""
     path = Path(stored)
     parts = path.parts
-    if not path.exists():
-        for at in range(len(parts) - 1):
-            if parts[at:at + 2] == ("data", "archive"):
-                moved = workspace.root.joinpath(*parts[at:])
-                if moved.exists():
-                    return moved
+    for at in range(len(parts) - 2, -1, -1):
+        if parts[at:at + 2] == ("data", "archive"):
+            return workspace.root.joinpath(*parts[at:])
     return path
 
 
@@ -175,11 +173,26 @@ def _load_group(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: In
     _advance_sequence(con, original[0] - 1)
     partner_id, run_id = group[0][2], group[0][4]
     salt = read_salt(workspace, config.id)
+    received = dict(con.execute(f"SELECT submission_id, sha256 FROM live.submissions WHERE "
+                                f"submission_id IN ({', '.join(map(str, original))})").fetchall())
     staged = []
     try:
         for submission_id, _, _, _, _, stored in group:
-            item = stage_file(archived(workspace, stored), config, partner_id, salt, scratch)
+            path = archived(workspace, stored)
+            if not path.is_file():
+                raise RebuildError(
+                    f"{path}: submission {submission_id} of {partner_id} is missing from the "
+                    "archive; restore the archived file and rebuild again. The live warehouse "
+                    "is unchanged.")
+            item = stage_file(path, config, partner_id, salt, scratch)
             staged.append(item)
+            if item.status == "staged" and received.get(submission_id) and \
+                    item.sha256 != received[submission_id]:
+                raise RebuildError(
+                    f"{path}: submission {submission_id} of {partner_id} is not the file that "
+                    f"was received (sha256 {received[submission_id][:12]}..., now "
+                    f"{item.sha256[:12]}...): it was changed after it was archived. Restore the "
+                    "received file and rebuild again. The live warehouse is unchanged.")
             if item.status != "staged":
                 raise RebuildError(
                     f"{stored}: submission {submission_id} of {partner_id} no longer stages "
@@ -202,7 +215,12 @@ def _load_group(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: In
     outcome.files += len(ids)
     was = dict(con.execute(f"SELECT submission_id, status FROM live.submissions WHERE "
                            f"submission_id IN ({', '.join(map(str, ids))})").fetchall())
-    accepted = [s for s in ids if night.status[s] == "held" and was[s] == "loaded"]
+    # Accepted: a data lead ran `backbone accept` on it (its part_changes say so). A file held
+    # today that was simply loaded then (a setting such as complete_extracts changed since) was
+    # never accepted by anyone: it stays held, and the rebuild says so.
+    by_lead = _accepted_in_live(con, config)
+    accepted = [s for s in ids if night.status[s] == "held" and was[s] == "loaded"
+                and s in by_lead]
     if accepted:  # a data lead accepted them: do it again, before any later file
         con.execute("BEGIN TRANSACTION")
         try:
@@ -212,10 +230,25 @@ def _load_group(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: In
             con.execute("ROLLBACK")
             raise
     for s in ids:
+        if night.status[s] == "held" and was[s] == "loaded" and s not in by_lead:
+            outcome.differences.append(
+                f"submission {s} ({partner_id}) was loaded and is now held: today's "
+                "resubmission settings hold it, so it does not count until a data lead runs "
+                "`backbone accept` on it")
         if night.status[s] == "loaded" and was[s] == "held":
             outcome.differences.append(
                 f"submission {s} ({partner_id}) was held and is now loaded: today's "
                 "resubmission settings no longer hold it")
+
+
+def _accepted_in_live(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> set[int]:
+    """Submissions a data lead accepted in the live warehouse (`backbone accept`)."""
+    try:
+        return {s for (s,) in con.execute(
+            f"SELECT DISTINCT unnest(submission_ids) FROM live.{config.id}.part_changes "
+            "WHERE how = 'accepted by a data lead'").fetchall()}
+    except duckdb.CatalogException:  # before held files existed: nothing was ever accepted
+        return set()
 
 
 def _copy_the_rest(con: duckdb.DuckDBPyConnection, configs: dict[str, InitiativeConfig]) -> None:

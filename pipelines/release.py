@@ -25,7 +25,8 @@ from pipelines.datapackage import write_datapackage
 from pipelines.dictionary import parquet_kv_metadata
 from pipelines.publish import (DISPARITY_ORDER, RESULT_ORDER, guideline_notes, indicator_views,
                                initiative_view, write_manifest)
-from pipelines.release_note import CELL_KEY, revisions, write_release_note
+from pipelines.release_note import (CELL_KEY, indicator_definitions, revisions,
+                                    write_release_note)
 from pipelines.scorecard import render_scorecard
 from pipelines.sql import sql_literal
 from pipelines.versions import PARTNERSHIP, PUBLIC, current_version, finish_version, start_version
@@ -132,6 +133,7 @@ def _write_release(staging: Path, config: InitiativeConfig, built: dict,
         "suppression_threshold": config.initiative.suppression.threshold,
         "previous_release": previous.get("release_id") if previous else None,
         "revisions": counts, "revised_cell_key": list(CELL_KEY),
+        "indicator_definitions": indicator_definitions(config),
         "poverty_guideline_years": guidelines, "notes": guideline_notes(guidelines),
         "indicator_periods": built.get("indicator_periods", []),
         "source_files": sources})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -15,6 +17,55 @@ CHANGE_WORDS = {
     "new": "new cell", "removed": "no longer published", "revised": "counts revised",
     "now hidden": "now hidden (privacy)", "now shown": "now shown",
 }
+# The parts of an indicator a release note names when they changed, and their words.
+DEFINITION_PARTS = {
+    "conditions": "who is counted (numerator or denominator conditions)",
+    "period_type": "period type", "counted": "what is counted", "source": "source",
+    "disaggregations": "breakdowns published", "baseline": "baseline", "target": "target",
+}
+
+
+def indicator_definitions(config: InitiativeConfig) -> dict[str, dict[str, str]]:
+    """Per indicator, a short hash of each part of its definition (kept in the public manifest,
+    so the next release note can say what changed, not only that numbers moved)."""
+    out = {}
+    for indicator in config.indicators:
+        d = indicator.model_dump(mode="json")
+        parts = {"conditions": [d["denominator"], d["numerator"]], "period_type": d["period_type"],
+                 "counted": d["counted"], "source": d["source"],
+                 "disaggregations": d["disaggregations"], "baseline": d["baseline"],
+                 "target": d["target"]}
+        out[indicator.id] = {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode())
+                             .hexdigest()[:12] for k, v in parts.items()}
+    return out
+
+
+def definition_changes(config: InitiativeConfig, previous: dict) -> list[str]:
+    """What changed in the definitions since the release `previous` (its manifest); [] if
+    nothing did or the previous release does not say what it was built with."""
+    before = previous.get("definitions_fingerprint")
+    if before is None or before == config.fingerprint:
+        return []
+    words = []
+    threshold = config.initiative.suppression.threshold
+    if previous.get("suppression_threshold") not in (None, threshold):
+        words.append(f"the suppression threshold ({previous['suppression_threshold']} to "
+                     f"{threshold})")
+    old = previous.get("indicator_definitions")
+    if not isinstance(old, dict):
+        return words or ["the definitions (indicators, initiative settings, intake schema, "
+                         "equity standards or class-proxy mappings)"]
+    titles = {i.id: i.title for i in config.indicators}
+    new = indicator_definitions(config)
+    words += [f"{titles[i]}: " + ", ".join(DEFINITION_PARTS[k] for k in DEFINITION_PARTS
+                                          if new[i].get(k) != old[i].get(k))
+             for i in new if i in old and new[i] != old[i]]
+    words += [f"{titles[i]}: new indicator" for i in new if i not in old]
+    words += [f"{i}: no longer published" for i in old if i not in new]
+    return words or ["the initiative's settings, intake schema, equity standards (poverty "
+                     "guidelines, class bands, race labels) or a partner's class-proxy mapping"]
+
+
 def revisions(con: duckdb.DuckDBPyConnection, old: Path | None, new: Path) -> list[dict]:
     """Cells added, removed, hidden, shown or with different counts; all cells are new at first."""
     key = ", ".join(f'"{k}"' for k in CELL_KEY)
@@ -65,9 +116,14 @@ def write_release_note(path: Path, config: InitiativeConfig, release_id: str, no
         return
     lines += [f"Previous release: {md_text(previous.get('release_id'))} of "
               f"{md_text(previous.get('released_at'))}.", ""]
+    if redefined := definition_changes(config, previous):
+        lines += ["**The definitions changed since the previous release:** "
+                  + "; ".join(md_text(w) for w in redefined) + ". Numbers below can differ "
+                  "because of this change, not only because of new or corrected files.", ""]
     if not changed:
-        lines += ["No published number changed; only the definitions' wording or the release "
-                  "date did.", ""]
+        lines += ["No published number changed" + (
+            "." if redefined else "; only the definitions' wording or the release date did."),
+            ""]
     else:
         counts: dict[str, int] = {}
         for c in changed:

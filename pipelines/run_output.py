@@ -24,6 +24,11 @@ def show_run(console: Console, summaries: list[dict]) -> None:
             table.add_row(summary["initiative"], "", "",
                           f"[red]{summary.get('error_kind', 'definitions invalid')}", "", "",
                           escape(summary["error"]))
+        for item in summary.get("failed", []):  # not the partner's doing: a crash, a bug
+            table.add_row(summary["initiative"], escape(one_line(item["partner_id"])),
+                          escape(one_line(item["file_name"])), "[red]not processed", "", "",
+                          escape(one_line("left in intake for the next run: " + item["error"],
+                                          300)))
         for item in summary.get("files", []):
             color = {"loaded": "green", "rejected": "red"}.get(item["status"], "yellow")
             table.add_row(summary["initiative"], escape(one_line(item["partner_id"])),

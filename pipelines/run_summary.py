@@ -7,7 +7,7 @@ escaped text or a code span, so a newline cannot forge a row, a `|` cannot shift
 
 from __future__ import annotations
 
-from pipelines.escape import md_code, md_text
+from pipelines.escape import log_text, md_code, md_text, one_line
 
 REASON_CHARS = 200
 HEADER = ["| initiative | partner | file | status | rows loaded | rows quarantined | reasons |",
@@ -45,3 +45,32 @@ def run_summary_markdown(summaries: list[dict], run_id: str) -> str:
     said = [f"- **{md_text(s.get('initiative', ''))}**: {md_text(line)}"
             for s in summaries for line in s.get("not_counted", [])]
     return "\n".join(lines + (["", "Not counted:", *said] if said else []))
+
+
+class NightNeedsAttention(RuntimeError):
+    """The night ran to its end, but a data lead must act: files left in intake, or an
+    initiative skipped, not loaded or not measured. Raised by the flow after everything else was
+    done and reported, so the run shows as Failed in the Prefect UI (a green run would hide a
+    skipped initiative); `summaries` is what the flow would have returned."""
+
+    def __init__(self, message: str, summaries: list[dict] | None = None):
+        super().__init__(message)
+        self.summaries = summaries or []
+
+    def __reduce__(self):  # pickled by Prefect and by Dask: keep the summaries
+        return type(self), (str(self), self.summaries)
+
+
+def attention_needed(summaries: list[dict]) -> str | None:
+    """What a data lead must act on after this night, in one line each part; None when nothing."""
+    parts = []
+    failures = [f for s in summaries for f in s.get("failed", [])]
+    if failures:
+        parts.append(f"{len(failures)} file(s) could not be processed and were left in intake: "
+                     + ", ".join(log_text(f["file_name"]) for f in failures))
+    for summary in summaries:
+        if "error" in summary:
+            kind = summary.get("error_kind", "definitions invalid")
+            parts.append(f"{one_line(summary['initiative'])}: {kind}: "
+                         f"{one_line(summary['error'], 300)}")
+    return "; ".join(parts) or None

@@ -35,3 +35,10 @@ def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "
                             "current_database() AND schema_name = ? AND table_name = ?",
                             [schema, table]).fetchall()[0][0])
+
+
+def has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    """Whether the connection's own database has this table with this column."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_columns() WHERE database_name = "
+                            "current_database() AND schema_name = ? AND table_name = ? AND "
+                            "column_name = ?", [schema, table, column]).fetchall()[0][0])

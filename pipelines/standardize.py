@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -52,22 +53,49 @@ def salt_file(workspace: Workspace, initiative_id: str) -> Path:
     return workspace.path("data", "warehouse", "salts", f"{initiative_id}.salt")
 
 
+class SaltMissing(RuntimeError):
+    """The salt is gone or changed while files hashed with it are kept: every person sent from
+    then on would be someone new."""
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Written whole, then renamed: a crash must never leave an empty salt behind, which would
+    then hash every id unsalted from that night on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
 def ensure_salt(workspace: Workspace, initiative_id: str) -> None:
-    """Create the initiative's secret salt once. Losing it makes new ids unlinkable to old ones."""
-    if os.environ.get(f"BACKBONE_SALT_{initiative_id.upper()}"):
-        return
+    """Create the initiative's secret salt once. Losing or changing it makes new ids unlinkable
+    to old ones, so once files of the initiative were taken (`data/archive/<initiative>/`) a
+    missing salt is an error (SaltMissing), never replaced; and the salt in use (the file's or
+    BACKBONE_SALT_<X>'s) must be the one of earlier nights (`<initiative>.salt.check` keeps a
+    hash of it)."""
+    variable = f"BACKBONE_SALT_{initiative_id.upper()}"
     path = salt_file(workspace, initiative_id)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole, then renamed: a crash must never leave an empty salt behind, which would
-        # then hash every id unsalted from that night on.
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+    archive = workspace.path("data", "archive", initiative_id)
+    restore = (f"restore the salt from backup (or set {variable} to it). A new salt would make "
+               "every person sent from now on someone new, counted twice.")
+    if not os.environ.get(variable) and not path.exists():
+        if archive.is_dir() and any(p.is_file() for p in archive.rglob("*")):
+            raise SaltMissing(f"{path} is missing, but files of '{initiative_id}' were already "
+                              f"taken ({archive}): {restore}")
+        _write_private(path, secrets.token_hex(32))
+    check = path.with_name(f"{initiative_id}.salt.check")
+    fingerprint = hashlib.sha256(f"backbone salt check:{read_salt(workspace, initiative_id)}"
+                                 .encode()).hexdigest()
+    if not check.exists():
+        _write_private(check, fingerprint)
+    elif check.read_text().strip() != fingerprint:
+        source = variable if os.environ.get(variable) else str(path)
+        raise SaltMissing(f"the salt in {source} is not the one '{initiative_id}' used before "
+                          f"(checked against {check}): {restore}")
 
 
 def read_salt(workspace: Workspace, initiative_id: str) -> str:

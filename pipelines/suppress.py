@@ -12,7 +12,12 @@ relations that an attacker can difference:
   * per race and class, AOIC = alone + D, where D (multiracial people who include that
     race) is never published but is derivable when both cells are shown; D is at most
     the multiracial cell, and summed over races it is about twice it;
-  * across partners, partner_id 'ALL' is the sum over partners for every cell.
+  * across partners, partner_id 'ALL' is the sum over partners for every cell;
+  * across indicators, a count equal in every cell to another indicator's count in the same
+    period, or to the sum of its counts in the periods within (a cascade's numerator that is
+    the next indicator's denominator, a shared denominator, one-off events counted by year and
+    by quarter), is the same people: such groups get one hidden pattern, each protecting it
+    (`pipelines/suppress_linked.py`).
 Relations are linear in numerator, denominator and the complement (denominator -
 numerator), so all three are protected. Missing cells are known zeros.
 
@@ -30,6 +35,8 @@ import re
 import duckdb
 import numpy as np
 import pyarrow as pa
+
+from pipelines.suppress_linked import linked_groups, share_hidden
 
 TOTAL, ALONE, AOIC = "total", "alone", "alone_or_in_combination"
 ALL = "ALL"
@@ -90,12 +97,14 @@ class _Group:
 
     def __init__(self, partner: list[str | None], tab: list[str], race: list[str], cls: list[str],
                  den: list[int], num: list[int], threshold: int,
-                 labels: tuple[str, str] = (MULTIRACIAL, NOT_REPORTED)) -> None:
+                 labels: tuple[str, str] = (MULTIRACIAL, NOT_REPORTED),
+                 forced: set[int] = frozenset()) -> None:
         self.multiracial, self.not_reported = labels
         self.den, self.num = list(den), list(num)
         self.n_real = len(den)
         self.virtual = [False] * self.n_real
         self.rels: list[Relation] = []
+        self.across: list[Relation] = []  # partner 'ALL' = exactly the partners' sum
         self.pinned: list[tuple[int, int | None, int]] = []  # (D, alone, AOIC) with D pinned
         # Relations among derived cells: (real cells whose values give the total, Ds).
         self.dsums: list[tuple[list[int], list[tuple[int, int | None, int]]]] = []
@@ -113,11 +122,18 @@ class _Group:
             for cells in across.values():
                 if ALL in cells:
                     self.rels.append(([cells[ALL]], [i for p, i in cells.items() if p != ALL]))
+                    # Where ALL is exactly the partners' sum (aggregates, partners serving
+                    # different people), a partner who knows its own cell can difference it.
+                    if all(x[cells[ALL]] == sum(x[i] for i in self.rels[-1][1])
+                           for x in (self.den, self.num)):
+                        self.across.append(self.rels[-1])
         self.comp = [d - n for d, n in zip(self.den, self.num)]
         self.sensitive = [_is_small(d, n, threshold) for d, n in zip(self.den, self.num)]
         self.hidden = [s or v for s, v in zip(self.sensitive, self.virtual)]
         for d, _, _ in self.pinned:
             self.hidden[d] = False
+        for i in forced:  # hidden in a linked indicator (suppress_linked): protected here too
+            self.hidden[i] = True
 
     def _add_table(self, rows: list[int], tab: list[str], race: list[str], cls: list[str],
                    threshold: int) -> None:
@@ -205,7 +221,8 @@ class _Group:
                 choice = alone if alone is not None and den[alone] > 0 else aoic
                 hidden[choice] = True
                 added.append(choice)
-        checks = ((self._complement, self.rels), (self._complement_d, self.dsums))
+        checks = ((self._complement, self.rels), (self._complement_d, self.dsums),
+                  (self._complement_insider, self.across))
         changed = True
         while changed:
             changed = False
@@ -248,6 +265,16 @@ class _Group:
                 return None
             pick_from = [t for t in totals if den[t] > 0] or totals[:1]
         return min(pick_from, key=lambda m: (den[m], m))
+
+    def _complement_insider(self, totals: list[int], members: list[int], threshold: int
+                            ) -> int | None:
+        """Each partner knows its own cells: ALL minus its own cell must still protect the
+        other partners' cells (the complement is never the insider's own cell)."""
+        for own in members:
+            choice = self._complement(totals, [m for m in members if m != own], threshold)
+            if choice is not None:
+                return choice
+        return None
 
     def _complement_d(self, totals: list[int], trios: list[tuple[int, int | None, int]],
                        threshold: int) -> int | None:
@@ -305,12 +332,15 @@ def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 
     con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS suppressed BOOLEAN")
     con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS suppression_reason VARCHAR")
 
+    columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    dates = ("period_start::VARCHAR AS p_start, period_end::VARCHAR AS p_end"
+             if {"period_start", "period_end"} <= columns else "period AS p_start, period AS p_end")
     # DuckDB 2.0: relation.to_arrow_table() avoids the copy a DB-API result makes.
     cells = con.sql(
         f"""
         SELECT rowid AS rid,
                dense_rank() OVER (ORDER BY {", ".join(GROUP_KEY[:3])}) AS gid,
-               {", ".join(GROUP_KEY[:3])},
+               {", ".join(GROUP_KEY[:3])}, {dates},
                partner_id AS partner, race_tabulation AS tab, race, class AS cls,
                coalesce(denominator, 0)::BIGINT AS den,
                coalesce(numerator, 0)::BIGINT AS num
@@ -336,21 +366,33 @@ def suppress_cells(con: duckdb.DuckDBPyConnection, table: str, threshold: int = 
     gid = cells["gid"].to_numpy()
     if len(gid):
         bounds = np.flatnonzero(np.diff(gid)) + 1
-        starts = np.concatenate(([0], bounds)).tolist()
-        ends = np.concatenate((bounds, [len(gid)])).tolist()
+        spans = list(zip(np.concatenate(([0], bounds)).tolist(),
+                         np.concatenate((bounds, [len(gid)])).tolist()))
         names = ("partner", "tab", "race", "cls", "den", "num")
         cols = {k: cells[k].to_pylist() for k in names}
-        for lo, hi in zip(starts, ends):
+        keys = list(zip(cols["partner"], cols["tab"], cols["race"], cols["cls"]))
+
+        def protect(lo: int, hi: int, forced: set[int]) -> None:
             try:
                 group = _Group(*(cols[k][lo:hi] for k in names), threshold=t,
-                               labels=(multiracial_label, not_reported_label))
+                               labels=(multiracial_label, not_reported_label), forced=forced)
             except ValueError as exc:
                 key = tuple(cells[k][lo].as_py() for k in GROUP_KEY[:3])
                 raise ValueError(f"{table}: {key}: {exc}") from None
-            for local in group.protect(t):
-                if local < group.n_real:
+            for local in [*forced, *group.protect(t)]:
+                if local < group.n_real and not supp[lo + local]:
                     supp[lo + local] = True
                     reason[lo + local] = COMPLEMENTARY
+
+        for lo, hi in spans:
+            protect(lo, hi, set())
+        when = list(zip(*(cells[k].to_pylist() for k in ("initiative_id", "indicator_id",
+                                                         "p_start", "p_end"))))
+        # Indicators counting the same people (one's numerator is another's denominator, a
+        # shared denominator, quarters adding up to the year) give an attacker each other's
+        # hidden cells: they get one hidden pattern, and each protects it.
+        share_hidden(linked_groups(spans, when, keys, cols["den"], cols["num"]), keys, supp,
+                     protect)
 
     result = pa.table(
         {

@@ -24,6 +24,9 @@ from pipelines.period_intake import PERIODS, period_rules
 from pipelines.sql import sql_literal
 from pipelines.unicode_forms import nfc_sql
 
+# A count hidden by the partner's own small-cell rule: "<10", "< 11", "<=5", "≤10", "*", "n<11",
+# "suppressed" (any case).
+SUPPRESSED_COUNT = r"(?i)\s*((<=?|≤)\s*\d+|\*+|n\s*(<=?|≤)\s*\d+|suppressed|masked|redacted)\s*"
 # What Excel shows and saves for a long number id ("1.23457E+11"): its digits are gone.
 SCIENTIFIC_ID = r"\d([.,]\d+)?[eE][+]\d+"
 
@@ -139,9 +142,20 @@ def build_suite(schema: IntakeSchema, crosswalk: Crosswalk, partner_id: str,
             # and 0.45 are both plausible, and a wrong guess is 100 times off. chr(37) is "%",
             # spelled so that no SQL layer takes it for a parameter marker.
             percent = f"contains({name}__text, chr(37))" if column.type != "date" else None
+            # "<10" or "*": a count the partner's own system suppressed (aggregate exports do).
+            hidden = (f"regexp_full_match({name}__text, '{SUPPRESSED_COUNT}')"
+                      if column.role in ("numerator", "denominator") else None)
+            plain = " AND ".join(f"NOT {c}" for c in (percent, hidden) if c)
             suite.add_expectation(_unexpected_rows(
                 "wrong_type", name, f"{label!r} must be {kind}.",
-                f"{wrong} AND NOT {percent}" if percent else wrong, f"{name}__text"))
+                f"{wrong} AND {plain}" if plain else wrong, f"{name}__text"))
+            if hidden:
+                suite.add_expectation(_unexpected_rows(
+                    "suppressed_count", name, f"{label!r} holds a suppressed count, not the "
+                    "count: send the exact number. Counts go only to the backbone team, which "
+                    "hides small numbers itself before anything is published; a table with a "
+                    "hidden count cannot be checked against its totals, so it is set aside "
+                    "whole.", f"{wrong} AND {hidden}", f"{name}__text"))
             if percent:
                 suite.add_expectation(_unexpected_rows(
                     "percent_sign", name, f"{label!r} is written as a percentage; it must be "

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import workbook_formats
+from pipelines import workbook_errors, workbook_formats
 from pipelines.lines import CHUNK
 from pipelines.problems import FileRejected, Problem
 from pipelines.unicode_forms import nfc
@@ -32,6 +32,8 @@ WORKBOOK_SUFFIXES = {".xlsx", ".xls"}
 _ENCRYPTED_STREAMS = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
 # How many rows from the first filled one a header row is looked for (title blocks are a few rows).
 HEADER_SEARCH_ROWS = 50
+# The first whole number Excel cannot hold to the digit: it keeps 15 significant digits.
+EXCEL_DIGITS_LOST = 1e15
 
 ENCRYPTED = Problem(
     "encrypted_workbook", "This workbook is protected with a password, so it cannot be read. In "
@@ -91,6 +93,13 @@ def cell_text(value: object) -> str:
     if isinstance(value, bool):  # before int: bool is an int
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
+        if value.is_integer() and abs(value) >= EXCEL_DIGITS_LOST:
+            # Sixteen digits or more: Excel kept fifteen, so the last ones are not the ones
+            # typed (two ids typed alike but for them are stored alike). Written as Excel shows
+            # such a number ("1.23457E+15") and saves it to CSV, so an id is refused as one
+            # in scientific notation, as from that CSV, not read with invented digits.
+            mantissa, exponent = f"{value:.5E}".split("E")
+            return f"{mantissa.rstrip('0').rstrip('.')}E{exponent}"
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0):
@@ -137,7 +146,43 @@ def _sheet_rows(path: Path, sheet) -> tuple[Iterator[list[str]], list[list[str]]
         rows = formats.rows(sheet.iter_rows(), sheet, cell_text)
     else:
         rows = (([cell_text(v) for v in row]) for row in sheet.iter_rows())
+    # A formula whose result is an error (#N/A, #DIV/0!): python-calamine gives "", which
+    # would read as a cell left blank. Written as Excel shows it (and saves it to CSV), so the
+    # column's rules name it.
+    if errors := workbook_errors.read(path, sheet.name):
+        rows = errors.rows(rows, sheet)
+    down = [(top, bottom, column) for (top, column), (bottom, right) in
+            sheet.merged_cell_ranges or () if right == column and bottom > top]
+    if down:
+        rows = _merged_down(rows, sheet, down)
     return rows, _head(rows)
+
+
+def _merged_down(rows: Iterator[list[str]], sheet, merged: list[tuple[int, int, int]]
+                 ) -> Iterator[list[str]]:
+    """Cells merged down a column (a school year beside all of that year's students) show their
+    value on every row they cover: written on each, as the partner sees them, not only on the
+    first (what Excel's CSV keeps), where "'School Year' is required and is blank" would name
+    cells that show 2023. Rows and columns are placed as pipelines.workbook_formats does."""
+    first = next(rows, None)
+    if first is None:
+        return
+    top = sheet.start[0] if sheet.start and _filled(first) else 0
+    left = sheet.end[1] + 1 - len(first) if sheet.end else 0
+    starts: dict[int, list[tuple[int, int]]] = {}
+    for start, bottom, column in merged:
+        starts.setdefault(start, []).append((bottom, column - left))
+    active: list[tuple[int, int, str]] = []  # (last row, column, value) of merges under way
+    for index, row in enumerate(itertools.chain([first], rows), start=top):
+        if active:
+            active = [merge for merge in active if merge[0] >= index]
+            for _, at, value in active:
+                if at < len(row) and not row[at].strip():
+                    row[at] = value
+        for bottom, at in starts.get(index, ()):
+            if 0 <= at < len(row) and row[at].strip():
+                active.append((bottom, at, row[at]))
+        yield row
 
 
 def _named_row(rows: list[list[str]], maps: Callable[[str], bool], enough: int) -> int | None:
@@ -163,12 +208,16 @@ def _filled(row: list[str]) -> bool:
 
 def to_csv(path: Path, target: Path, sheet_name: str | None = None,
            maps: Callable[[str], bool] | None = None,
-           names_period: Callable[[str], bool] | None = None) -> Sheet:
+           names_period: Callable[[str], bool] | None = None,
+           carries: Callable[[list[str]], bool] | None = None) -> Sheet:
     """Write the workbook's sheet (the named one, else the first visible one naming two template
     columns, else the first visible one) to `target`.
 
     `maps` says whether a cell's text names a template column: the header is the first row
     with one. Blank sheet rows become blank lines, which the CSV path skips but counts.
+    `carries` says whether a row names every required template column: when the sheet read
+    has such a header and another visible sheet does too (a sheet per campus or month), the
+    file is refused, since only one sheet is read and the other's rows would not count.
     """
     if _encrypted(path):
         raise FileRejected(ENCRYPTED)
@@ -181,13 +230,16 @@ def to_csv(path: Path, target: Path, sheet_name: str | None = None,
         # two template columns (an "Instructions" or cover sheet first), the first sheet that
         # does.
         first = None
-        for sheet in _sheets(book, sheet_name):
+        sheets = _sheets(book, sheet_name)
+        for sheet in sheets:
             rows, head = _sheet_rows(path, sheet)
             first = first or (sheet, rows, head)
             if sheet_name is not None or maps is None or _named_row(head, maps, 2) is not None:
                 break
         else:
             sheet, rows, head = first
+        if sheet_name is None and carries is not None and any(map(carries, head)):
+            _refuse_other_data_sheets(sheet.name, sheets, carries)
         # iter_rows starts at sheet row 1 (leading blank rows included); were it to start at
         # the first filled row instead, that row would not be blank.
         top = sheet.start[0] if sheet.start and head and _filled(head[0]) else 0
@@ -208,6 +260,20 @@ def to_csv(path: Path, target: Path, sheet_name: str | None = None,
     except calamine.CalamineError as exc:
         raise FileRejected(corrupt(_first_line(exc))) from None
     return Sheet(head[at] + [""] * (width - len(head[at])), top + at, sheet.name)
+
+
+def _refuse_other_data_sheets(read: str, others, carries: Callable[[list[str]], bool]) -> None:
+    """Refuse the workbook when a visible sheet after `read` also has the table's header."""
+    also = [other.name for other in others
+            if any(map(carries, _head([cell_text(v) for v in row] for row in other.iter_rows())))]
+    if also:
+        names = ", ".join(repr(n) for n in (read, *also))
+        raise FileRejected(Problem(
+            "several_data_sheets", f"This workbook has a table with your column names on more "
+            f"than one sheet ({names}), but one sheet is read from a workbook: the rows on "
+            f"{', '.join(repr(n) for n in also)} would not count. Put all the rows on one sheet, "
+            "or send each sheet as a file of its own (for example saved as 'CSV UTF-8'), and "
+            "send the file again. If the other sheets are only old copies, delete or hide them."))
 
 
 def _head(rows: Iterator[list[str]]) -> list[list[str]]:

@@ -361,19 +361,27 @@ def _walk(book: zipfile.ZipFile, part: str, mattering: dict[int, Display]
     where = [-1, -1]  # the current row and column (0-based)
 
     def start(name: str, attrs: dict) -> None:
-        if name in _CELL:
-            where[1] += 1
-            ref = attrs.get("r")
-            if ref and (match := _LETTERS.match(ref)):
-                where[0], where[1] = int(match.group(2)) - 1, _column(match.group(1))
+        if track_position(name, attrs, where):
             style = attrs.get("s")
             shown = default if style is None else mattering.get(int(style)) if \
                 style.isdigit() else None
             if shown is not None and attrs.get("t", "n") == "n":
                 columns.setdefault(where[1], _Column()).add(where[0], shown)
-        elif name in _ROW:
-            ref = attrs.get("r")
-            where[0] = int(ref) - 1 if ref and ref.isdigit() else where[0] + 1
-            where[1] = -1
     _parse(book, part, start)
     return columns
+
+
+def track_position(name: str, attrs: dict, where: list[int]) -> bool:
+    """Keep `where` (0-based row, column) at the row or cell whose start tag this is; True for
+    a cell. A cell or row without its reference follows the one before it."""
+    if name in _CELL:
+        where[1] += 1
+        ref = attrs.get("r")
+        if ref and (match := _LETTERS.match(ref)):
+            where[0], where[1] = int(match.group(2)) - 1, _column(match.group(1))
+        return True
+    if name in _ROW:
+        ref = attrs.get("r")
+        where[0] = int(ref) - 1 if ref and ref.isdigit() else where[0] + 1
+        where[1] = -1
+    return False

@@ -495,8 +495,10 @@ def test_published_numbers_equal_the_reference_model(eastlake):
     shown = {k: (r["numerator"], r["denominator"]) for k, r in got.items() if not r["suppressed"]}
     assert {k: expected[k] for k in shown} == shown
     assert all(r["suppressed"] for k, r in got.items() if 0 < expected[k][1] <= THRESHOLD)
-    for indicator in INDICATORS:  # the comparison above is not vacuous for any grain
-        assert sum(k[0] == indicator and k[4] != "ALL" for k in shown) >= 5, indicator
+    # The comparison above is not vacuous for any grain. (Indicators whose counts add up to
+    # another's, as these grains of one measure can, share a hidden pattern: suppress_linked.)
+    for indicator in INDICATORS:
+        assert sum(k[0] == indicator and k[4] != "ALL" for k in shown) >= 3, indicator
 
 
 def test_published_periods_follow_the_initiatives_calendar(eastlake):

@@ -171,7 +171,12 @@ def test_a_definition_mistake_stops_the_run_before_any_file_moves(workspace):
     path = drop(workspace, "riverbend_schools", sample.name, sample.read_bytes())
     _edit(workspace.path("indicators/riverbend/kindergarten_readiness.yaml"),
           'op: "=", value: 1', 'op: "=", value: "yes"')
-    summaries = nightly(home=str(workspace.root), initiative="riverbend")
+    from pipelines.run_summary import NightNeedsAttention
+
+    # The run shows as failed in the Prefect UI (not a green run that skipped the initiative).
+    with pytest.raises(NightNeedsAttention, match="riverbend: definitions invalid") as caught:
+        nightly(home=str(workspace.root), initiative="riverbend")
+    summaries = caught.value.summaries
     assert "kindergarten_readiness.yaml: numerator.0.value: 'yes'" in summaries[0]["error"]
     assert path.exists()
     assert not workspace.path("data", "archive").exists()

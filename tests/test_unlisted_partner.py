@@ -9,7 +9,7 @@ import re
 
 from pipelines import unlisted, warehouse
 
-from test_resubmission import SCHOOLS, night, people, query, school_file
+from test_resubmission import SALT, SCHOOLS, night, people, query, school_file
 
 CLINIC = "northside_clinic"
 
@@ -69,9 +69,10 @@ def test_the_renamed_partners_new_file_is_counted_once(workspace, config):
 
 
 def test_a_night_after_the_rename_publishes_without_the_old_partner_and_says_so(
-        workspace, config, prefect_harness):
+        workspace, config, prefect_harness, monkeypatch):
     from pipelines.flows import nightly
 
+    monkeypatch.setenv("BACKBONE_SALT_RIVERBEND", SALT)  # the salt night() stages with
     night(workspace, config, (SCHOOLS, "2023.csv", school_file(2023, people("S", 30))),
           (CLINIC, "2023.csv", clinic_file(people("C", 12))))
     renamed = rename_partner(workspace, CLINIC, "northside_health")

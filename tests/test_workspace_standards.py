@@ -149,6 +149,7 @@ def test_a_new_initiative_is_classed_by_its_own_guideline_table(tmp_path):
 def test_a_period_before_the_guideline_table_is_reported_not_crashed(tmp_path):
     """The files load and are answered; measuring waits, the run says why, publishing stands."""
     from pipelines.flows import nightly
+    from pipelines.run_summary import NightNeedsAttention
 
     workspace = _new_initiative(tmp_path / "eastside_home")
     first = nightly(home=str(workspace.root), initiative="eastside")
@@ -158,7 +159,9 @@ def test_a_period_before_the_guideline_table_is_reported_not_crashed(tmp_path):
             "OLD1,2013,white,18000,1,OR,1"]
     late = workspace.intake / "eastside" / "eastside_clinic" / "checkups_2013.csv"
     late.write_text("\n".join(rows) + "\n")
-    summaries = nightly(home=str(workspace.root), initiative="eastside")
+    with pytest.raises(NightNeedsAttention, match="eastside: not measured") as caught:
+        nightly(home=str(workspace.root), initiative="eastside")
+    summaries = caught.value.summaries
     assert [f["status"] for f in summaries[0]["files"]] == ["loaded"]
     assert "year 2013" in summaries[0]["error"] and "starts in 2015" in summaries[0]["error"]
     assert not late.exists()
