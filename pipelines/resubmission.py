@@ -138,16 +138,20 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> N
 
 
 def current_sql(lay: Layout, where: str = "true") -> str:
-    """The rows of `lay.table` that no resubmission set aside or superseded, and `where`."""
+    """The rows of `lay.table` that no resubmission set aside or superseded, and `where`.
+
+    Written as ANTI JOINs, not NOT EXISTS: DuckDB plans the correlated form as a null-aware
+    join, and every scan of `records_current` (each measure's) took 3-4x a scan of `records`
+    even with nothing set aside (benchmarks/RESULTS.md, 2026-12-02 05:20). `=` never matches a
+    NULL, so the rows are the same."""
     on_part = " AND ".join(f"x.{c} = t.{c}" for c in lay.part)
     return f"""
             SELECT t.* FROM {lay.table} t
-            WHERE NOT EXISTS (SELECT 1 FROM {lay.table}_set_aside x
-                              WHERE x.submission_id = t.submission_id AND {on_part})
-              AND NOT EXISTS (SELECT 1 FROM {lay.table}_superseded s
-                              WHERE s.submission_id = t.submission_id
-                                AND s.source_row = t.source_row)
-              AND {where}"""
+            ANTI JOIN {lay.table}_set_aside x
+                 ON x.submission_id = t.submission_id AND {on_part}
+            ANTI JOIN {lay.table}_superseded s
+                 ON s.submission_id = t.submission_id AND s.source_row = t.source_row
+            WHERE {where}"""
 
 
 def _components(con, lay: Layout, submission_ids: list[int]) -> list[list[int]]:
