@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pipelines.curve_plan import CurvePlan, IndicatorText, InitiativeText, ScorecardLanguage
+from pipelines.equity.poverty import US_STATES
 from pipelines.periods import DEFAULT_CALENDAR, PERIOD_TYPES, Calendar, parse_label
 from pipelines.reporting import Reporting, check_reporting
 from pipelines.quality import Quality
@@ -156,6 +157,14 @@ class Initiative(_Strict):
     reporting: Reporting = Field(default_factory=dict)
     # What looks far from a partner's own history (pipelines/quality.py).
     quality: Quality = Quality()
+
+    @field_validator("state")
+    @classmethod
+    def _state_has_a_guideline(cls, state: str) -> str:
+        if state and state not in US_STATES:
+            raise ValueError(f"{state!r} is not the code of a US state or DC: households sent "
+                             "without a state would be priced with the 48-state poverty guideline")
+        return state
 
     @model_validator(mode="after")
     def _reporting_partners_exist(self) -> Initiative:

@@ -403,7 +403,7 @@ def _record_columns(config: InitiativeConfig | None) -> dict[str, str]:
                     "select all that apply)." for code, label in SPD15.items()})
     columns.setdefault("household_income", "Annual household income in US dollars.")
     columns.setdefault("household_size", "People in the household.")
-    columns.setdefault("state", "Two-letter state of residence.")
+    columns["state"] = columns.get("state", "State of residence.") + " Blank = initiative's state."
     return columns
 
 

@@ -23,6 +23,7 @@ limit_malloc_arenas()  # before Prefect starts any thread (see pipelines/process
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.states import Failed  # noqa: E402
 
 from pipelines.quiet_logs import quiet_third_party_logs  # noqa: E402
 
@@ -136,7 +137,9 @@ def nightly(home: str | None = None, initiative: str | None = None) -> list[dict
     """Ingest every waiting partner file, then measure, suppress and publish each initiative.
 
     The whole run holds the workspace lock: a second run on the same home (or an accept or a
-    release) stops with `WorkspaceLocked` before it reads or moves anything."""
+    release) stops with `WorkspaceLocked` before it reads or moves anything. A night that needs
+    a data lead (run_summary.attention_needed) ends Failed; called from Python it raises
+    `NightNeedsAttention`, which carries the summaries."""
     workspace = Workspace.resolve(home)
     with workspace_lock(workspace, purpose="run"):
         return _nightly_locked(workspace, initiative)
@@ -207,8 +210,10 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
     attention = attention_needed(summaries)
     if attention:
         # Everything else is loaded and published; the run still shows as failed in the UI,
-        # where a data lead would otherwise see a green run that skipped an initiative.
-        raise NightNeedsAttention(attention, summaries)
+        # where a data lead would otherwise see a green run that skipped an initiative. A
+        # Failed state, not a raise: its message says what to do, with no traceback in the log;
+        # a caller of the flow gets the exception, with the night's summaries.
+        return Failed(message=attention, data=NightNeedsAttention(attention, summaries))
     return summaries
 
 

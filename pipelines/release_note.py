@@ -66,6 +66,21 @@ def definition_changes(config: InitiativeConfig, previous: dict) -> list[str]:
                      "guidelines, class bands, race labels) or a partner's class-proxy mapping"]
 
 
+def _changes_numbers(config: InitiativeConfig, previous: dict) -> bool:
+    """False only when what changed is known to be baselines or targets alone (goals, which no
+    published count depends on); anything else, or not knowing, can move numbers."""
+    old = previous.get("indicator_definitions")
+    if (not isinstance(old, dict) or previous.get("suppression_threshold")
+            not in (None, config.initiative.suppression.threshold)):
+        return True
+    new = indicator_definitions(config)
+    if set(new) != set(old):
+        return True
+    parts = {k for i in new for k in DEFINITION_PARTS if new[i].get(k) != old[i].get(k)}
+    # No indicator part changed: the initiative's settings, schema or equity standards did.
+    return not parts or bool(parts - {"baseline", "target"})
+
+
 def revisions(con: duckdb.DuckDBPyConnection, old: Path | None, new: Path) -> list[dict]:
     """Cells added, removed, hidden, shown or with different counts; all cells are new at first."""
     key = ", ".join(f'"{k}"' for k in CELL_KEY)
@@ -117,9 +132,12 @@ def write_release_note(path: Path, config: InitiativeConfig, release_id: str, no
     lines += [f"Previous release: {md_text(previous.get('release_id'))} of "
               f"{md_text(previous.get('released_at'))}.", ""]
     if redefined := definition_changes(config, previous):
+        effect = (" Numbers below can differ because of this change, not only because of new or "
+                  "corrected files." if _changes_numbers(config, previous) else
+                  " A baseline or target is a goal, not a count: no number below changed "
+                  "because of it.")
         lines += ["**The definitions changed since the previous release:** "
-                  + "; ".join(md_text(w) for w in redefined) + ". Numbers below can differ "
-                  "because of this change, not only because of new or corrected files.", ""]
+                  + "; ".join(md_text(w) for w in redefined) + "." + effect, ""]
     if not changed:
         lines += ["No published number changed" + (
             "." if redefined else "; only the definitions' wording or the release date did."),

@@ -81,7 +81,7 @@ def _render(initiative: dict, indicators: list[dict], results: list[dict],
         ind = {**ind, **{k: milestone(ind.get(k), period_type, calendar)
                          for k in ("baseline", "target")}}
         section = indicator_section(i, ind, rows, gaps, initiative.get("reference_groups") or {},
-                                    threshold)
+                                    threshold, as_of=generated_at.date())
         section["counted_word"] = counted_word(section["counted"])
         section["period_type"], section["grain_word"] = period_type, grain_word(period_type)
 

@@ -6,11 +6,14 @@ passes through autoescaping. Words come from the translation catalog (scorecard_
 
 from __future__ import annotations
 
+from datetime import date
+
 from pipelines.scorecard_i18n import _, decimal, integer
 from pipelines.scorecard_periods import axis_labels, every_period, name, order_key, value_label_every
-from pipelines.scorecard_text import (LOW_RELIABILITY_MARK, fmt_ci, fmt_points_short, fmt_tick,
-                                      fmt_value, headline, low_reliability_note,
-                                      suppressed_chart_label, suppressed_long, suppressed_short)
+from pipelines.scorecard_text import (LOW_RELIABILITY_MARK, difference_interval, fmt_ci,
+                                      fmt_points_short, fmt_tick, fmt_value, headline,
+                                      low_reliability_note, suppressed_chart_label,
+                                      suppressed_long, suppressed_short)
 
 
 def N_(message: str) -> str:
@@ -71,7 +74,7 @@ def _nice_scale(values: list[float]) -> tuple[float, list[float]]:
 
 def indicator_section(
     index: int, indicator: dict, rows: list[dict], disparities: list[dict] | None,
-    reference_groups: dict, threshold: int,
+    reference_groups: dict, threshold: int, as_of: date | None = None,
 ) -> dict:
     unit = indicator.get("unit") or "percent"
     direction = indicator.get("direction") or "higher_is_better"
@@ -83,7 +86,7 @@ def indicator_section(
         (r for r in rows if r["race"] == "ALL" and r["class"] == "ALL" and r["race_tabulation"] == "total"),
         key=lambda r: r["period_order"],
     )
-    head = headline(indicator, totals, unit, direction, threshold, counted)
+    head = headline(indicator, totals, unit, direction, threshold, counted, as_of)
     baseline_line = None
     if head and head["trend"] and head["trend"]["kind"] != "earliest":
         # Measured or declared, the line is at the value the text compares with.
@@ -127,7 +130,7 @@ def indicator_section(
         "trend": _trend_chart(chart_id, baseline_line, indicator.get("target"), totals, ctx) if totals else None,
         "race_alone": race_alone, "race_aic": race_aic, "by_class": by_class,
         "race_published": "race" in published, "class_published": "class" in published,
-        "disparities": _key_disparities(disparities, direction, unit),
+        "disparities": _key_disparities(disparities, direction, unit, rows),
         "gap_notes": [c["gap_note"] for c in (race_alone, by_class) if c and c.get("gap_note")],
         "has_low_reliability": any(r.get("low_reliability") and not r.get("suppressed") for r in shown),
         "has_suppressed": any(r.get("suppressed") for r in shown),
@@ -298,10 +301,24 @@ def _table_row(row: dict, label: str, ctx: dict, reference: str | None = None) -
     }
 
 
-def _key_disparities(rows: list[dict] | None, direction: str, unit: str) -> dict | None:
+def _group_cells(results: list[dict] | None) -> dict:
+    """The published cells disparities compare, by (period, dimension, group): race 'alone' at
+    class ALL and class at race ALL (`pipelines/disparities.py`), for their intervals."""
+    cells = {}
+    for r in results or []:
+        if r["race_tabulation"] == "alone" and r["class"] == "ALL" and r["race"] != "ALL":
+            cells[(str(r["period"]), "race", r["race"])] = r
+        elif r["race_tabulation"] == "total" and r["race"] == "ALL" and r["class"] != "ALL":
+            cells[(str(r["period"]), "class", r["class"])] = r
+    return cells
+
+
+def _key_disparities(rows: list[dict] | None, direction: str, unit: str,
+                     results: list[dict] | None = None) -> dict | None:
     """Most adverse gaps per dimension for the latest period, so the table stays short."""
     if not rows:
         return None
+    cells = _group_cells(results)
     newest = max(r["period_order"] for r in rows)
     latest = [r for r in rows if r["period_order"] == newest]
     groups = []
@@ -309,16 +326,32 @@ def _key_disparities(rows: list[dict] | None, direction: str, unit: str) -> dict
         picked = [r for r in latest if r["dimension"] == dimension and r["rate_ratio"] is not None]
         # Adverse means furthest below the reference when higher is better, above when lower is.
         picked.sort(key=lambda r: r["rate_ratio"], reverse=direction == "lower_is_better")
-        out = [_disparity_row(r, direction, unit) for r in picked[:KEY_DISPARITIES_PER_DIMENSION]]
+        out = [_disparity_row(r, direction, unit, _gap_is_clear(r, cells))
+               for r in picked[:KEY_DISPARITIES_PER_DIMENSION]]
         if out:
             groups.append({"dimension": _("Race and ethnicity") if dimension == "race"
                            else _("Household income"), "rows": out})
     return {"period": latest[0]["period_label"], "groups": groups} if groups else None
 
 
-def _disparity_row(r: dict, direction: str, unit: str) -> dict:
+def _gap_is_clear(r: dict, cells: dict) -> bool:
+    """Whether the 95% interval for group rate - reference rate (Newcombe, from the two cells'
+    Wilson intervals, as "change since baseline") excludes zero; True when a cell is not found
+    (nothing to judge by: the ratio alone decides, as before)."""
+    period = str(r["period"])
+    group = cells.get((period, r["dimension"], r["group_label"]))
+    reference = cells.get((period, r["dimension"], r["reference_group"]))
+    if group is None or reference is None:
+        return True
+    interval = difference_interval(group, reference)
+    return interval is None or interval[0] > 0 or interval[1] < 0
+
+
+def _disparity_row(r: dict, direction: str, unit: str, clear: bool = True) -> dict:
     if abs(r["rate_ratio"] - 1) < 0.005:
         comparison = _("About the same")
+    elif not clear:
+        comparison = _("No clear difference")
     else:
         higher = r["rate_ratio"] > 1
         worse = higher if direction == "lower_is_better" else not higher

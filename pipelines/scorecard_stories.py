@@ -53,6 +53,12 @@ class StoryMeta(BaseModel):
     def _period_text(cls, value: object) -> object:
         return str(value) if isinstance(value, int) else value  # `period: 2024` means "2024"
 
+    @field_validator("took_part", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object) -> object:
+        # `took_part: Parents from the family council` (one group, no brackets) is one entry.
+        return (value,) if isinstance(value, str) else value
+
     @field_validator("language")
     @classmethod
     def _shipped(cls, value: str) -> str:

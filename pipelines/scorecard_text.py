@@ -7,6 +7,7 @@ decided in one place, from the same rows the charts draw.
 from __future__ import annotations
 
 import math
+from datetime import date
 
 from pipelines.scorecard_i18n import _, decimal, percent
 
@@ -117,7 +118,7 @@ def comparison_baseline(indicator: dict, totals: list[dict]) -> dict | None:
             "row": first}
 
 
-def _difference_interval(latest: dict, base: dict) -> tuple[float, float] | None:
+def difference_interval(latest: dict, base: dict) -> tuple[float, float] | None:
     """Newcombe's hybrid score interval for p_latest - p_base, from the two Wilson intervals."""
     p1, l1, u1 = latest.get("value"), latest.get("ci_lower"), latest.get("ci_upper")
     p0, l0, u0 = base.get("value"), base.get("ci_lower"), base.get("ci_upper")
@@ -129,7 +130,7 @@ def _difference_interval(latest: dict, base: dict) -> tuple[float, float] | None
 
 
 def headline(indicator: dict, totals: list[dict], unit: str, direction: str, threshold: int,
-             counted: str) -> dict | None:
+             counted: str, as_of: date | None = None) -> dict | None:
     if not totals:
         return None
     latest = totals[-1]
@@ -139,10 +140,18 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
         "suppressed_label": _("Hidden to protect privacy"),
         "suppressed_text": suppressed_long(latest, threshold, counted) if hidden else "",
         "value": fmt_value(latest["value"], unit), "ci": fmt_ci(latest, unit),
-        "low_reliability": bool(latest["low_reliability"]) and not hidden,
+        "low_reliability": (bool(latest["low_reliability"]) and not hidden
+                            and latest["value"] is not None),
         "denominator": latest["denominator"], "counted": counted, "trend": None, "target": None,
         "no_trend": _("No baseline or latest value to compare."), "declared_note": "",
+        "in_progress": "",
     }
+    end = getattr(latest.get("period_obj"), "end", None)
+    if as_of is not None and end is not None and end > as_of:
+        # A period not over on the day of the data: what it holds so far, not its result.
+        head["in_progress"] = _("%(period)s is not over yet: this counts only what partners "
+                                "had sent by then; its change and target status may not last.",
+                                period=head["period"])
     current = None if hidden else latest["value"]
     base = comparison_baseline(indicator, totals)
     if base is not None and base["kind"] == "measured":
@@ -151,14 +160,23 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
             head["declared_note"] = _("The plan declared %(value)s for %(period)s; the measured "
                                       "value is used.", value=fmt_value(declared, unit),
                                       period=base["label"])
+    # Shown, but no one in the denominator (an aggregate table of 0 of 0): nothing is hidden.
+    nobody = current is None and not hidden
     if current is None:
         if hidden:
             head["no_trend"] = _("The latest number is hidden to protect privacy.")
+        else:
+            head["no_trend"] = _("No one was measured in %(period)s.", period=head["period"])
     elif base is None:
         pass
     elif base["row"] is latest:
         head["no_trend"] = _("%(period)s is the baseline period and the latest one.",
                              period=base["label"])
+    elif base["kind"] == "declared" and _after(indicator.get("baseline") or {}, latest):
+        # A baseline declared for a period after the latest results: nothing to change "since".
+        head["no_trend"] = _("The %(period)s baseline period comes after the latest results "
+                             "(%(latest)s), so no change is shown yet.", period=base["label"],
+                             latest=head["period"])
     elif base["value"] is None and not (base["row"] or {}).get("suppressed"):
         head["no_trend"] = _("No one was measured in the %(period)s baseline period.",
                              period=base["label"])
@@ -173,17 +191,33 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
                  period=target.get("label") or target["period"])
         if current is None:
             # The goal stands even when the latest number is hidden: only progress is unknown.
-            head["target"] = {"met": None, "goal": goal,
-                              "text": _("Progress is not shown: the latest number is hidden.")}
+            head["target"] = {"met": None, "goal": goal, "text": (
+                _("Progress is not shown: no one was measured in %(period)s.",
+                  period=head["period"]) if nobody
+                else _("Progress is not shown: the latest number is hidden."))}
             return head
         gap = target["value"] - current
         met = gap <= 0 if direction == "higher_is_better" else gap >= 0
-        head["target"] = {
-            "met": met, "goal": goal,
-            "text": _("Target reached") if met else _("%(change)s to go",
-                                                       change=fmt_change(gap, unit)),
-        }
+        if met:
+            text = _("Target reached")
+        elif fmt_change(gap, unit) == fmt_change(0.0, unit):
+            # Not met, but closer than the shown precision: "0.0 ... to go" beside a value shown
+            # equal to the goal would read as a contradiction.
+            text = _("Less than %(change)s to go",
+                     change=fmt_change(0.001 if unit == "percent" else 0.01, unit))
+        else:
+            text = _("%(change)s to go", change=fmt_change(gap, unit))
+        head["target"] = {"met": met, "goal": goal, "text": text}
     return head
+
+
+def _after(declared: dict, latest: dict) -> bool:
+    """Whether a declared baseline's period starts after the latest result's (both carry an
+    ordering key from `scorecard_periods`; without them nothing is said to be after)."""
+    order, latest_order = declared.get("order"), latest.get("period_order")
+    if order is None or latest_order is None or declared.get("period_obj") is None:
+        return False  # a label that is no period (shown as written) is not placed in time
+    return tuple(order[:1]) > tuple(latest_order[:1])
 
 
 def _trend(latest: dict, base: dict, unit: str, direction: str) -> dict:
@@ -195,7 +229,7 @@ def _trend(latest: dict, base: dict, unit: str, direction: str) -> dict:
         since = _("since the declared %(period)s baseline of %(value)s (no results for "
                   "%(period)s)", period=base["label"], value=fmt_value(base["value"], unit))
     else:
-        interval = _difference_interval(latest, base["row"])
+        interval = difference_interval(latest, base["row"])
         clear = interval is None or interval[0] > 0 or interval[1] < 0
         since = _("since %(period)s (%(value)s, 95%% CI %(ci)s)", period=base["label"],
                   value=fmt_value(base["value"], unit), ci=fmt_ci(base["row"], unit))

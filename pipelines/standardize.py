@@ -199,8 +199,10 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
         found = schema.by_role(name)
         return f"t.{found[0].name}" if found else fallback
 
-    state = f"upper(coalesce({role('state')}, {sql_literal(config.initiative.state or 'XX')}))"
-    region = region_sql(state)
+    # A blank state is stored blank: it means the initiative's `state`, which measure applies
+    # each run (profiles._amount_sql), so a corrected `state:` reprices those households too.
+    sent_state = f"upper({role('state')})"
+    region = region_sql(f"coalesce({sent_state}, {sql_literal(config.initiative.state or 'XX')})")
     proxy_cases = " ".join(f"WHEN {role('class_proxy')} = {sql_literal(k)} THEN {sql_literal(v)}"
                            for k, v in crosswalk.class_proxy.items())
     proxy = f"(CASE {proxy_cases} END)" if proxy_cases else "NULL"
@@ -220,7 +222,7 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
         CREATE OR REPLACE TABLE {out} AS
         WITH base AS (
             SELECT t._row, p.label AS period, p.period_type, p.period_start, p.period_end,
-                   {state} AS state, {region} AS region,
+                   {sent_state} AS state, {region} AS region,
                    {role('household_income')}::DOUBLE AS household_income,
                    {role('household_size')}::INTEGER AS household_size,
                    {person_key} AS person_key,

@@ -77,7 +77,13 @@ def _amount_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
 
     regions = " ".join(f"WHEN {sql_literal(state)} THEN {by_period(region)}"
                        for state, region in STATE_REGIONS.items())
-    return f"CASE r.state {regions} ELSE {by_period(REGIONS[0])} END"
+    return f"CASE {_state_sql(config)} {regions} ELSE {by_period(REGIONS[0])} END"
+
+
+def _state_sql(config: InitiativeConfig) -> str:
+    """`r`'s state: a blank one (stored as NULL) is the initiative's current `state`."""
+    state = config.initiative.state
+    return f"coalesce(r.state, {sql_literal(state)})" if state else "r.state"
 
 
 def _class_rank_sql(config: InitiativeConfig) -> str:
@@ -112,12 +118,14 @@ def classed_records_sql(config: InitiativeConfig, years: dict[int, int]) -> str:
 
     `class` and `poverty_ratio` are replaced by their measure-time values: an indicator
     condition on them (only people below 100% FPG) must follow a corrected guideline table or
-    band as the breakdowns do, not the values stored when the file was loaded."""
+    band as the breakdowns do, not the values stored when the file was loaded; so is `state`
+    where the partner left it blank (the initiative's current state)."""
     labels = ", ".join(sql_literal(label) for label in config.standards.class_bands.labels)
     return f"""
         SELECT * REPLACE ([{labels}][class_rank + 1] AS class, _ratio AS poverty_ratio)
         FROM (SELECT *, {_class_rank_sql(config)} AS class_rank
-              FROM (SELECT r.*, {race_bits_sql()} AS race_bits,
+              FROM (SELECT r.* REPLACE ({_state_sql(config)} AS state),
+                           {race_bits_sql()} AS race_bits,
                            CASE WHEN r.household_size >= 1
                                 THEN r.household_income / ({_amount_sql(config, years)})
                            END AS _ratio
