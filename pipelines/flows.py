@@ -65,7 +65,8 @@ def stage_file_task(home: str, initiative_id: str, partner_id: str, path: str,
         staged = stage_file(Path(path), config, partner_id, salt, workspace.staging)
     # One line per file as it is staged: a night of large files otherwise shows nothing for
     # minutes before the warehouse step's summary.
-    get_run_logger().info("staged %s/%s: %s", log_text(partner_id), log_text(file_name),
+    # `file_name` is already one line (for the task's name): the log escapes the name itself.
+    get_run_logger().info("staged %s/%s: %s", log_text(partner_id), log_text(Path(path).name),
                           staged_progress(staged))
     return staged
 

@@ -3,6 +3,7 @@ not stop the others: the rest is loaded, published and reported first."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -83,3 +84,23 @@ def test_the_command_shows_the_night_then_what_needs_attention(workspace, monkey
     assert "Needs attention" in result.output
     assert "riverbend: definitions invalid" in result.output
     assert not lakeview_file.exists()
+
+
+def test_a_hostile_file_name_is_escaped_once_in_the_staged_log_line(workspace, monkeypatch,
+                                                                     caplog):
+    from pipelines.flows import nightly
+
+    monkeypatch.setenv("BACKBONE_SETTLE_SECONDS", "0")
+    sample = next(SAMPLES.glob("riverbend_schools/*.csv"))
+    drop(workspace, "riverbend_schools", "RUSD\u202evsc.2024.csv", sample.read_bytes())
+    task_runs = logging.getLogger("prefect.task_runs")  # Prefect's loggers do not propagate
+    task_runs.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("INFO", logger="prefect.task_runs"):
+            nightly(home=str(workspace.root), initiative="riverbend")
+    finally:
+        task_runs.removeHandler(caplog.handler)
+    # One line, seen once or twice (where another test made Prefect's loggers propagate).
+    [line] = {r.getMessage() for r in caplog.records if r.getMessage().startswith("staged ")}
+    assert "'RUSD\\u202evsc.2024.csv'" in line  # the control shown as an escape, once
+    assert "\\\\u202e" not in line
