@@ -167,8 +167,7 @@ def _merged_down(rows: Iterator[list[str]], sheet, merged: list[tuple[int, int, 
     first = next(rows, None)
     if first is None:
         return
-    top = sheet.start[0] if sheet.start and _filled(first) else 0
-    left = sheet.end[1] + 1 - len(first) if sheet.end else 0
+    top, left = workbook_formats.sheet_origin(sheet, first)
     starts: dict[int, list[tuple[int, int]]] = {}
     for start, bottom, column in merged:
         starts.setdefault(start, []).append((bottom, column - left))

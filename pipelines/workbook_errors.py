@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from xml.parsers import expat
 
 from pipelines.workbook_formats import (_CELL, _names, _relations, _sheet_part,
-                                        track_position)
+                                        sheet_origin, track_position)
 
 _VALUE = _names("v")
 # What an error cell's type attribute ends with (t="e"): found by a byte search; anything else
@@ -44,8 +44,7 @@ class SheetErrors:
         first = next(raw, None)
         if first is None:
             return
-        top = sheet.start[0] if sheet.start and any(c.strip() for c in first) else 0
-        left = sheet.end[1] + 1 - len(first) if sheet.end else 0
+        top, left = sheet_origin(sheet, first)
         by_row: dict[int, list[tuple[int, str]]] = {}
         for (row, column), text in self.cells.items():
             by_row.setdefault(row, []).append((column - left, text))

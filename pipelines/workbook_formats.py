@@ -156,10 +156,7 @@ class SheetFormats:
         first = next(raw, None)
         if first is None:
             return
-        # Where calamine's rows begin, decided as workbook.to_csv decides it: sheet row 1
-        # unless the first row it gives is filled; columns begin at the range's first one.
-        top = sheet.start[0] if sheet.start and any(cell_text(v).strip() for v in first) else 0
-        left = sheet.end[1] + 1 - len(first) if sheet.end else 0
+        top, left = sheet_origin(sheet, [cell_text(v) for v in first])
         for index, row in enumerate(itertools.chain([first], raw)):
             texts = [cell_text(v) for v in row]
             for column, runs in self.columns.items():
@@ -369,6 +366,15 @@ def _walk(book: zipfile.ZipFile, part: str, mattering: dict[int, Display]
                 columns.setdefault(where[1], _Column()).add(where[0], shown)
     _parse(book, part, start)
     return columns
+
+
+def sheet_origin(sheet, first: list[str]) -> tuple[int, int]:
+    """The sheet row and column (0-based) of calamine's first row and cell, `first` being that
+    row's texts: decided as workbook.to_csv decides it, sheet row 1 unless the first row it
+    gives is filled; columns begin at the range's first one."""
+    top = sheet.start[0] if sheet.start and any(c.strip() for c in first) else 0
+    left = sheet.end[1] + 1 - len(first) if sheet.end else 0
+    return top, left
 
 
 def track_position(name: str, attrs: dict, where: list[int]) -> bool:
