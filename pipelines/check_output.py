@@ -63,7 +63,10 @@ def show_check(console: Console, file_name: str, staged: StagedFile, rows: list[
             console.print(f"  - {say(problem['message'])}" + (f" ({say(where)})" if where else ""))
     else:
         how = say(how_read(staged.encoding, staged.delimiter))
-        console.print(f"[green]OK[/] {say(file_name)}: {staged.rows_loaded:,} of "
+        # Every row set aside (an aggregate table waiting on one bad row) is no "OK".
+        nothing = staged.rows_loaded == 0 and staged.rows_read > 0
+        console.print(f"{'[yellow]NO ROW WOULD LOAD[/]' if nothing else '[green]OK[/]'} "
+                      f"{say(file_name)}: {staged.rows_loaded:,} of "
                       f"{staged.rows_read:,} rows would load ({how})")
         if read_as:
             console.print("Periods the rows were read as:")

@@ -114,6 +114,37 @@ class Workspace:
         return InitiativeConfig.load(self, initiative_id)
 
 
+def _refuse_unread_definitions(folder: Path) -> None:
+    """Windows saves `X.YAML`, and Notepad adds `.txt` to a name typed as `x.yaml`: neither is
+    read, so an indicator would vanish from the scorecard, or an edit never apply, silently."""
+    for path in sorted(folder.iterdir()):
+        name, lowered = path.name, path.name.lower()
+        if not path.is_file() or name.startswith("."):
+            continue
+        if lowered.endswith((".yaml.txt", ".yml.txt")):
+            meant = name[:-4]
+        elif lowered.endswith((".yaml", ".yml")) and not name.endswith((".yaml", ".yml")):
+            meant = name[:name.rindex(".")] + name[name.rindex("."):].lower()
+        else:
+            continue
+        raise ConfigError(f"{path}: (file name): not read as a definition: only names ending "
+                          f"in .yaml or .yml (lowercase) are; rename it {meant!r}")
+
+
+def _refuse_forgotten_crosswalk(workspace: Workspace, initiative_file: Path, initiative_id: str,
+                                partner_id: str, crosswalk: str | None) -> None:
+    """A partner's crosswalk written but not named in initiative.yaml: its files would be read
+    against the bare template, and rejected or set aside as the partner's mistake."""
+    if crosswalk:
+        return
+    for suffix in (".yaml", ".yml"):
+        path = workspace.path("schemas", "crosswalks", initiative_id, partner_id + suffix)
+        if path.is_file():
+            raise ConfigError(f"{initiative_file}: partners.{partner_id}: no crosswalk: is given, "
+                              f"but {path} exists: add `crosswalk: {path.name}` (or delete "
+                              "that file if the partner sends the template as it is)")
+
+
 @dataclass(frozen=True)
 class InitiativeConfig:
     """An initiative with everything its partners' files are checked and measured against."""
@@ -143,6 +174,7 @@ class InitiativeConfig:
         if initiative.id != initiative_id:
             raise ConfigError(f"{initiative_file}: id: {initiative.id!r} does not match folder "
                               f"name {initiative_id!r}")
+        _refuse_unread_definitions(folder)
         indicators, indicator_files = [], {}
         # `.yml` is as much YAML as `.yaml`: a definition saved so must count, not vanish.
         for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
@@ -182,6 +214,8 @@ class InitiativeConfig:
         crosswalks = {}
         for partner_id, partner in initiative.partners.items():
             crosswalks[partner_id] = Crosswalk()
+            _refuse_forgotten_crosswalk(workspace, initiative_file, initiative_id, partner_id,
+                                        partner.crosswalk)
             if partner.crosswalk:
                 path = workspace.path("schemas", "crosswalks", initiative_id, partner.crosswalk)
                 if not path.is_file():

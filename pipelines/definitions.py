@@ -108,6 +108,23 @@ class Indicator(_Strict):
                              "conditions")
         return self
 
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_before_target(cls, baseline: Milestone | None,
+                                info: ValidationInfo) -> Milestone | None:
+        # Swapped periods (or a target copied from the baseline) are no plan: the scorecard
+        # would draw the goal at or before its starting point.
+        target = info.data.get("target")
+        if baseline is None or target is None:
+            return baseline
+        starts = [parse_label(m.period, DEFAULT_CALENDAR, m.period_type).start
+                  for m in (baseline, target)]
+        if starts[0] >= starts[1]:
+            raise ValueError(f"period {baseline.period!r} is not before the target's period "
+                             f"{target.period!r}: the baseline is where the curve starts, the "
+                             "target where it should be later")
+        return baseline
+
     @model_validator(mode="before")
     @classmethod
     def _milestones_in_its_type(cls, data: Any) -> Any:

@@ -46,10 +46,17 @@ def bad_rows(staged_db: str | None, person_column: str | None) -> list[tuple]:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if "quarantine" not in tables:
             return []
+        # A hidden id still says what usually breaks one and cannot be seen in a cell: a line
+        # break (Alt+Enter, or a quoted field spanning lines), a tab or a space inside it.
         return con.execute(
             "SELECT _row, coalesce(column_name, ''), rule, CASE WHEN column_name LIKE '%' || ? || "
-            "'%' AND trim(value) <> '' THEN '(hidden)' ELSE value END, message FROM quarantine "
-            "ORDER BY _row, column_name", [person_column or "\x00"]).fetchall()
+            "'%' AND trim(value) <> '' THEN '(hidden' || CASE WHEN column_name <> ? THEN '' "
+            "WHEN contains(value, chr(10)) OR contains(value, chr(13)) "
+            "THEN ': it holds a line break' "
+            "WHEN contains(value, chr(9)) THEN ': it holds a tab' "
+            "WHEN contains(trim(value), ' ') THEN ': it holds a space' ELSE '' END || ')' "
+            "ELSE value END, message FROM quarantine "
+            "ORDER BY _row, column_name", [person_column or "\x00"] * 2).fetchall()
     finally:
         con.close()
 
@@ -114,6 +121,10 @@ def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple
 
     title = {"loaded": "ACCEPTED", "held": "HELD FOR REVIEW",  # held, duplicate: resubmission
              "duplicate": "ALREADY RECEIVED"}.get(status, "NOT LOADED")
+    if status == "loaded" and staged.rows_loaded == 0 and staged.rows_read:
+        # Every row set aside (an aggregate table waiting on one bad row): "ACCEPTED" would
+        # read as done while nothing from the file counts.
+        title = "RECEIVED, BUT NO ROW LOADED"
     lines = [f"# {md_text(staged.file_name)}: {title}",
              "", f"- Partner: {md_code(staged.partner_id)}  ",
              f"- Received: {dt.datetime.now():%Y-%m-%d %H:%M}  ",

@@ -96,10 +96,10 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
             log("%s/%s: %s %s", log_text(outcome.partner_id), log_text(outcome.file_name),
                 outcome.status, log_text(outcome.reasons) if outcome.reasons else "")
         # Rows of partners initiative.yaml no longer lists do not count: never silently.
-        not_counted = [item["note"] for item in unlisted.not_counted(con, config)]
+        notices = [item["note"] for item in unlisted.not_counted(con, config)]
         # A crosswalk change that rows already loaded do not follow: never silently either.
-        not_counted += crosswalk_reading_notes(workspace, config)
-        for line in not_counted:
+        notices += crosswalk_reading_notes(workspace, config)
+        for line in notices:
             logger.warning("%s: %s", initiative_id, log_text(line))
 
         note, shown = None, {}
@@ -120,7 +120,7 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
                 logger.error("%s: not measured or published: %s", initiative_id, exc)
                 return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
                         "error": str(exc), "error_kind": "not measured",
-                        "not_counted": not_counted}
+                        "notices": notices}
             cells, counts, published = (refreshed.cells, refreshed.suppressed,
                                         refreshed.published)
             shown = refreshed.shown
@@ -130,7 +130,7 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
         warehouse.close(con)  # seals the file for the snapshot's ledger (snapshot_ledger)
     return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
             "cells": cells, "suppressed": counts, "published": str(published), "note": note,
-            "published_cells": shown, "not_counted": not_counted}
+            "published_cells": shown, "notices": notices}
 
 
 @flow(name="nightly", log_prints=True)

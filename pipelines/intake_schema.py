@@ -81,6 +81,26 @@ class IntakeColumn(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _bounds_agree(self) -> IntakeColumn:
+        # Bounds no value can meet set aside every partner's rows, each partner told its own
+        # values are wrong (and a file past max_bad_row_share rejected) for a typo of ours.
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"{self.name}: min {self.min:g} is above max {self.max:g}: no value "
+                             "could pass")
+        if self.allowed and self.type in ("integer", "number"):
+            outside = [v for v in self.allowed if isinstance(v, (int, float))
+                       and not isinstance(v, bool)
+                       and ((self.min is not None and v < self.min)
+                            or (self.max is not None and v > self.max))]
+            if outside:
+                low = "-" if self.min is None else f"{self.min:g}"
+                high = "-" if self.max is None else f"{self.max:g}"
+                raise ValueError(f"{self.name}: allowed value(s) {', '.join(map(str, outside))} "
+                                 f"are outside min/max ({low} to {high}): rows with them would "
+                                 "be set aside")
+        return self
+
+    @model_validator(mode="after")
     def _period_column(self) -> IntakeColumn:
         # The period column is always read as a period; `integer` (templates from before period
         # types) means the same, a bare year meaning `period_type`.

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import great_expectations as gx
 
 PERIODS = "_periods"
+# Excel's day numbers for 2000-01-01 .. 2099-12-31, with a time of day as a fraction or not.
+EXCEL_DAY_NUMBER = r"[0-9]{5}([.][0-9]+)?"
+EXCEL_DAYS = (36526, 73050)
 
 
 def default_type(schema: IntakeSchema, crosswalk: Crosswalk) -> str:
@@ -80,9 +83,20 @@ def period_rules(column: IntakeColumn, crosswalk: Crosswalk, label: str, today: 
         return gx.expectations.UnexpectedRowsExpectation(
             unexpected_rows_query=query, description=message, meta=meta(rule, name, message))
 
+    # A date cell that lost its format is saved as Excel's day number (45292 is 2024-01-01):
+    # told only "must be a period", the partner sees a number and cannot tell why. Never read
+    # as a day (README: a bare serial is refused), but named as what it is.
+    pattern = EXCEL_DAY_NUMBER.replace("{", "{{").replace("}", "}}")  # GX formats the query
+    serial = (f"regexp_full_match(trim(text), '{pattern}') "
+              f"AND TRY_CAST(trim(text) AS DOUBLE) BETWEEN {EXCEL_DAYS[0]} AND {EXCEL_DAYS[1]}")
     rules = [rows("bad_period", f"{label!r} must be a period: write e.g. "
                   f"{accepted_forms(crosswalk)}.",
-                  "problem IS NOT NULL")]
+                  f"problem IS NOT NULL AND NOT ({serial})"),
+             rows("excel_date_number", f"{label!r} holds a number where a date or period "
+                  "belongs: Excel keeps a date as a day number (45292 is 1 January 2024) and "
+                  "saves that number when the column is not formatted as a date. Format the "
+                  f"column as a Date in Excel and send the file again; accepted: "
+                  f"{accepted_forms(crosswalk)}.", f"problem IS NOT NULL AND {serial}")]
     if column.min is not None or column.max is not None:
         low = f"year(period_start) < {int(column.min)}" if column.min is not None else "false"
         high = f"year(period_end) > {int(column.max)}" if column.max is not None else "false"

@@ -23,10 +23,12 @@ import pyarrow.parquet as pq
 from pipelines import unlisted
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.datapackage import write_datapackage
+from pipelines.digests import json_digest
 from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
 from pipelines.quality import publish_flags
 from pipelines.scorecard import render_scorecard, scorecard_settings
+from pipelines.scorecard_owed import owed_view
 from pipelines.measure_grains import other_calendar_note
 from pipelines.sql import has_column, has_table, sql_literal
 from pipelines.status_page import publish_status, status_stamp, status_table
@@ -113,9 +115,12 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
     created = _now()
     write_datapackage(staging, config, public=False, version=run_id, created=created,
                       partner_ids=sorted({s["partner_id"] for s in sources}))
-    render_scorecard(staging, initiative_view(config, guidelines, "partnership"),
-                     indicator_views(config), staging / "scorecard.html")
     status = status_table(con, config, parts)
+    # Partnership: the headline names the partners that still owe its period (as status.html).
+    render_scorecard(staging, initiative_view(config, guidelines, "partnership",
+                                              owed_view(config, status, named=True)),
+                     indicator_views(config), staging / "scorecard.html",
+                     generated_at=dt.datetime.fromisoformat(created))
     publish_status(con, config, staging, status)  # partnership only: names partners' files
     publish_flags(con, config, staging)  # partnership only: partner rows
     # Partnership only (names partners): rows kept in the warehouse that these numbers leave out.
@@ -141,8 +146,7 @@ def crosswalk_reading(config: InitiativeConfig) -> dict[str, str]:
     out = {}
     for partner_id, crosswalk in sorted(config.crosswalks.items()):
         parts = crosswalk.model_dump(mode="json", exclude={"class_proxy", "complete_extracts"})
-        out[partner_id] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str)
-                                         .encode()).hexdigest()[:12]
+        out[partner_id] = json_digest(parts)
     return out
 
 
@@ -259,12 +263,14 @@ def source_files(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
     return [dict(zip(SOURCE_FIELDS, row)) for row in rows]
 
 
-def initiative_view(config: InitiativeConfig, guidelines: list[dict], audience: str) -> dict:
+def initiative_view(config: InitiativeConfig, guidelines: list[dict], audience: str,
+                    still_owed: dict | None = None) -> dict:
+    """`still_owed`: pipelines/scorecard_owed.owed_view of the status these numbers go with."""
     initiative = config.initiative
     return {"id": initiative.id, "name": initiative.name, "description": initiative.description,
             "reference_groups": dict(initiative.reference_groups),
             "suppression_threshold": initiative.suppression.threshold,
-            "audience": audience,
+            "audience": audience, "still_owed": still_owed,
             "guideline_notes": [g for g in guidelines if g.get("beyond_latest")],
             **scorecard_settings(config)}
 

@@ -108,10 +108,13 @@ def refresh_status(con: duckdb.DuckDBPyConnection, workspace: Workspace,
     if (stamp or {}).get("fingerprint") == (published or {}).get("fingerprint") and (
             stamp is not None or not any((current / n).exists() for n in STATUS_FILES)):
         return None
-    staging, _ = derive_version(workspace, config.id, PARTNERSHIP, run_id, STATUS_FILES)
+    # The scorecard too: its headlines say which partners still owe their period.
+    staging, _ = derive_version(workspace, config.id, PARTNERSHIP, run_id,
+                                STATUS_FILES + ("scorecard.html",))
     try:
         if table is not None:
             publish_status(con, config, staging, table)
+        _scorecard_again(config, manifest, staging, table)
         head = {k: v for k, v in manifest.items() if k != "files"}
         head.update(run_id=run_id, results_run_id=manifest.get("results_run_id",
                                                                manifest.get("run_id")),
@@ -124,3 +127,18 @@ def refresh_status(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         discard_version(staging)
         raise
     return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)
+
+
+def _scorecard_again(config: InitiativeConfig, manifest: dict, staging: Path,
+                     table: object) -> None:
+    """The partnership scorecard of a status-only version: the same results (hard-linked in
+    `staging`) and day of the data as the version it derives from, today's "not final" notes."""
+    from pipelines.publish import indicator_views, initiative_view
+    from pipelines.scorecard import render_scorecard
+    from pipelines.scorecard_owed import owed_view
+
+    stamp = manifest.get("generated_at")
+    view = initiative_view(config, manifest.get("poverty_guideline_years") or [], PARTNERSHIP,
+                           owed_view(config, table, named=True))
+    render_scorecard(staging, view, indicator_views(config), staging / "scorecard.html",
+                     generated_at=dt.datetime.fromisoformat(stamp) if stamp else None)

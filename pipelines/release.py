@@ -28,6 +28,7 @@ from pipelines.publish import (DISPARITY_ORDER, RESULT_ORDER, guideline_notes, i
 from pipelines.release_note import (CELL_KEY, indicator_definitions, revisions,
                                     write_release_note)
 from pipelines.scorecard import render_scorecard
+from pipelines.scorecard_owed import owed_view, status_in
 from pipelines.sql import sql_literal
 from pipelines.versions import PARTNERSHIP, PUBLIC, current_version, finish_version, start_version
 
@@ -91,7 +92,7 @@ def release(workspace: Workspace, config: InitiativeConfig, *, release_id: str |
             return Released(None, workspace.published(config.id) / PUBLIC, {},
                             previous_manifest.get("release_id"))
         _write_release(staging, config, built, previous_manifest, changed, counts, release_id,
-                       now)
+                       now, source)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -114,7 +115,7 @@ def small_changes(changed: list[dict], threshold: int) -> int:
 
 def _write_release(staging: Path, config: InitiativeConfig, built: dict,
                    previous: dict | None, changed: list[dict], counts: dict[str, int],
-                   release_id: str, now: dt.datetime) -> None:
+                   release_id: str, now: dt.datetime, source: Path | None = None) -> None:
     created = now.isoformat(timespec="seconds")
     sources = [{k: s.get(k) for k in PUBLIC_SOURCE_FIELDS} for s in built.get("source_files", [])]
     guidelines = built.get("poverty_guideline_years", [])
@@ -122,7 +123,11 @@ def _write_release(staging: Path, config: InitiativeConfig, built: dict,
                        changed)
     write_datapackage(staging, config, public=True, version=release_id, created=created,
                       partner_ids=sorted({s["partner_id"] for s in sources}))
-    render_scorecard(staging, initiative_view(config, guidelines, PUBLIC),
+    # Who still owes what is the partnership's status: the public page gets how many partners
+    # owe each headline period (as of the partnership version released), never which.
+    still_owed = (owed_view(config, status_in(source), named=False, salt=release_id)
+                  if source is not None else None)
+    render_scorecard(staging, initiative_view(config, guidelines, PUBLIC, still_owed),
                      indicator_views(config), staging / "scorecard.html", generated_at=now)
     write_manifest(staging, {
         "initiative_id": config.id, "audience": PUBLIC, "release_id": release_id,
@@ -136,4 +141,5 @@ def _write_release(staging: Path, config: InitiativeConfig, built: dict,
         "indicator_definitions": indicator_definitions(config),
         "poverty_guideline_years": guidelines, "notes": guideline_notes(guidelines),
         "indicator_periods": built.get("indicator_periods", []),
-        "source_files": sources})
+        # For `backbone scorecard --audience public`: the release's own "not final" notes.
+        "still_owed": still_owed, "source_files": sources})

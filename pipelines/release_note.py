@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from pathlib import Path
 
 import duckdb
 
 from pipelines.config import InitiativeConfig
+from pipelines.digests import json_digest
 from pipelines.escape import md_text
 
 CELL_KEY = ("indicator_id", "period", "race_tabulation", "race", "class")
@@ -35,8 +34,7 @@ def indicator_definitions(config: InitiativeConfig) -> dict[str, dict[str, str]]
                  "counted": d["counted"], "source": d["source"],
                  "disaggregations": d["disaggregations"], "baseline": d["baseline"],
                  "target": d["target"]}
-        out[indicator.id] = {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode())
-                             .hexdigest()[:12] for k, v in parts.items()}
+        out[indicator.id] = {k: json_digest(v) for k, v in parts.items()}
     return out
 
 

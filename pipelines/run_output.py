@@ -47,7 +47,8 @@ def show_run(console: Console, summaries: list[dict]) -> None:
                       f"{settle_seconds():g} seconds, or named as an upload in progress): "
                       + ", ".join(escape(one_line(f"{i}/{n}")) for i, n in arriving))
     for summary in summaries:
-        for line in summary.get("not_counted", []):  # partners initiative.yaml no longer lists
+        # Partners initiative.yaml no longer lists, crosswalks changed since rows were loaded.
+        for line in summary.get("notices", []):
             console.print(f"[bold]{summary['initiative']}[/]: [yellow]{escape(one_line(line))}")
         if summary.get("note"):  # nothing new (resubmission owner's note)
             console.print(f"[bold]{summary['initiative']}[/]: {escape(summary['note'])}")

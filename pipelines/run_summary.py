@@ -41,10 +41,11 @@ def run_summary_markdown(summaries: list[dict], run_id: str) -> str:
             lines.append(_row(initiative, "", "", md_text(summary.get("error_kind",
                                                                   "definitions invalid")), "", "",
                               md_text(summary["error"], REASON_CHARS)))
-    # Rows of partners initiative.yaml no longer lists, which no published number counts.
+    # Rows of partners initiative.yaml no longer lists (not counted), crosswalks that changed
+    # since rows were loaded: each line says which and what to do.
     said = [f"- **{md_text(s.get('initiative', ''))}**: {md_text(line)}"
-            for s in summaries for line in s.get("not_counted", [])]
-    return "\n".join(lines + (["", "Not counted:", *said] if said else []))
+            for s in summaries for line in s.get("notices", [])]
+    return "\n".join(lines + (["", "For the data lead:", *said] if said else []))
 
 
 class NightNeedsAttention(RuntimeError):

@@ -17,10 +17,11 @@ from pipelines.atomic_write import write_atomically
 from pipelines.scorecard_charts import CLASS_ORDER, RACE_ORDER, indicator_section  # noqa: F401
 from pipelines.scorecard_i18n import SOURCE_LANGUAGE, _, date_and_time, pick, use_language
 from pipelines.scorecard_jinja import environment
+from pipelines.scorecard_owed import not_final
 from pipelines.scorecard_periods import (annotate, calendar_of, grain_word, indicator_type,
                                          milestone, name, named_period, order_key)
 from pipelines.scorecard_stories import load_stories, plan_view, story_view
-from pipelines.scorecard_text import LOW_RELIABILITY_MARK, counted_word
+from pipelines.scorecard_text import LOW_RELIABILITY_MARK, alone_note, counted_list, counted_word
 
 TEMPLATE_NAME = "scorecard.html.j2"
 
@@ -83,6 +84,13 @@ def _render(initiative: dict, indicators: list[dict], results: list[dict],
         section = indicator_section(i, ind, rows, gaps, initiative.get("reference_groups") or {},
                                     threshold, as_of=generated_at.date())
         section["counted_word"] = counted_word(section["counted"])
+        section["alone_note"] = alone_note(section["counted"])
+        if section["headline"]:
+            latest = max((r for r in rows if r["race"] == "ALL" and r["class"] == "ALL"
+                          and r["race_tabulation"] == "total"), key=lambda r: r["period_order"])
+            section["headline"]["not_final"] = not_final(
+                initiative.get("still_owed"), ind["id"], latest.get("period_obj"),
+                section["headline"]["period"], generated_at.date())
         section["period_type"], section["grain_word"] = period_type, grain_word(period_type)
 
         def story_period(text: str, kind: str = period_type) -> object:
@@ -104,6 +112,7 @@ def _render(initiative: dict, indicators: list[dict], results: list[dict],
         lang=language, name=words.get("name") or initiative["name"],
         description=words.get("description") or initiative.get("description") or "",
         initiative=initiative, sections=sections, threshold=threshold, mark=LOW_RELIABILITY_MARK,
+        counted_all=counted_list([s["counted"] for s in sections]),
         disparities_published=disparities is not None,
         any_aggregates=bool(aggregate_titles) or any(r["source"] == "aggregates" for r in results),
         aggregate_titles=aggregate_titles, audience=initiative.get("audience"),

@@ -17,7 +17,7 @@ from babel.messages.pofile import write_po
 
 PACKAGE = Path(__file__).parent
 PYTHON_SOURCES = ("scorecard.py", "scorecard_charts.py", "scorecard_text.py", "scorecard_i18n.py",
-                  "scorecard_periods.py")
+                  "scorecard_periods.py", "scorecard_owed.py")
 TEMPLATE = PACKAGE / "templates" / "scorecard.html.j2"
 KEYWORDS = {"_": None, "N_": None}
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.publish import indicator_views, initiative_view
 from pipelines.scorecard import render_scorecard
-from pipelines.versions import AUDIENCES, audience_dir
+from pipelines.scorecard_owed import owed_view, status_in
+from pipelines.versions import AUDIENCES, PARTNERSHIP, audience_dir
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium")
 CHROMIUM_INSTALL = "apt-get install -y chromium"
@@ -80,10 +81,27 @@ def render_published(workspace: Workspace, config: InitiativeConfig, audience: s
     folder = folder.resolve()  # one version throughout, even if a run swaps the link meanwhile
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8")) \
         if (folder / "manifest.json").is_file() else {}
+    # The page's words (titles, targets, baselines, reference groups, "a count of 1 to T") come
+    # from today's definitions and its numbers from the published version: after an edit, a
+    # public poster would describe the last release's numbers with definitions never released
+    # (a threshold of 10 beside a shown "8 of 21"). `backbone release` refuses the same way.
+    published_with = manifest.get("definitions_fingerprint")
+    if published_with and published_with != config.fingerprint:
+        how = ("`backbone run`" if audience == "partnership" else
+               f"`backbone run`, then `backbone release {config.id}`")
+        version = manifest.get("release_id") or manifest.get("run_id") or folder.name
+        raise ScorecardError(
+            f"the definitions of {config.id} changed since its {audience} numbers were "
+            f"published ({version}): a page printed now would show those numbers with other "
+            f"titles, targets, reference groups or suppression threshold; {how} first")
     guidelines = manifest.get("poverty_guideline_years") or []
     stamp = manifest.get("released_at") or manifest.get("generated_at")
     generated_at = dt.datetime.fromisoformat(stamp) if stamp else None
-    view = initiative_view(config, guidelines, audience)
+    # The notes that version was published with: the partnership's status names partners, a
+    # release kept its own (counts only) in its manifest.
+    still_owed = (owed_view(config, status_in(folder), named=True) if audience == PARTNERSHIP
+                  else manifest.get("still_owed"))
+    view = initiative_view(config, guidelines, audience, still_owed)
     language = language or view.get("language") or "en"
     out_dir = Path(out_dir) if out_dir else workspace.path("data", "scorecards", config.id)
     html = out_dir / f"{config.id}-{audience}-{language}.html"

@@ -80,6 +80,22 @@ def suppressed_long(row: dict, threshold: int, counted: str = "people") -> str:
              "with (or without) the result", threshold=threshold, counted=counted_word(counted))
 
 
+def alone_note(counted: str) -> str:
+    """Under the race chart: who one count is follows `counted:` (a household, not a person)."""
+    return {"families": _("Each family counted in one group (“alone”)."),
+            "households": _("Each household counted in one group (“alone”).")}.get(
+        counted, _("Each person counted in one group (“alone”)."))
+
+
+def counted_list(counted: list[str]) -> str:
+    """The counted words of a page's indicators, in one phrase: "people or households"."""
+    words = [counted_word(c) for c in ("people", "families", "households") if c in counted]
+    words = words or [counted_word("people")]
+    if len(words) == 1:
+        return words[0]
+    return _("%(first)s or %(last)s", first=", ".join(words[:-1]), last=words[-1])
+
+
 def low_reliability_note(counted: str) -> str:
     return _("%(mark)s Fewer than %(n)s %(counted)s", mark=LOW_RELIABILITY_MARK,
              n=LOW_RELIABILITY_MIN, counted=counted_word(counted))

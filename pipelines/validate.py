@@ -281,11 +281,19 @@ def _add_aggregate_rules(suite: gx.ExpectationSuite, schema: IntakeSchema,
     # would publish totals that disagree with their own subgroups. In a table with race x class
     # cells, a race's (or class's) total with no cells under it sums to nothing: a row lost to a
     # mistyped period leaves exactly that.
-    detailed = (f"SELECT {group} FROM {{batch}} WHERE {race} <> 'ALL' AND {klass} <> 'ALL'")
+    # Only rows labelled with the template's groups are cells: Excel's "Total" row under the
+    # groups is set aside by its own rule, and summed as one more race it set aside a table that
+    # adds up, each of its rows told the sums were wrong. A cell a typo lost ("Whte") still
+    # leaves the margins short, and the table is set aside as before.
+    labelled = " AND ".join(
+        f"{c} IN ({', '.join(gx_literal(str(v)) for v in schema.column(c).allowed)})"
+        for c in (race, klass) if schema.column(c).allowed)
+    cells = f"(SELECT * FROM {{batch}} WHERE {labelled})" if labelled else "{batch}"
+    detailed = f"SELECT {group} FROM {cells} WHERE {race} <> 'ALL' AND {klass} <> 'ALL'"
     checks = []
     for margin, member in ((race, klass), (klass, race)):
         for measure in (num, den):
-            checks.append(f"""SELECT {group} FROM {{batch}} GROUP BY {group}, {member}
+            checks.append(f"""SELECT {group} FROM {cells} GROUP BY {group}, {member}
                 HAVING (count(*) FILTER (WHERE {margin} <> 'ALL') > 0 OR ({member} <> 'ALL'
                         AND ({group}) IN ({detailed}))) AND
                        coalesce(sum({measure}) FILTER (WHERE {margin} <> 'ALL'), 0)

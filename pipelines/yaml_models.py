@@ -30,8 +30,8 @@ def _not_an_sql_keyword(name: str) -> str:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        with path.open(encoding="utf-8") as handle:
-            data = yaml_text_keys.load(handle)  # keys as written: `01` stays "01"
+        # keys as written: `01` stays "01"
+        data = yaml_text_keys.load_file(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:

@@ -63,11 +63,12 @@ def test_an_excel_us_export_loads_as_days_and_a_bare_serial_is_refused_saying_wh
         con.close()
     assert days == [(row, "2024-10-01", "day") for row in range(2, 6)]
     bad = bad_rows(staged.staged_db, "pid")
-    assert [b[:4] for b in bad] == [(6, "visit_on", "bad_period", "45566")]
+    # named as Excel's day number since audit 11 (C6), not only "must be a period"
+    assert [b[:4] for b in bad] == [(6, "visit_on", "excel_date_number", "45566")]
     report = write_report(tmp_path / "reports", staged, "loaded", bad,
                           Path("visits oct.csv")).read_text()
     assert report.startswith("# visits oct.csv: ACCEPTED")
     line = next(line for line in report.splitlines() if line.startswith("| 6 |"))
-    assert "`Fecha Visita`" in line and "`45566`" in line and "bad\\_period" in line
+    assert "`Fecha Visita`" in line and "`45566`" in line and "excel\\_date\\_number" in line
     for form in ("3/15/2024", "2024-03-15", "a time after it is fine"):
         assert form in line

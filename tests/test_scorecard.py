@@ -526,3 +526,27 @@ def test_audience_and_guideline_year_notices(published: Path, tmp_path: Path) ->
 def test_scorecard_is_world_readable(published: Path) -> None:
     page = render_scorecard(published, INITIATIVE, [KINDER], generated_at=GENERATED)
     assert page.stat().st_mode & 0o777 == 0o644
+
+
+def test_the_race_note_and_the_dagger_note_follow_counted(tmp_path: Path) -> None:
+    """Audit 11 (A): a households indicator said "Each person counted in one group", and "About
+    these numbers" said the dagger marks "fewer than 30 people (or families)" on a page whose
+    daggers also marked fewer than 30 households."""
+    households = dict(HOUSING, title="Households stably housed", counted="households")
+    rows = [result("stable_housing", "2024", 20, 25), result("kinder_ready", "2024", 600, 1000)]
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, rows)
+    html = render_scorecard(tmp_path, INITIATIVE, [households, KINDER],
+                            generated_at=GENERATED).read_text(encoding="utf-8")
+    housing, kinder = html.split("Households stably housed</h2>")[1].split(
+        "Children ready for kindergarten</h2>")[:2]
+    assert "Each household counted in one group (“alone”)." in housing
+    assert "Each person counted in one group" not in housing
+    assert "Each person counted in one group (“alone”)." in kinder
+    about = html.split("About these numbers")[-1]
+    assert "marks rates based on fewer than 30 people or households." in about
+    spanish = render_scorecard(tmp_path, INITIATIVE, [households, KINDER], generated_at=GENERATED,
+                               language="es").read_text(encoding="utf-8")
+    assert "Cada hogar se cuenta en un solo grupo" in spanish
+    assert "menos de 30 personas o hogares." in spanish
+    only_people = render_scorecard(tmp_path, INITIATIVE, [KINDER], generated_at=GENERATED)
+    assert "fewer than 30 people. They" in only_people.read_text(encoding="utf-8")

@@ -253,3 +253,27 @@ def test_publish_renders_the_initiative_language(demo_run) -> None:
     assert '<html lang="en">' in page
     assert "The story behind the curve" in page and "Partners with a role" in page
     assert os.path.getsize(workspace.published("riverbend") / "partnership" / "scorecard.html") > 0
+
+
+@pytest.mark.parametrize("audience", ["public", "partnership"])
+def test_a_page_is_not_printed_with_definitions_its_numbers_were_not_published_with(
+        workspace, audience: str, tmp_path: Path) -> None:
+    """Audit 11 (A): after the threshold went from 5 to 10, `backbone scorecard --audience
+    public` printed "a group of 1 to 10 people ... is hidden" beside the release's "8 of 21"."""
+    from pipelines.scorecard_print import ScorecardError
+    from pipelines.versions import audience_dir
+
+    config = workspace.load("riverbend")
+    folder = audience_dir(workspace, "riverbend", audience)
+    folder.mkdir(parents=True)
+    (folder / "indicator_results.parquet").write_bytes(b"")
+    (folder / "manifest.json").write_text(json.dumps(
+        {"definitions_fingerprint": "0" * 16, "release_id": "20260101T000000-abcdef"}))
+    with pytest.raises(ScorecardError, match="definitions of riverbend changed since its "
+                                             f"{audience} numbers were published"):
+        render_published(workspace, config, audience, "en", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(app, ["scorecard", "--home", str(workspace.root), "--audience",
+                                      audience, "--out", str(tmp_path / "out")],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 1 and "backbone run" in result.output, result.output

@@ -77,7 +77,11 @@ def test_a_night_after_the_rename_publishes_without_the_old_partner_and_says_so(
           (CLINIC, "2023.csv", clinic_file(people("C", 12))))
     renamed = rename_partner(workspace, CLINIC, "northside_health")
     [summary] = nightly(home=str(workspace.root), initiative="riverbend")
-    assert len(summary["not_counted"]) == 1 and CLINIC in summary["not_counted"][0]
+    assert len(summary["notices"]) == 1 and CLINIC in summary["notices"][0]
+    from pipelines.run_summary import run_summary_markdown
+
+    told = run_summary_markdown([summary], "run").split("For the data lead:")[1]
+    assert CLINIC.replace("_", "\\_") in told and "not counted" in told
     manifest = json.loads((workspace.published("riverbend") / "partnership"
                            / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["partners_not_listed"] == [

@@ -14,12 +14,14 @@ would be classed too poor.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Literal
 
 import duckdb
 from pydantic import Field
 
+from pipelines import yaml_text_keys
 from pipelines.equity.standards import _Strict, _validate
 from pipelines.errors import ConfigError
 
@@ -47,15 +49,16 @@ class PovertyGuideline(_Strict):
 def load_poverty_guidelines(path: Path) -> tuple[PovertyGuideline, ...]:
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            if header[:4] != REQUIRED_COLUMNS or any(c not in OPTIONAL_COLUMNS for c in header[4:]):
-                raise ConfigError(f"{path}: (header): expected {REQUIRED_COLUMNS} optionally "
-                                  f"followed by {OPTIONAL_COLUMNS}, got {header}")
-            rows = list(reader)
+        # Excel's "CSV UTF-8" starts with a byte order mark, which would be part of 'year'.
+        text = yaml_text_keys.definition_text(path).removeprefix("\ufeff")
     except FileNotFoundError:
         raise ConfigError(f"{path}: (file): not found") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    if header[:4] != REQUIRED_COLUMNS or any(c not in OPTIONAL_COLUMNS for c in header[4:]):
+        raise ConfigError(f"{path}: (header): expected {REQUIRED_COLUMNS} optionally "
+                          f"followed by {OPTIONAL_COLUMNS}, got {header}")
+    rows = list(reader)
     guidelines: list[PovertyGuideline] = []
     seen: set[tuple[int, str]] = set()
     for line_no, row in enumerate(rows, start=2):  # line 1 is the header

@@ -95,8 +95,11 @@ class RaceStandard(_Strict):
                 ):
                     raise _KeyedError(key, "must be a non-empty list of integer codes")
                 continue
-            if value not in codes:
-                raise _KeyedError(key, f"unknown race code {value!r}")
+            # `White: [white]` (a list, as RaceNone and crosswalk codes take) is no set member:
+            # `in codes` raised TypeError, which stopped the night instead of naming the key.
+            if not isinstance(value, str) or value not in codes:
+                raise _KeyedError(key, f"unknown race code {value!r} (write one of "
+                                       f"{', '.join(sorted(codes))})")
             if value in mapped.values():
                 raise _KeyedError(key, f"code {value!r} is already mapped by another column")
             mapped[column] = value
@@ -249,7 +252,7 @@ def _validate(model: type[_M], data: Any, path: Path, key_prefix: str = "") -> _
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml_text_keys.load(path.read_text(encoding="utf-8"))  # keys as written
+        data = yaml_text_keys.load_file(path)  # keys as written
     except FileNotFoundError:
         raise ConfigError(f"{path}: (file): not found") from None
     except yaml.YAMLError as exc:
