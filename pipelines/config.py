@@ -238,12 +238,26 @@ class InitiativeConfig:
     @cached_property
     def fingerprint(self) -> str:
         """Changes whenever a definition that shapes published numbers changes."""
-        import hashlib
-
         parts = [self.initiative.model_dump_json(), self.record_schema.model_dump_json()]
         parts += [i.model_dump_json() for i in self.indicators]
         # Class is re-derived at measure time from the guidelines, bands and proxy crosswalks,
         # so a change to any of them must re-measure the warehouse.
-        parts.append(self.standards.digest)
-        parts += [f"{p}:{sorted(c.class_proxy.items())}" for p, c in sorted(self.crosswalks.items())]
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        return _digest([*parts, self.standards.digest, *self._class_proxies()])
+
+    @cached_property
+    def settings_fingerprint(self) -> str:
+        """The fingerprint's parts outside the indicators and the suppression threshold (which
+        a release note names on their own): a release note can then say these changed too
+        when an indicator also did, instead of putting every move on the indicator."""
+        return _digest([self.initiative.model_dump_json(exclude={"suppression": {"threshold"}}),
+                        self.record_schema.model_dump_json(), self.standards.digest,
+                        *self._class_proxies()])
+
+    def _class_proxies(self) -> list[str]:
+        return [f"{p}:{sorted(c.class_proxy.items())}" for p, c in sorted(self.crosswalks.items())]
+
+
+def _digest(parts: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -91,9 +91,11 @@ def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: 
     if not report_path:
         reasons = con.execute("SELECT reasons FROM submissions WHERE submission_id = ?",
                               [submission_id]).fetchall()[0][0]
+        changes = [] if status == "duplicate" else \
+            part_changes.recorded_changes(con, config, submission_id)
         sections = _duplicate_sections(reasons) if status == "duplicate" else \
-            _sections(con, workspace, config, staged, status, stored,
-                      part_changes.recorded_changes(con, config, submission_id), [],
+            _sections(con, workspace, config, staged, status, stored, changes,
+                      _judged_with(con, submission_id, changes),
                       unmatched=resubmission_listed.unmatched(con, config, [submission_id])
                       .get(submission_id, 0))
         report = _write(workspace, staged, status, rows, stored, sections)
@@ -102,6 +104,18 @@ def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: 
         warehouse.set_report_path(con, submission_id, report)
     return Settled(staged.file_name, staged.partner_id, "recovered", 0, 0,
                    f"completed the archive move of submission {submission_id}", None)
+
+
+def _judged_with(con, submission_id: int, changes: list) -> list[str]:
+    """The other files of the same night judged with this one, as the interrupted run's report
+    named them: without them a recovered report credits one small campus file with replacing
+    the whole period."""
+    ids = sorted({i for c in changes for i in c.submission_ids} - {submission_id})
+    if not ids:
+        return []
+    names = dict(con.execute("SELECT submission_id, file_name FROM submissions WHERE "
+                             f"submission_id IN ({', '.join(map(str, ids))})").fetchall())
+    return [names[i] for i in ids if i in names]
 
 
 def _duplicate(con, workspace: Workspace, config: InitiativeConfig, staged: StagedFile,

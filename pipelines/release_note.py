@@ -60,8 +60,15 @@ def definition_changes(config: InitiativeConfig, previous: dict) -> list[str]:
              for i in new if i in old and new[i] != old[i]]
     words += [f"{titles[i]}: new indicator" for i in new if i not in old]
     words += [f"{i}: no longer published" for i in old if i not in new]
-    return words or ["the initiative's settings, intake schema, equity standards (poverty "
-                     "guidelines, class bands, race labels) or a partner's class-proxy mapping"]
+    if not words or _settings_changed(config, previous):
+        words.append("the initiative's settings, intake schema, equity standards (poverty "
+                     "guidelines, class bands, race labels) or a partner's class-proxy mapping")
+    return words
+
+
+def _settings_changed(config: InitiativeConfig, previous: dict) -> bool:
+    """Known only from releases that kept the settings' own fingerprint."""
+    return previous.get("settings_fingerprint") not in (None, config.settings_fingerprint)
 
 
 def _changes_numbers(config: InitiativeConfig, previous: dict) -> bool:
@@ -69,7 +76,8 @@ def _changes_numbers(config: InitiativeConfig, previous: dict) -> bool:
     published count depends on); anything else, or not knowing, can move numbers."""
     old = previous.get("indicator_definitions")
     if (not isinstance(old, dict) or previous.get("suppression_threshold")
-            not in (None, config.initiative.suppression.threshold)):
+            not in (None, config.initiative.suppression.threshold)
+            or _settings_changed(config, previous)):
         return True
     new = indicator_definitions(config)
     if set(new) != set(old):
