@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import re
 
-# Characters that end or reorder a line: C0/C1 controls (ANSI escapes included), Unicode line and
-# paragraph separators, zero-width and bidirectional controls, and lone surrogates (a file name
-# that is not UTF-8, as Python decodes it), which cannot even be written to a UTF-8 file.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
-                        "\ud800-\udfff]")
+# Characters that end or reorder a line or cannot be seen: C0/C1 controls (ANSI escapes included),
+# Unicode line and paragraph separators, every format character (Cf: zero-width and bidirectional
+# controls, the Arabic letter mark, a soft hyphen, tag characters; pipelines/invisible.py's
+# definition of invisible, spaces aside), and lone surrogates (a file name that is not UTF-8, as
+# Python decodes it), which cannot even be written to a UTF-8 file. An invisible character left
+# as is makes a value shown "as written" look valid ("WA" with a soft hyphen is not WA).
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Markdown/HTML punctuation that can start markup inline: emphasis, code, links and images
 # (`(` and `!` are inert once `[` is escaped), raw HTML and entities, table pipes, headings,
@@ -30,7 +36,9 @@ _FORMULA_AFTER_SEPARATOR = re.compile(r"([,;|\t\r\n])(?=[=+\-@\t\r])")
 
 def _visible(match: re.Match) -> str:
     char = match.group()
-    return _NAMED.get(char) or f"\\u{ord(char):04x}"
+    # Past U+FFFF, `\\U` and 8 digits: `\\ue0041` would read as U+E004 then "1".
+    return _NAMED.get(char) or (f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF
+                                else f"\\U{ord(char):08x}")
 
 
 def one_line(value: object, limit: int | None = None) -> str:
