@@ -23,6 +23,13 @@ LICENSES = {
     "CC0-1.0": ("Creative Commons Zero 1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
 }
 DEFAULT_LICENSE = "CC-BY-4.0"
+# What one row is (publish.py's RESULT_ORDER / DISPARITY_ORDER, without period_start, which the
+# period label determines): declared so readers can join on it and frictionless checks it.
+PRIMARY_KEYS = {
+    "indicator_results": ["indicator_id", "period", "partner_id", "race_tabulation", "race",
+                          "class"],
+    "disparities": ["indicator_id", "period", "partner_id", "dimension", "group_label"],
+}
 PARTNERSHIP_TERMS = {"name": "other-closed", "title": "Data-sharing agreement: partnership members "
                      "only; not for publication (partner-level rows)"}
 
@@ -97,10 +104,12 @@ def result_fields(config: InitiativeConfig, public: bool) -> list[dict]:
         _field("denominator", "integer", "People (or families) measured; empty when suppressed."),
         _field("value", "number", "numerator / denominator (a proportion 0..1); empty when "
                "suppressed or the denominator is 0."),
-        _field("ci_lower", "number", "Lower end of the 95% Wilson score interval for value."),
-        _field("ci_upper", "number", "Upper end of the 95% Wilson score interval for value."),
+        _field("ci_lower", "number", "Lower end of the 95% Wilson score interval for value; "
+               "empty when suppressed."),
+        _field("ci_upper", "number", "Upper end of the 95% Wilson score interval for value; "
+               "empty when suppressed."),
         _field("low_reliability", "boolean", "True when the denominator is under 30: shown, but "
-               "it can change a lot by chance (the scorecard's † mark)."),
+               "it can change a lot by chance (the scorecard's † mark); empty when suppressed."),
         _field("suppressed", "boolean", f"True when the cell is hidden to protect privacy: any of "
                f"its counts (people, with the outcome, without it) is 1 to {threshold} "
                "(primary), or it is hidden so such a count cannot be worked out by subtraction "
@@ -153,7 +162,8 @@ def write_datapackage(folder: Path, config: InitiativeConfig, *, public: bool, v
         resources.append({
             "name": name, "path": f"{name}.parquet", "profile": "tabular-data-resource",
             "format": "parquet", "mediatype": PARQUET_MEDIATYPE, "description": what,
-            "schema": {"fields": fields, "missingValues": ["", "nan"]},
+            "schema": {"fields": fields, "primaryKey": PRIMARY_KEYS[name],
+                       "missingValues": ["", "nan"]},
         })
     audience = "public" if public else "partnership"
     package = {

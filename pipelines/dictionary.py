@@ -22,8 +22,11 @@ SPD15 = {"aian": "American Indian or Alaska Native", "asian": "Asian",
          "black": "Black or African American", "hispanic": "Hispanic or Latino",
          "mena": "Middle Eastern or North African", "nhpi": "Native Hawaiian or Pacific Islander",
          "white": "White"}
-PARTNER_OR_ALL = ("Partner id, or ALL for every partner together (a person reported by several "
-                  "partners counts once).")
+# Aggregate indicators' ALL rows are sums of partners' counts (measure.py), not unduplicated.
+PARTNER_OR_ALL = ("Partner id, or ALL for every partner together: for indicators measured from "
+                  "records a person reported by several partners counts once; for aggregate "
+                  "indicators (source aggregates) ALL is the sum of partners' own counts, so a "
+                  "person served by two partners may count twice.")
 RACE_GROUP = ("Race/ethnicity group (OMB SPD 15 label: a minimum category, Multiracial and/or "
               "Multiethnic, or Not reported), or ALL for everyone.")
 CLASS_GROUP = ("Class group: household income as a share of the federal poverty guideline (FPG) "
@@ -96,10 +99,12 @@ RESULT = {
     "numerator": CELL["numerator"][:-1] + "; empty when suppressed.",
     "denominator": CELL["denominator"][:-1] + "; empty when suppressed.",
     "suppressed": "True when the cell is hidden to protect small groups (no counts, no rate).",
-    "value": "The rate: numerator / denominator (0 to 1); empty when suppressed.",
+    "value": ("The rate: numerator / denominator (0 to 1); empty when suppressed or the "
+              "denominator is 0."),
     "ci_lower": "Lower bound of the 95% Wilson score interval of value; empty when suppressed.",
     "ci_upper": "Upper bound of the 95% Wilson score interval of value; empty when suppressed.",
-    "low_reliability": "True when the denominator is under 30 (NCHS): read the rate with care.",
+    "low_reliability": ("True when the denominator is under 30 (NCHS): read the rate with care; "
+                        "empty when suppressed."),
 }
 DISPARITIES = {
     "initiative_id": "Initiative id.",
@@ -241,7 +246,8 @@ INDICATORS = {
     "indicator_id": "Indicator id (the YAML file name under indicators/<initiative>/).",
     "title": "Indicator title.",
     "description": "What the indicator measures.",
-    "unit": "Unit of value.",
+    "unit": ("How the scorecard shows the rate (percent: a value of 0.42 shows as 42%); value, "
+             "baseline_value and target_value are proportions 0 to 1 whatever the unit."),
     "direction": "higher_is_better or lower_is_better.",
     "source": "records (measured from person-level rows) or aggregates (partners' counts).",
     "disaggregations": "Breakdowns published for it (race, class, race_x_class, partner).",
@@ -253,13 +259,14 @@ INDICATORS = {
 }
 SUBMISSIONS_BY_PARTNER_PERIOD = {
     "partner_id": "Partner.",
-    "period": ("Period of the rows; empty for files that put no rows in the warehouse (rejected, "
-               "duplicate, or held aside)."),
+    "period": ("Period of the rows (a day for dated rows); empty for files that put no rows in "
+               "the warehouse (rejected or duplicate). A held file's rows are loaded: it has "
+               "its periods, with rows_current 0."),
     "status": "File status (see submissions.status).",
     "files": "Files of this partner, period and status.",
     "rows_loaded": "Rows those files loaded for the period.",
     "rows_current": ("Of those, rows that count now (records_current/aggregate_counts_current): "
-                     "rows of replaced files count 0."),
+                     "rows of replaced or held files count 0."),
     "first_received_at": "When the first of those files was taken.",
     "last_received_at": "When the latest of those files was taken.",
     "latest_file_name": "The latest of those files, as the partner named it.",

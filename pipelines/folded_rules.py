@@ -34,7 +34,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.validate import VIEW, RuleOutcome, ValidationOutcome, gx_literal, run_suite
+from pipelines.validate import (VIEW, RuleOutcome, ValidationOutcome, failing_count,
+                                gx_literal, run_suite)
 
 FOLDED = "folded_row_rules"
 PLACE = "folded_place"  # meta key of an expectation validated alone: its place among them
@@ -248,9 +249,7 @@ def record_failures(con: duckdb.DuckDBPyConnection, result, quarantine: str,
         if rule.tag is None:
             item = own[rule.place]
             details = item.result or {}
-            count = details.get("unexpected_count", details.get("observed_value", 0))
-            if not isinstance(count, int):
-                count = 0 if item.success else 1
+            count = failing_count(item)
             success = item.success
             if not success and meta.get("rule") != "no_rows":
                 failing = _failing_rows_query(item.expectation_config, details)

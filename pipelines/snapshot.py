@@ -33,7 +33,8 @@ from pipelines.config import DEFINITION_FOLDERS, Workspace
 from pipelines.duckdb_settings import limit_memory
 from pipelines.sql import sql_identifier
 
-# DuckDB 1.0's format: read by every 1.x release (1.2's is not read by 1.1, for one).
+# DuckDB 1.0's format: read by every release from 1.1 (1.2's is not read by 1.1, for one);
+# 1.0 misreads a list column of only empty lists as DuckDB 2 writes it (see _drop_keys).
 STORAGE_VERSION = "v1.0.0"
 # Quarantine columns known to hold no partner value; anything else stays in the live warehouse.
 QUARANTINE_COLUMNS = ledgers.QUARANTINE_COLUMNS
@@ -135,6 +136,7 @@ def _build(con: duckdb.DuckDBPyConnection, workspace: Workspace, temporary: Path
     # Tables, views, sequences and macros as they are; the data is copied below.
     con.execute("COPY FROM DATABASE live TO snap (SCHEMA)")
     con.execute(f"DROP TABLE IF EXISTS snap.main.{ledgers.LEDGER}")  # the warehouse's own
+    _drop_keys(con)
     _copy_tables(con)
     analyst.add(con, workspace)
     con.execute("COMMIT")
@@ -244,6 +246,24 @@ def _built_from(database: Path) -> str | None:
 def _remove(database: Path) -> None:
     for path in (database, database.with_name(database.name + ".wal")):
         path.unlink(missing_ok=True)
+
+
+def _drop_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Make the (still empty) tables that have a key again without it. DuckDB 2 writes a key's
+    index in a form DuckDB 1.0 cannot read even in 1.0's storage format ("Failed to deserialize:
+    expected end of object, but found field id: 103" on opening the whole file; 1.1 and later
+    read it). A read-only copy has no use for keys or their constraints."""
+    keyed = con.execute(
+        "SELECT DISTINCT schema_name, table_name FROM duckdb_constraints() WHERE database_name "
+        "= 'snap' AND constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY') ORDER BY ALL"
+    ).fetchall()
+    for schema, table in keyed:
+        s = f"snap.{sql_identifier(schema)}"
+        bare = f"{table}__without_keys"
+        con.execute(f"CREATE TABLE {s}.{sql_identifier(bare)} AS "
+                    f"SELECT * FROM {s}.{sql_identifier(table)} LIMIT 0")
+        con.execute(f"DROP TABLE {s}.{sql_identifier(table)}")
+        con.execute(f"ALTER TABLE {s}.{sql_identifier(bare)} RENAME TO {sql_identifier(table)}")
 
 
 def _copy_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -161,10 +161,13 @@ def render_status(rows: list[dict], name: str, partner_names: dict[str, str],
 
 # What each column of submissions.parquet means: written into the file's Parquet metadata.
 COLUMN_MEANINGS = {
+    "initiative_id": "Initiative id.",
     "partner_id": "The partner that owes the period.",
+    "partner_name": "The partner's name (initiative.yaml).",
     "obligation": "Which of the partner's `reporting:` obligations (0 = the first listed).",
     "obligation_text": "The obligation in words: period type, measures, days allowed.",
     "period": "The owed period's canonical label.",
+    "period_type": "The owed period's type: year, school_year, fiscal_year, quarter or month.",
     "period_start": "First day of the owed period.",
     "period_end": "Last day of the owed period.",
     "due_date": "period_end + due_days: a file received on this day is on time.",
@@ -175,7 +178,15 @@ COLUMN_MEANINGS = {
     "overdue": "The due date has passed and nothing was received.",
     "quarantined_share": "Share of the latest loaded file's rows set aside (the whole file's).",
     "rows": "Rows the latest received file carries for the period.",
+    "files": ("Files attributed to the period (loaded, held or rejected; duplicates add "
+              "nothing); 0 when nothing arrived."),
     "latest_file": "The latest file attributed to the period, as the partner named it.",
+    "latest_status": "That file's status: loaded, held or rejected.",
+    "latest_received_at": "When that file was taken.",
+    "first_received_at": ("When the first file that was not rejected was taken (what on_time "
+                          "is judged by); empty if none."),
+    "quality_flags": ("Data-quality flags (quality_flags.parquet) of the partner on periods "
+                      "starting within this period."),
     "as_of": "The day the status was worked out for; later nights that find the same rows "
              "keep this file, so it is the day the rows last changed or were published.",
 }

@@ -327,9 +327,7 @@ def record_failures(con: duckdb.DuckDBPyConnection, result,
         config = item.expectation_config
         meta = config.meta or {}
         details = item.result or {}
-        count = details.get("unexpected_count", details.get("observed_value", 0))
-        if not isinstance(count, int):
-            count = 0 if item.success else 1
+        count = failing_count(item)
         outcomes.append(RuleOutcome(meta.get("rule", config.type), meta.get("column", ""),
                                     meta.get("message", ""), config.type, count, item.success))
         if item.success or meta.get("rule") == "no_rows":
@@ -344,6 +342,16 @@ def record_failures(con: duckdb.DuckDBPyConnection, result,
             {"column": column, "rule": meta.get("rule"), "message": meta.get("message")})
     return ValidationOutcome(result.success, row_count, outcomes,
                              dict(result.statistics))
+
+
+def failing_count(item) -> int:
+    """Rows that broke one GX result's rule, as `submissions.validation` reports it."""
+    if item.expectation_config.type == "expect_table_row_count_to_be_between":
+        # Its observed_value is the file's row count: no row fails "the file has rows".
+        return 0
+    details = item.result or {}
+    count = details.get("unexpected_count", details.get("observed_value", 0))
+    return count if isinstance(count, int) else 0 if item.success else 1
 
 
 def _failing_rows_query(config, details: dict) -> str:
