@@ -47,7 +47,7 @@ from pipelines.config import REPO_ROOT, Workspace  # noqa: E402
 from pipelines.equity.poverty import STATE_REGIONS, US_STATES  # noqa: E402
 from pipelines.equity.race import code_lookup  # noqa: E402
 from pipelines.equity.workspace import EquityStandards  # noqa: E402
-from pipelines.period_intake import default_type  # noqa: E402
+from pipelines.period_intake import EXCEL_DAY_NUMBER, EXCEL_DAYS, default_type  # noqa: E402
 from pipelines.periods import parse_label  # noqa: E402
 from pipelines.standardize import RACE_CODES  # noqa: E402
 from pipelines.validate import SCIENTIFIC_ID, build_suite  # noqa: E402
@@ -170,11 +170,15 @@ def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str,
                                     ).astype(int)
             new = gx.expectations.ExpectColumnValuesToBeInSet(column=f"{name}__ok", value_set=[1])
         elif column is not None and column.role == "period" and rule in (
-                "bad_period", "out_of_range", "future_period"):
+                "bad_period", "excel_date_number", "out_of_range", "future_period"):
             found = periods(frame[name], schema, crosswalk, calendar).reindex(frame[name])
             found.index = frame.index
-            if rule == "bad_period":
-                bad = found["problem"].notna()
+            if rule in ("bad_period", "excel_date_number"):
+                text = frame[name].astype("string").str.strip()
+                serial = (text.str.fullmatch(EXCEL_DAY_NUMBER).fillna(False)
+                          & pd.to_numeric(text, errors="coerce").between(*EXCEL_DAYS))
+                bad = found["problem"].notna() & (serial if rule == "excel_date_number"
+                                                  else ~serial)
             elif rule == "out_of_range":
                 bad = pd.Series(False, index=frame.index)
                 if column.min is not None:

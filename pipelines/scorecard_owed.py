@@ -17,7 +17,9 @@ Partners without a `reporting:` entry are not tracked and not counted.
 
 An owed period feeds a headline period when the two overlap: a yearly report carries each of
 its quarters, and a fiscal-year report carries the calendar quarters it spans. A partner still
-owes the headline period when such a row is missing, not yet due, rejected or held for review.
+owes the headline period when such a row is missing, not yet due or rejected. A period `held`
+has data counted already and a correction waiting for `backbone accept`: that partner has sent
+the period (a correction accepted later is a revision, as any other), so it adds no note.
 The note is only for a headline period that is over on the day of the data: one not over says
 so already ("is not over yet").
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
     from pipelines.config import InitiativeConfig
 
-OWING_STATES = ("missing", "rejected", "held", "not_yet_due")  # most pressing first
+OWING_STATES = ("missing", "rejected", "not_yet_due")  # most pressing first
 
 
 def feeding_obligations(config: InitiativeConfig) -> dict[str, set[tuple[str, int]]]:
@@ -102,8 +104,7 @@ def _day(text: str) -> dt.date:
 
 def _state_words(state: str) -> str:
     return {"missing": _("overdue"), "not_yet_due": _("not yet due"),
-            "rejected": _("its file was rejected"),
-            "held": _("its file waits for review")}.get(state, "")
+            "rejected": _("its file was rejected")}.get(state, "")
 
 
 def not_final(owed: dict | None, indicator_id: str, period: object, period_name: str,

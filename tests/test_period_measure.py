@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import itertools
 
 import duckdb
@@ -38,8 +39,9 @@ numerator:
 
 def _calendar(workspace, school_year_start_month: int) -> None:
     path = workspace.path("indicators", "riverbend", "initiative.yaml")
-    path.write_text(path.read_text() + f"calendar:\n  school_year_start_month: "
-                    f"{school_year_start_month}\n")
+    # Replaces the calendar an earlier call added: a key written twice is refused.
+    text = re.sub(r"calendar:\n  school_year_start_month: \d+\n", "", path.read_text())
+    path.write_text(text + f"calendar:\n  school_year_start_month: {school_year_start_month}\n")
 
 
 def _key(person: str) -> int:
