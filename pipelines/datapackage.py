@@ -139,7 +139,8 @@ def disparity_fields(config: InitiativeConfig, public: bool) -> list[dict]:
         _field("rate_ratio", "number", "group_rate / reference_rate (1 = no gap)."),
         _field("rate_difference", "number", "group_rate - reference_rate."),
         _field("index_of_disparity", "number", "Mean absolute difference from the reference over "
-               "the compared groups, as a percentage of the reference rate (NCI HD*Calc IDisp)."),
+               "the compared groups, as a percentage of the reference group's adverse rate (its rate, "
+               "or 1 - its rate for a higher_is_better indicator; Pearcy & Keppel IDisp)."),
         _field("groups_compared", "integer", "How many groups the index averages over."),
     ]
 

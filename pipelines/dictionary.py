@@ -120,7 +120,8 @@ DISPARITIES = {
     "rate_ratio": "group_rate / reference_rate (1 = no gap).",
     "rate_difference": "group_rate - reference_rate (0 = no gap).",
     "index_of_disparity": ("Mean absolute gap of the dimension's groups from the reference rate, "
-                           "as % of the reference rate (NCI HD*Calc IDisp); same on each row."),
+                           "as % of the reference group's adverse rate (1 - reference_rate when "
+                           "higher is better; Pearcy & Keppel IDisp); same on each row."),
     "groups_compared": "How many groups (not suppressed, not Not reported) the index covers.",
 }
 SUBMISSIONS = {

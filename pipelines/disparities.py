@@ -6,7 +6,12 @@ Per (initiative, indicator, period, partner) and dimension (rows carry the indic
   * class: race 'ALL' rows at each class label.
 Each non-reference group gets its rate, pair ratio and pair difference against the
 reference group; the index of disparity (IDisp) summarises the dimension:
-mean |r_i - r_ref| over the compared groups, / r_ref, x 100.
+mean |r_i - r_ref| over the compared groups, / r_ref, x 100, with every rate taken as the rate
+of the adverse event (Keppel & Pearcy, "Measuring relative disparities in terms of adverse
+events", J Public Health Manag Pract 2005;11(6):479-83): for an indicator whose rate is a
+favourable event (`higher_is_better`) the divisor is 1 - r_ref, the reference group's rate of
+not reaching the outcome. The gaps |r_i - r_ref| are the same either way; only the divisor is.
+The ratio and difference stay those of the published rates.
 
 Suppressed cells never appear or contribute: a rate that is not published cannot be
 published through a ratio either. A NULL `suppressed` (a row suppression never saw)
@@ -41,11 +46,15 @@ def compute_disparities(
     reference_groups: dict[str, str],
     *,
     exclude_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS,
+    favorable_indicators: Sequence[str] = (),
 ) -> None:
     """Create or replace `out_table` with one row per compared group.
 
     reference_groups: {"race": "White", "class": "400%+ FPG"}; a dimension left out is
     not computed. `cells_table` must already carry `suppressed` (run suppress_cells).
+    `favorable_indicators`: ids of indicators whose rate is a favourable event
+    (`direction: higher_is_better`); their index of disparity is relative to the reference
+    group's adverse rate, 1 - reference_rate.
     """
     _check_name(cells_table)
     _check_name(out_table)
@@ -101,7 +110,10 @@ def compute_disparities(
             WHERE NOT list_contains(?::VARCHAR[], g.group_label)
         ),
         compared AS (
-            SELECT * FROM rated
+            SELECT *, CASE WHEN list_contains(?::VARCHAR[], indicator_id)
+                           THEN 1 - reference_rate ELSE reference_rate END
+                          AS adverse_reference_rate
+            FROM rated
             WHERE group_label <> reference_group AND reference_rate IS NOT NULL
         )
         SELECT initiative_id, indicator_id, period, {periods} partner_id, dimension,
@@ -110,9 +122,9 @@ def compute_disparities(
                reference_rate,
                CASE WHEN reference_rate = 0 THEN NULL ELSE rate / reference_rate END AS rate_ratio,
                rate - reference_rate AS rate_difference,
-               CASE WHEN reference_rate = 0 THEN NULL
-                    ELSE avg(abs(rate - reference_rate)) OVER w / reference_rate * 100 END
-                   AS index_of_disparity,
+               CASE WHEN adverse_reference_rate = 0 THEN NULL
+                    ELSE avg(abs(rate - reference_rate)) OVER w / adverse_reference_rate * 100
+               END AS index_of_disparity,
                count(*) OVER w AS groups_compared
         FROM compared
         -- The mean of doubles depends on the order it adds them in: ordered by group, the same
@@ -122,5 +134,5 @@ def compute_disparities(
                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
         ORDER BY ALL
         """,
-        [*params, excluded],
+        [*params, excluded, list(favorable_indicators)],
     )

@@ -48,6 +48,10 @@ RESULT_COLUMNS = """
 # Periods are ordered by their first day, never by label text ("2023-24" before "2024Q1").
 RESULT_ORDER = "indicator_id, period_start, partner_id, race_tabulation, race, class"
 DISPARITY_ORDER = "indicator_id, period_start, partner_id, dimension, group_label"
+# How published numbers are computed, beyond the definitions: changed when the code changes a
+# published number (2: the index of disparity on adverse rates), so that the first night on the
+# new code publishes again even with no new data (`is_current`).
+METHODS = 2
 SOURCE_FIELDS = ("submission_id", "partner_id", "file_name", "sha256", "rows_loaded", "received_at",
                  "kind")
 
@@ -135,7 +139,8 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
         "notes": guideline_notes(guidelines) + grain_notes(grains) + [g["note"] for g in gone],
         "partners_not_listed": [{k: v for k, v in g.items() if k != "note"} for g in gone],
         "indicator_periods": grains, "status": status_stamp(status),
-        "crosswalk_reading": crosswalk_reading(config), "source_files": sources})
+        "crosswalk_reading": crosswalk_reading(config), "methods": METHODS,
+        "source_files": sources})
     return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)
 
 
@@ -176,7 +181,7 @@ def data_version(con: duckdb.DuckDBPyConnection, config: InitiativeConfig) -> in
 
 def is_current(con: duckdb.DuckDBPyConnection, workspace: Workspace,
                config: InitiativeConfig) -> bool:
-    """True when the partnership version was built from today's data and definitions.
+    """True when the partnership version was built from today's data, definitions and methods.
 
     Lets a night with no new files skip re-measuring a large warehouse. A run killed after
     loading but before publishing leaves a stale data_version, so its rerun still publishes.
@@ -186,6 +191,7 @@ def is_current(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         return False
     published = json.loads(manifest.read_text())
     return (published.get("definitions_fingerprint") == config.fingerprint
+            and published.get("methods", 1) == METHODS
             and published.get("data_version") == data_version(con, config)
             and published.get("crosswalk_reading") in (None, crosswalk_reading(config)))
 

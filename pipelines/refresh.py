@@ -59,7 +59,9 @@ def measure_and_publish(con: duckdb.DuckDBPyConnection, workspace: Workspace,
                                 not_reported_label=race.not_reported_label)
         compute_disparities(con, f"{config.id}.indicator_cells", f"{config.id}.disparities",
                             dict(config.initiative.reference_groups),
-                            exclude_groups=not_reported_labels(config))
+                            exclude_groups=not_reported_labels(config),
+                            favorable_indicators=[i.id for i in config.indicators
+                                                  if i.direction == "higher_is_better"])
         quality.build_flags(con, config, parts=measure_reuse.PARTS)
         published = publish(con, workspace, config, run_id, parts=measure_reuse.PARTS)
     finally:

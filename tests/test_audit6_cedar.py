@@ -29,7 +29,7 @@ from pipelines.config import Workspace
 
 from test_audit6_model import (expected_cells, expected_disparities, parse_period, records,
                                wilson)
-from test_audit6_scenario import (CLINIC_HEADER, INITIATIVE, SCHOOL_HEADER, SHELTER_HEADER,
+from test_audit6_scenario import (CLINIC_HEADER, INDICATORS, INITIATIVE, SCHOOL_HEADER, SHELTER_HEADER,
                                   THRESHOLD, build, cell_key, clinic_rows, drop, night,
                                   published, school_rows, shelter_rows, to_csv, warehouse_cells)
 
@@ -79,7 +79,9 @@ def assert_published_as_modelled(workspace: Workspace, expected: dict[tuple, tup
     disparities = {(d["indicator_id"], d["period"], d["partner_id"], d["dimension"],
                     d["group_label"]): d
                    for d in pq.read_table(folder / "disparities.parquet").to_pylist()}
-    modelled = expected_disparities(rows, {"race": "White", "class": "400%+ FPG"})
+    favorable = frozenset(name.removesuffix(".yaml") for name, text in INDICATORS.items()
+                          if "direction: higher_is_better" in text)
+    modelled = expected_disparities(rows, {"race": "White", "class": "400%+ FPG"}, favorable)
     assert set(disparities) == set(modelled) and modelled
     for key, values in modelled.items():
         for column, value in values.items():

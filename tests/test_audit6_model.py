@@ -220,10 +220,12 @@ def wilson(num: int, den: int, z: float = 1.959963984540054) -> tuple[float, flo
 
 
 
-def expected_disparities(results: list[dict], reference: dict[str, str]) -> dict[tuple, dict]:
+def expected_disparities(results: list[dict], reference: dict[str, str],
+                         favorable: frozenset[str] = frozenset()) -> dict[tuple, dict]:
     """Rate ratio and difference against the reference group, and the index of disparity (mean
-    absolute gap of the other groups from the reference rate, as % of it), from the published
-    unsuppressed cells; "Not reported" groups are not compared."""
+    absolute gap of the other groups from the reference rate, as % of the reference group's
+    adverse rate: 1 - its rate for the `favorable` (higher_is_better) indicators), from the
+    published unsuppressed cells; "Not reported" groups are not compared."""
     shown: dict[tuple, dict[str, float]] = defaultdict(dict)
     for r in results:
         if r["suppressed"] or r["value"] is None:
@@ -242,8 +244,9 @@ def expected_disparities(results: list[dict], reference: dict[str, str]) -> dict
         if not others:
             continue
         r0 = groups[ref]
-        index = (sum(abs(v - r0) for v in others.values()) / len(others) / r0 * 100
-                 if r0 else None)
+        adverse = 1 - r0 if key[0] in favorable else r0
+        index = (sum(abs(v - r0) for v in others.values()) / len(others) / adverse * 100
+                 if adverse else None)
         for group, v in others.items():
             out[(*key, group)] = {"group_rate": v, "reference_rate": r0,
                                   "rate_ratio": v / r0 if r0 else None,

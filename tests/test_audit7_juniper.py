@@ -221,8 +221,11 @@ def test_disparities_compare_only_the_named_dimension_against_its_reference(juni
         if J.REFERENCE_RACE not in shown or not others:
             continue
         ref = shown[J.REFERENCE_RACE]
-        index = sum(abs(v - ref) for v in others.values()) / len(others) / ref * 100 if ref \
-            else None
+        # Relative to the reference's adverse rate (Keppel & Pearcy 2005).
+        favorable = "direction: higher_is_better" in J.INDICATORS[f"{key[0]}.yaml"]
+        adverse = 1 - ref if favorable else ref
+        index = sum(abs(v - ref) for v in others.values()) / len(others) / adverse * 100 \
+            if adverse else None
         for group, value in others.items():
             expected[(*key, group)] = (ref, value, value / ref if ref else None, value - ref,
                                        index, len(others))
