@@ -154,7 +154,11 @@ def _typed(column: IntakeColumn, text: str, thousands_dots: bool = False) -> str
         # NULL, so `wrong_type`.
         target = typed_sql_type(column)
         direct = f"TRY_CAST({text} AS {target})"
-        return (f"(CASE WHEN {direct}::VARCHAR = {text} THEN {direct} "
+        # A 0/1 column exported from a boolean field (pandas, R, SQL, Sheets write TRUE/FALSE,
+        # True/False): true is 1 and false is 0 in every one of them, so no guess.
+        flags = (f"WHEN upper({text}) = 'TRUE' THEN 1 WHEN upper({text}) = 'FALSE' THEN 0 "
+                 if sorted(column.allowed or []) == [0, 1] else "")
+        return (f"(CASE WHEN {direct}::VARCHAR = {text} THEN {direct} {flags}"
                 f"WHEN {number} = floor({number}) THEN TRY_CAST({number} AS {target}) END)")
     return date_sql(text)
 
@@ -184,6 +188,10 @@ def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk, present: list[str]
         elif column.role == "person_id" and column.type == "string" and text == name:
             stored.append(f"{_person_id_text(name)} AS {name}")  # stripped, as read
             exposed += [name, f"{name} AS {name}__text"]
+        elif column.role == "state" and text == name and not column.required:
+            # No state is spelled NA or NULL: a SQL Server / R export's empty state.
+            stored.append(f"{_unmarked(column, crosswalk, text_too=True)} AS {name}")
+            exposed += [name, f"{name} AS {name}__text"]
         elif (column.type == "string" or column.role == "period") and text == name:
             stored.append(name)
             exposed += [name, f"{name} AS {name}__text"]
@@ -192,9 +200,30 @@ def typed_columns(schema: IntakeSchema, crosswalk: Crosswalk, present: list[str]
             exposed += [name, f"{name}__text"]
         else:
             stored += [f"{_typed(column, text, thousands_dots)} AS {name}",
-                       f"{name} AS {name}__text"]
+                       f"{_unmarked(column, crosswalk)} AS {name}__text"]
             exposed += [name, f"{name}__text"]
     return ", ".join(stored) or "NULL AS _no_template_column", ", ".join(exposed)
+
+
+# What R's write.csv ("NA") and SQL Server exports ("NULL") write for a missing value. Only in
+# typed columns, where no number or date is spelled so, and the state (no state is): in other
+# text columns "NA" may be a code.
+MISSING_MARKERS = ("NA", "NULL")
+
+
+def _unmarked(column: IntakeColumn, crosswalk: Crosswalk, text_too: bool = False) -> str:
+    """`column` as the partner wrote it, NULL (a blank cell) when it is only a missing marker the
+    partner's crosswalk does not map to a value. A required column keeps the marker, so its
+    refusal shows the cell as written ("must be an integer": NA), not a blank."""
+    name = column.name
+    if column.required or (column.type == "string" and not text_too):
+        return name
+    mapped = {str(k).upper() for k in crosswalk.values.get(name, {})}
+    markers = [m for m in MISSING_MARKERS if m not in mapped]
+    if not markers:
+        return name
+    listed = ", ".join(sql_literal(m) for m in markers)
+    return f"(CASE WHEN upper({name}) IN ({listed}) THEN NULL ELSE {name} END)"
 
 
 def _person_id_text(name: str) -> str:
