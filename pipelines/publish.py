@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow.parquet as pq
@@ -34,6 +35,9 @@ from pipelines.sql import has_column, has_table, sql_literal
 from pipelines.status_page import publish_status, status_stamp, status_table
 from pipelines.versions import (KEEP_VERSIONS, PARTNERSHIP, audience_dir, finish_version,  # noqa: F401
                                 start_version)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 RESULT_COLUMNS = """
     initiative_id, indicator_id, period, period_type, period_start, period_end, partner_id,
@@ -120,11 +124,7 @@ def publish(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initia
     write_datapackage(staging, config, public=False, version=run_id, created=created,
                       partner_ids=sorted({s["partner_id"] for s in sources}))
     status = status_table(con, config, parts)
-    # Partnership: the headline names the partners that still owe its period (as status.html).
-    render_scorecard(staging, initiative_view(config, guidelines, "partnership",
-                                              owed_view(config, status, named=True)),
-                     indicator_views(config), staging / "scorecard.html",
-                     generated_at=dt.datetime.fromisoformat(created))
+    render_partnership_scorecard(staging, config, guidelines, status, created)
     publish_status(con, config, staging, status)  # partnership only: names partners' files
     publish_flags(con, config, staging)  # partnership only: partner rows
     # Partnership only (names partners): rows kept in the warehouse that these numbers leave out.
@@ -267,6 +267,16 @@ def source_files(con: duckdb.DuckDBPyConnection, config: InitiativeConfig,
         JOIN (SELECT DISTINCT * FROM ({' UNION ALL '.join(feeds)})) f USING (submission_id)
         ORDER BY s.submission_id""").fetchall()
     return [dict(zip(SOURCE_FIELDS, row)) for row in rows]
+
+
+def render_partnership_scorecard(folder: Path, config: InitiativeConfig, guidelines: list[dict],
+                                 status: pa.Table | None, generated_at: str | None) -> None:
+    """`folder`/scorecard.html for the partnership: its headlines name the partners that still
+    owe their period (as status.html does). `generated_at`: when the results were published (the
+    manifest's), which a status-only version keeps."""
+    view = initiative_view(config, guidelines, PARTNERSHIP, owed_view(config, status, named=True))
+    render_scorecard(folder, view, indicator_views(config), folder / "scorecard.html",
+                     generated_at=dt.datetime.fromisoformat(generated_at) if generated_at else None)
 
 
 def initiative_view(config: InitiativeConfig, guidelines: list[dict], audience: str,

@@ -19,7 +19,7 @@ from pipelines.config import InitiativeConfig, Workspace
 from pipelines.disparities import compute_disparities
 from pipelines.measure import build_indicator_cells
 from pipelines.escape import one_line
-from pipelines.publish import publish, write_manifest
+from pipelines.publish import publish, render_partnership_scorecard, write_manifest
 from pipelines.status_page import STATUS_FILES, publish_status, status_stamp, status_table
 from pipelines.suppress import suppress_cells
 from pipelines.versions import PARTNERSHIP, current_version, derive_version, discard_version, \
@@ -116,7 +116,9 @@ def refresh_status(con: duckdb.DuckDBPyConnection, workspace: Workspace,
     try:
         if table is not None:
             publish_status(con, config, staging, table)
-        _scorecard_again(config, manifest, staging, table)
+        render_partnership_scorecard(staging, config,
+                                     manifest.get("poverty_guideline_years") or [], table,
+                                     manifest.get("generated_at"))
         head = {k: v for k, v in manifest.items() if k != "files"}
         head.update(run_id=run_id, results_run_id=manifest.get("results_run_id",
                                                                manifest.get("run_id")),
@@ -130,17 +132,3 @@ def refresh_status(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         raise
     return finish_version(workspace, config.id, PARTNERSHIP, staging, run_id)
 
-
-def _scorecard_again(config: InitiativeConfig, manifest: dict, staging: Path,
-                     table: object) -> None:
-    """The partnership scorecard of a status-only version: the same results (hard-linked in
-    `staging`) and day of the data as the version it derives from, today's "not final" notes."""
-    from pipelines.publish import indicator_views, initiative_view
-    from pipelines.scorecard import render_scorecard
-    from pipelines.scorecard_owed import owed_view
-
-    stamp = manifest.get("generated_at")
-    view = initiative_view(config, manifest.get("poverty_guideline_years") or [], PARTNERSHIP,
-                           owed_view(config, table, named=True))
-    render_scorecard(staging, view, indicator_views(config), staging / "scorecard.html",
-                     generated_at=dt.datetime.fromisoformat(stamp) if stamp else None)
