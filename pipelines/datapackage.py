@@ -23,8 +23,8 @@ LICENSES = {
     "CC0-1.0": ("Creative Commons Zero 1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
 }
 DEFAULT_LICENSE = "CC-BY-4.0"
-# What one row is (publish.py's RESULT_ORDER / DISPARITY_ORDER, without period_start, which the
-# period label determines): declared so readers can join on it and frictionless checks it.
+# What one row is: declared so readers can join on it and frictionless checks it; publish.py
+# writes the rows in this order (by `period_start`, which the period label determines).
 PRIMARY_KEYS = {
     "indicator_results": ["indicator_id", "period", "partner_id", "race_tabulation", "race",
                           "class"],

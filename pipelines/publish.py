@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipelines import unlisted
 from pipelines.config import InitiativeConfig, Workspace
-from pipelines.datapackage import write_datapackage
+from pipelines.datapackage import PRIMARY_KEYS, write_datapackage
 from pipelines.digests import json_digest
 from pipelines.dictionary import parquet_kv_metadata
 from pipelines.equity.stats import RELIABILITY_MIN_DENOMINATOR, register_stat_macros
@@ -49,9 +49,16 @@ RESULT_COLUMNS = """
     CASE WHEN suppressed THEN NULL ELSE wilson_upper(numerator, denominator) END AS ci_upper,
     CASE WHEN suppressed THEN NULL ELSE denominator < {min_n} END AS low_reliability,
     suppressed, suppression_reason, source"""
-# Periods are ordered by their first day, never by label text ("2023-24" before "2024Q1").
-RESULT_ORDER = "indicator_id, period_start, partner_id, race_tabulation, race, class"
-DISPARITY_ORDER = "indicator_id, period_start, partner_id, dimension, group_label"
+
+
+def _row_order(table: str) -> str:
+    """A table's rows in the order of its key; periods by their first day, never by label text
+    ("2023-24" before "2024Q1")."""
+    return ", ".join("period_start" if c == "period" else c for c in PRIMARY_KEYS[table])
+
+
+RESULT_ORDER = _row_order("indicator_results")
+DISPARITY_ORDER = _row_order("disparities")
 # How published numbers are computed, beyond the definitions: changed when the code changes a
 # published number (2: the index of disparity on adverse rates), so that the first night on the
 # new code publishes again even with no new data (`is_current`).

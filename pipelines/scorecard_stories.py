@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.errors import ConfigError
 from pipelines.scorecard_i18n import LANGUAGES, SOURCE_LANGUAGE, current_language, pick
+from pipelines.yaml_text_keys import TextKeyLoader
 
 STORY_FOLDER = "stories"
 # The story sits under the indicator's h2 and the "Story behind the curve" h3.
@@ -86,7 +87,8 @@ def _split(path: Path, text: str) -> tuple[object, str]:
     except StopIteration:
         raise ConfigError(f"{path}: (front matter): no closing '---' line") from None
     try:
-        meta = yaml.safe_load("\n".join(lines[1:end]))
+        # A blank line for the opening '---': the parser's line numbers are the file's.
+        meta = yaml.load("\n" + "\n".join(lines[1:end]), Loader=TextKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: (front matter): not valid YAML: {exc}") from None
     return meta, "\n".join(lines[end + 1:]).strip()

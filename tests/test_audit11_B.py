@@ -6,7 +6,7 @@ import pytest
 
 from pipelines import warehouse
 
-from test_resubmission import SCHOOLS, current, night, people, report, school_file
+from test_resubmission import SCHOOLS, current, night, people, school_file
 
 
 class Killed(BaseException):

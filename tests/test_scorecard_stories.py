@@ -94,6 +94,15 @@ def test_bad_front_matter_names_the_file_and_the_key(tmp_path: Path, front: str,
     assert f"{path}: {message}" in str(caught.value)
 
 
+def test_a_front_matter_key_written_twice_is_refused_with_its_lines(tmp_path: Path) -> None:
+    # YAML would keep the second date: a story dated after its data, with no word.
+    write_story(tmp_path, "kinder_ready.md",
+                '---\nperiod: "2024"\ndate: 2025-02-11\ntook_part: [a]\ndate: 2023-01-01\n---\nT.\n')
+    with pytest.raises(ConfigError, match=r"(?s)kinder_ready.md: \(front matter\): not valid YAML: .*"
+                       r"'date' is written twice \(first on line 3\).*line 5"):
+        load_stories(tmp_path, ["kinder_ready"])
+
+
 def test_story_file_problems_are_named(tmp_path: Path) -> None:
     write_story(tmp_path, "kinder_ready.md", "No front matter here.\n")
     with pytest.raises(ConfigError, match=r"kinder_ready.md: \(front matter\): the file must start"):
