@@ -130,13 +130,17 @@ def not_final(owed: dict | None, indicator_id: str, period: object, period_name:
     due = (long_date(dues[0]) if len(dues) == 1 else
            _("%(first)s to %(last)s", first=long_date(dues[0]), last=long_date(dues[-1])))
     values = {"owing": len(owing), "partners": len(partners), "period": period_name, "due": due}
-    if len(owing) == 1:
+    names = owed.get("partner_names") if owed.get("named") else None
+    if names is None and len(owing) == len(partners):
+        # "1 of 1 partners" names the partner to anyone who knows who feeds the indicator.
+        text = _("Not final: some data for %(period)s has not arrived yet (due %(due)s).",
+                 **values)
+    elif len(owing) == 1:
         text = _("Not final: %(owing)s of %(partners)s partners has not yet sent data for "
                  "%(period)s (due %(due)s).", **values)
     else:
         text = _("Not final: %(owing)s of %(partners)s partners have not yet sent data for "
                  "%(period)s (due %(due)s).", **values)
-    names = owed.get("partner_names") if owed.get("named") else None
     who = []
     if names is not None:
         for partner, found in sorted(owing.items(), key=lambda item: names.get(item[0], item[0])):

@@ -178,17 +178,21 @@ def _row(partner, start, end, due, state):
             "state": state}
 
 
-@pytest.mark.parametrize("as_of, expected", [
-    (D(2025, 9, 29), None),  # the quarter is not over: "is not over yet" says so
-    (D(2025, 10, 1), "Not final: 2 of 2 partners have not yet sent data for 2025 Q3 (due "
-                     "October 30, 2025 to March 1, 2026)."),
+@pytest.mark.parametrize("as_of, named, expected", [
+    (D(2025, 9, 29), True, None),  # the quarter is not over: "is not over yet" says so
+    (D(2025, 10, 1), True, "Not final: 2 of 2 partners have not yet sent data for 2025 Q3 (due "
+                           "October 30, 2025 to March 1, 2026)."),
+    # In public, "2 of 2" (or "1 of 1") would say who: every partner the page lists for it.
+    (D(2025, 10, 1), False, "Not final: some data for 2025 Q3 has not arrived yet (due "
+                            "October 30, 2025 to March 1, 2026)."),
 ])
-def test_owed_periods_of_another_grain_count_when_they_overlap(as_of, expected):
-    owed = {"named": False, "indicators": {"x": [
-        _row("a", "2025-07-01", "2025-09-30", "2025-10-30", "owed"),
-        _row("b", "2025-01-01", "2025-12-31", "2026-03-01", "owed"),  # a yearly report
+def test_owed_periods_of_another_grain_count_when_they_overlap(as_of, named, expected):
+    owes = "missing" if named else "owed"  # the public manifest keeps no partner's state
+    owed = {"named": named, "partner_names": {}, "indicators": {"x": [
+        _row("a", "2025-07-01", "2025-09-30", "2025-10-30", owes),
+        _row("b", "2025-01-01", "2025-12-31", "2026-03-01", owes),  # a yearly report
         _row("b", "2024-01-01", "2024-12-31", "2025-03-01", "received"),
-        _row("c", "2024-07-01", "2025-06-30", "2025-07-30", "owed")]}}  # ends before Q3
+        _row("c", "2024-07-01", "2025-06-30", "2025-07-30", owes)]}}  # ends before Q3
     quarter = period_from_label("2025Q3", "quarter")
     found = not_final(owed, "x", quarter, "2025 Q3", as_of)
     assert (found and found["text"]) == expected
