@@ -209,10 +209,23 @@ def _writable_file(path: Path, option: str) -> None:
         raise typer.BadParameter(f"cannot write {path}: permission denied", param_hint=option)
 
 
+def _intake_folder_of(workspace: Workspace, file: Path) -> tuple[str | None, str | None]:
+    """(initiative, partner) of the intake folder `file` sits in directly, else (None, None)."""
+    try:
+        initiative, partner, _ = file.resolve().relative_to(workspace.intake.resolve()).parts
+    except ValueError:  # elsewhere, or deeper or shallower than a partner's folder
+        return None, None
+    return initiative, partner
+
+
 @app.command(help=CHECK_HELP)
 def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
-          partner: str = typer.Option(..., help="Partner id the file comes from."),
-          initiative: Optional[str] = typer.Option(None, help="Initiative (default: the only one)."),
+          partner: Optional[str] = typer.Option(
+              None, help="Partner id the file comes from (default: the partner whose intake "
+                         "folder holds the file)."),
+          initiative: Optional[str] = typer.Option(
+              None, help="Initiative (default: the one whose intake holds the file, or the "
+                         "only one)."),
           bad_rows_csv: Optional[Path] = typer.Option(
               None, "--bad-rows", dir_okay=False,
               help="Also write every row to fix to this CSV, like the nightly *.bad_rows.csv."),
@@ -227,7 +240,15 @@ def check(file: Path = typer.Argument(..., exists=True, dir_okay=False),
     if bad_rows_csv is not None:
         _writable_file(bad_rows_csv, "--bad-rows")
     workspace = Workspace.resolve(home)
+    found_initiative, found_partner = _intake_folder_of(workspace, file)
+    initiative = initiative or found_initiative
     config = _load(workspace, _the_initiative(workspace, initiative))
+    partner = partner or (found_partner if initiative == found_initiative else None)
+    if partner is None:
+        raise typer.BadParameter(
+            f"which partner sent it? The file is not in a partner's intake folder "
+            f"(data/intake/{config.id}/<partner>/): add --partner, one of "
+            f"{sorted(config.initiative.partners)}", param_hint="--partner")
     if partner not in config.initiative.partners:
         raise typer.BadParameter(f"{partner!r} is not a partner of {config.id}: "
                                  f"{sorted(config.initiative.partners)}")

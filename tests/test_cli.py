@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 
 from typer.testing import CliRunner
@@ -46,6 +47,22 @@ def test_check_unknown_partner_is_a_usage_error(workspace, tmp_path):
     result = runner.invoke(app, ["check", str(bad), "--partner", "nobody",
                                  "--home", str(workspace.root)])
     assert result.exit_code == 2
+
+
+def test_check_knows_the_partner_from_the_intake_folder_and_asks_elsewhere(workspace, tmp_path):
+    content = "Student Number,School Year,Ethnicity/Race Codes,K Readiness Met\nS1,2024,700,Y\n"
+    dropped = workspace.intake / "riverbend" / "riverbend_schools" / "rusd.csv"
+    dropped.parent.mkdir(parents=True)
+    dropped.write_text(content)
+    result = runner.invoke(app, ["check", str(dropped), "--home", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 rows would load" in result.output
+    elsewhere = tmp_path / "rusd.csv"
+    elsewhere.write_text(content)
+    result = runner.invoke(app, ["check", str(elsewhere), "--home", str(workspace.root)])
+    assert result.exit_code == 2
+    said = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
+    assert "not in a partner's intake folder" in said and "riverbend_schools" in said
 
 
 def test_schedule_builds_a_cron_deployment_of_the_nightly_flow(tmp_path):
