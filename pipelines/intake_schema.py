@@ -208,6 +208,10 @@ class Crosswalk(_Strict):
     complete_extracts: bool = False
     # Excel workbooks: the sheet to read (else the first visible one).
     sheet: str | None = None
+    # What the partner's household income covers: HMIS and many intake forms keep monthly
+    # income, which read as annual puts a household 12 times lower against the guideline.
+    # "month" is made annual (x 12) as the file is loaded; records keep the annual amount.
+    household_income_per: Literal["year", "month"] = "year"
     period: CrosswalkPeriod = CrosswalkPeriod()
 
     @field_validator("race_codes", mode="before")
@@ -275,6 +279,16 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
         if canonical not in names:
             raise ConfigError(f"{path}: header_aliases.{local}: {canonical!r} is not a column of "
                               f"intake schema {schema.id!r}")
+    income = schema.role_column("household_income")
+    # "Monthly Income", "Income per month"; not "Income (past 12 months)" or "Annual ...".
+    monthly = [local for local, canonical in crosswalk.header_aliases.items()
+               if canonical == income and "annual" not in _folded(local)
+               and re.search(r"monthly|(?<![0-9]_)month", _folded(local))]
+    if monthly and crosswalk.household_income_per != "month":
+        raise ConfigError(f"{path}: header_aliases.{monthly[0]}: a monthly income read as "
+                          f"{income!r}, which is annual, puts every household 12 times lower "
+                          "against the poverty guideline: add `household_income_per: month` "
+                          "(it is made annual as files load), or map an annual column")
     proxies = standards.class_bands.proxy_labels
     for local, label in crosswalk.class_proxy.items():
         if label not in (proxies.low_income, proxies.not_low_income):

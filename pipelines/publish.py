@@ -158,6 +158,9 @@ def crosswalk_reading(config: InitiativeConfig) -> dict[str, str]:
     out = {}
     for partner_id, crosswalk in sorted(config.crosswalks.items()):
         parts = crosswalk.model_dump(mode="json", exclude={"class_proxy", "complete_extracts"})
+        # Added in session 12: left out at its default, so the upgrade notes no partner.
+        if parts.get("household_income_per") == "year":
+            del parts["household_income_per"]
         out[partner_id] = json_digest(parts)
     return out
 

@@ -216,6 +216,26 @@ def _lookup(schema: IntakeSchema, crosswalk: Crosswalk) -> dict[str, str]:
     return lookup
 
 
+def _two_question_hint(schema: IntakeSchema, canonical: str, first: str, second: str) -> str:
+    """A "Race" and an "Ethnicity" column are the two-question format (Hispanic or Latino asked
+    apart), not one column twice: keeping only one, as the message says, drops either every
+    race or every Hispanic person. Say how the crosswalk keeps both."""
+    hispanic = next((c.name for c in schema.by_role("race_flag") if c.race_code == "hispanic"),
+                    None)
+    if canonical != schema.role_column("race_codes") or hispanic is None:
+        return ""
+    ethnicity = next((name for name in (second, first) if "ethnic" in normalize_name(name)
+                      and "race" not in normalize_name(name)), None)
+    if ethnicity is None:
+        return ""
+    return (f"if {ethnicity!r} is a separate question (Hispanic or Latino or not), do not "
+            f"delete it: that would count every Hispanic person as not Hispanic. Keep both "
+            f"columns and ask the backbone team to add to your crosswalk header_aliases "
+            f"{{{ethnicity!r}: {hispanic}}} and values {{{hispanic}: {{\"Hispanic or Latino\": "
+            f"1, \"Not Hispanic or Latino\": 0}}}} (your own words for both answers); "
+            f"otherwise keep only one of them.")
+
+
 def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
                header_row: int = 1) -> HeaderMap:
     lookup = _lookup(schema, crosswalk)
@@ -241,7 +261,9 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
         if canonical in seen:
             problems.append(Problem(
                 "duplicate_column", f"Columns {seen[canonical]!r} and {raw_name!r} both mean "
-                f"{canonical!r}; keep only one of them.", row=header_row, column=raw_name))
+                f"{canonical!r}; "
+                + (_two_question_hint(schema, canonical, seen[canonical], raw_name)
+                   or "keep only one of them."), row=header_row, column=raw_name))
             continue
         seen[canonical] = raw_name
         mapped.positions[position] = canonical

@@ -206,6 +206,7 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
     proxy_cases = " ".join(f"WHEN {role('class_proxy')} = {sql_literal(k)} THEN {sql_literal(v)}"
                            for k, v in crosswalk.class_proxy.items())
     proxy = f"(CASE {proxy_cases} END)" if proxy_cases else "NULL"
+    per_year = " * 12" if crosswalk.household_income_per == "month" else ""
     measures = [c.name for c in schema.by_role("measure")]
     flag_names = [f"race_{c}" for c in RACE_CODES]
     if hash_each_id_once is None:
@@ -223,7 +224,7 @@ def standardize(con: duckdb.DuckDBPyConnection, config: InitiativeConfig, partne
         WITH base AS (
             SELECT t._row, p.label AS period, p.period_type, p.period_start, p.period_end,
                    {sent_state} AS state, {region} AS region,
-                   {role('household_income')}::DOUBLE AS household_income,
+                   {role('household_income')}::DOUBLE{per_year} AS household_income,
                    {role('household_size')}::INTEGER AS household_size,
                    {person_key} AS person_key,
                    {proxy} AS proxy_class, {role('class_proxy')}::VARCHAR AS class_proxy_value,

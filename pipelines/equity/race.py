@@ -27,8 +27,11 @@ def code_lookup(crosswalk: Crosswalk, race: RaceStandard) -> dict[str, tuple[str
         lookup[race.label(code).lower()] = (code,)
     for detailed, code in race.detailed_categories.items():
         lookup[detailed.lower()] = (code,)
-    lookup["not reported"] = ()
-    for local in race.multiracial_unspecified:
+    # The standard's own words for "no race" and "more than one race" are what a partner copying
+    # the published tables writes: rejecting them set the person's whole row aside.
+    for local in ("not reported", race.not_reported_label, *race.not_reported_codes):
+        lookup[local.strip().lower()] = ()
+    for local in (race.multiracial_label, *race.multiracial_unspecified):
         lookup[local.strip().lower()] = (MULTI_UNSPECIFIED,)
     for local, codes in crosswalk.race_codes.items():
         lookup[local.strip().lower()] = () if codes == NOT_REPORTED else tuple(codes)

@@ -62,6 +62,9 @@ class RaceStandard(_Strict):
     detailed_categories: dict[str, str]
     # Local codes meaning "more than one race, not specified" understood without a crosswalk.
     multiracial_unspecified: list[str] = Field(default_factory=list)
+    # Local codes meaning no race was given (HMIS "Data not collected", "Unknown", "Declined"),
+    # understood without a crosswalk entry: not reported, rather than the row set aside.
+    not_reported_codes: list[str] = Field(default_factory=list)
     _lookup: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("categories")
@@ -85,6 +88,11 @@ class RaceStandard(_Strict):
                 raise _KeyedError(key, f"{getattr(self, key)!r} collides with a category label")
         if self.multiracial_label == self.not_reported_label:
             raise _KeyedError("not_reported_label", "must differ from multiracial_label")
+        unspecified = {_norm(c) for c in (self.multiracial_label, *self.multiracial_unspecified)}
+        for i, local in enumerate(self.not_reported_codes):
+            if _norm(local) in unspecified:
+                raise _KeyedError(f"not_reported_codes.{i}", f"{local!r} also means more than "
+                                  "one race (multiracial_unspecified or multiracial_label)")
 
         mapped: dict[str, str] = {}
         for column, value in self.hmis_fy2024_columns.items():

@@ -50,6 +50,10 @@ class EquityStandards:
     @property
     def digest(self) -> str:
         """Changes whenever what the files say changes (not their comments or layout)."""
-        parts = [self.race.model_dump_json(), self.class_bands.model_dump_json()]
+        # not_reported_codes (session 12) is left out while empty: a workspace's standard without
+        # it keeps its fingerprint, so the upgrade re-measures nothing.
+        race = self.race.model_dump_json(
+            exclude=None if self.race.not_reported_codes else {"not_reported_codes"})
+        parts = [race, self.class_bands.model_dump_json()]
         parts += [g.model_dump_json(exclude={"source"}) for g in self.poverty_guidelines]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
