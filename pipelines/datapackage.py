@@ -41,6 +41,15 @@ def _field(name: str, type_: str, description: str, enum: list | None = None) ->
     return field
 
 
+def _counted(config: InitiativeConfig) -> str:
+    """What a count is across the package's indicators ("People or households"): a households
+    indicator's numerator is households, which "People (or families)" misnamed."""
+    counted = {getattr(i, "counted", "people") for i in config.indicators}
+    words = [w for w in ("people", "families", "households") if w in counted] or ["people"]
+    text = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+    return text[:1].upper() + text[1:]
+
+
 def _indicator_description(config: InitiativeConfig) -> str:
     lines = ["Which indicator the row measures:"]
     for indicator in config.indicators:
@@ -99,9 +108,9 @@ def result_fields(config: InitiativeConfig, public: bool) -> list[dict]:
                "(FPG), a '(proxy)' band where only program eligibility was reported, or 'ALL'. "
                "A person's class in a period is the lowest any partner reported, income-based "
                "before proxy."),
-        _field("numerator", "integer", "People (or families) with the outcome; empty when "
+        _field("numerator", "integer", f"{_counted(config)} with the outcome; empty when "
                "suppressed."),
-        _field("denominator", "integer", "People (or families) measured; empty when suppressed."),
+        _field("denominator", "integer", f"{_counted(config)} measured; empty when suppressed."),
         _field("value", "number", "numerator / denominator (a proportion 0..1); empty when "
                "suppressed or the denominator is 0."),
         _field("ci_lower", "number", "Lower end of the 95% Wilson score interval for value; "

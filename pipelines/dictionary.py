@@ -71,8 +71,10 @@ AGGREGATE_FIXED = {
     **PERIODS,
     "race": RACE_GROUP + " As the partner counted it (SPD 15 alone tabulation).",
     "class": CLASS_GROUP,
-    "numerator": "People (or families) in the group who meet the indicator.",
-    "denominator": "People (or families) in the group the indicator is measured over.",
+    "numerator": ("People, families or households (as the indicator counts) in the group who "
+                  "meet the indicator."),
+    "denominator": ("People, families or households (as the indicator counts) in the group the "
+                    "indicator is measured over."),
 }
 CELL = {
     "initiative_id": "Initiative id.",

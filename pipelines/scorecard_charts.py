@@ -6,9 +6,10 @@ passes through autoescaping. Words come from the translation catalog (scorecard_
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
-from pipelines.scorecard_i18n import _, decimal, integer
+from pipelines.scorecard_i18n import _, decimal, integer, percent
 from pipelines.scorecard_periods import axis_labels, every_period, name, order_key, value_label_every
 from pipelines.scorecard_text import (LOW_RELIABILITY_MARK, difference_interval, fmt_ci,
                                       fmt_points_short, fmt_tick, fmt_value, headline,
@@ -79,8 +80,10 @@ def indicator_section(
     unit = indicator.get("unit") or "percent"
     direction = indicator.get("direction") or "higher_is_better"
     counted = indicator.get("counted") or "people"
-    # Indicators built before disaggregations were passed in publish everything.
-    published = set(indicator.get("disaggregations") or ("race", "class", "race_x_class", "partner"))
+    # Indicators built before disaggregations were passed in publish everything; an empty list
+    # is a definition that publishes totals only (its page says so, not "No results by race").
+    declared = indicator.get("disaggregations")
+    published = set(("race", "class", "race_x_class", "partner") if declared is None else declared)
     # Ordered by when each period starts (scorecard_periods.annotate), never by label text.
     totals = sorted(
         (r for r in rows if r["race"] == "ALL" and r["class"] == "ALL" and r["race_tabulation"] == "total"),
@@ -113,8 +116,17 @@ def indicator_section(
         latest = [r for r in picked if r["period_order"] == newest]
         rank = {label: i for i, label in enumerate(order)}
         latest.sort(key=lambda r: (rank.get(r[dimension], len(order)), r[dimension]))
-        return _bar_chart(f"{chart_id}-{dimension}-{tabulation}", latest, dimension,
-                          latest[0]["period_label"], reference_groups.get(dimension), ctx)
+        reference = reference_groups.get(dimension)
+        chart = _bar_chart(f"{chart_id}-{dimension}-{tabulation}", latest, dimension,
+                           latest[0]["period_label"], reference, ctx)
+        if reference and not any(r[dimension] == reference for r in picked):
+            # Never measured (income bands where partners send only a proxy): not a gap in
+            # one period, as "has no results that period" would have it.
+            chart["gap_note"] = _("No gaps by %(words)s are shown: the reference group "
+                                  "(%(reference)s) has no results for this indicator in any "
+                                  "period.", words=dimension_words(dimension),
+                                  reference=group_label(reference))
+        return chart
 
     race_alone = breakdown("alone", "race", RACE_ORDER)
     race_aic = breakdown("alone_or_in_combination", "race", RACE_ORDER)
@@ -132,7 +144,7 @@ def indicator_section(
         "race_published": "race" in published, "class_published": "class" in published,
         "disparities": _key_disparities(disparities, direction, unit, rows),
         "gap_notes": [c["gap_note"] for c in (race_alone, by_class) if c and c.get("gap_note")],
-        "has_low_reliability": any(r.get("low_reliability") and not r.get("suppressed") for r in shown),
+        "has_low_reliability": any(_is_low_reliability(r) for r in shown),
         "has_suppressed": any(r.get("suppressed") for r in shown),
         "has_data": bool(rows),
     }
@@ -283,12 +295,19 @@ def _bar_chart(chart_id: str, rows: list[dict], dimension: str, period: str, ref
     }
 
 
+def _is_low_reliability(row: dict) -> bool:
+    """A shown rate on fewer than 30: 0 of 0 (published with `low_reliability`, its denominator
+    being under 30) has no rate, so no "less reliable estimate" to mark."""
+    return bool(row.get("low_reliability")) and not row.get("suppressed") \
+        and row.get("value") is not None
+
+
 def _table_row(row: dict, label: str, ctx: dict, reference: str | None = None) -> dict:
     unit, counted = ctx["unit"], ctx["counted"]
     note = ""
     if row["suppressed"]:
         note = suppressed_long(row, ctx["threshold"], counted)
-    elif row["low_reliability"]:
+    elif _is_low_reliability(row):
         note = low_reliability_note(counted)
     counts = "—" if row["denominator"] is None else _(
         "%(numerator)s of %(denominator)s", numerator=integer(row["numerator"]),
@@ -323,15 +342,32 @@ def _key_disparities(rows: list[dict] | None, direction: str, unit: str,
     latest = [r for r in rows if r["period_order"] == newest]
     groups = []
     for dimension in ("race", "class"):
-        picked = [r for r in latest if r["dimension"] == dimension and r["rate_ratio"] is not None]
+        # A reference rate of 0% has no ratio (disparities.py leaves it NULL) but a difference:
+        # left out, a group at 40% beside a reference at 0% would be the gap nobody is shown.
+        picked = [r for r in latest if r["dimension"] == dimension
+                  and (r["rate_ratio"] is not None or r["rate_difference"] is not None)]
         # Adverse means furthest below the reference when higher is better, above when lower is.
-        picked.sort(key=lambda r: r["rate_ratio"], reverse=direction == "lower_is_better")
+        picked.sort(key=_ratio_order, reverse=direction == "lower_is_better")
         out = [_disparity_row(r, direction, unit, _gap_is_clear(r, cells))
                for r in picked[:KEY_DISPARITIES_PER_DIMENSION]]
         if out:
             groups.append({"dimension": _("Race and ethnicity") if dimension == "race"
                            else _("Household income"), "rows": out})
-    return {"period": latest[0]["period_label"], "groups": groups} if groups else None
+    if not groups:
+        return None
+    undefined = any(row["ratio"] == "—" for group in groups for row in group["rows"])
+    note = _("“—” in the rate ratio column: the reference group's rate is %(zero)s, so no ratio "
+             "can be worked out; the difference shows the gap.", zero=percent(0.0, 0))
+    return {"period": latest[0]["period_label"], "groups": groups,
+            "note": note if undefined else ""}
+
+
+def _ratio_order(r: dict) -> float:
+    """The rate ratio, or where it is undefined (a reference rate of 0%) the ratio it tends to:
+    infinitely high for a group above 0%, 1 for a group at 0% too."""
+    if r["rate_ratio"] is not None:
+        return r["rate_ratio"]
+    return math.inf if (r["rate_difference"] or 0.0) > 0 else 1.0
 
 
 def _gap_is_clear(r: dict, cells: dict) -> bool:
@@ -348,12 +384,13 @@ def _gap_is_clear(r: dict, cells: dict) -> bool:
 
 
 def _disparity_row(r: dict, direction: str, unit: str, clear: bool = True) -> dict:
-    if abs(r["rate_ratio"] - 1) < 0.005:
+    ratio = _ratio_order(r)
+    if abs(ratio - 1) < 0.005:
         comparison = _("About the same")
     elif not clear:
         comparison = _("No clear difference")
     else:
-        higher = r["rate_ratio"] > 1
+        higher = ratio > 1
         worse = higher if direction == "lower_is_better" else not higher
         comparison = {(True, True): _("Higher (worse)"), (True, False): _("Higher (better)"),
                       (False, True): _("Lower (worse)"), (False, False): _("Lower (better)")}[
@@ -364,6 +401,8 @@ def _disparity_row(r: dict, direction: str, unit: str, clear: bool = True) -> di
         "group": group_label(r["group_label"]), "group_rate": fmt_value(r["group_rate"], unit),
         "reference": group_label(r["reference_group"]),
         "reference_rate": fmt_value(r["reference_rate"], unit),
-        "ratio": decimal(r["rate_ratio"], 2) + "×", "comparison": comparison,
+        # No ratio to a rate of 0%: the difference column says the gap.
+        "ratio": "—" if r["rate_ratio"] is None else decimal(r["rate_ratio"], 2) + "×",
+        "comparison": comparison,
         "difference": sign + fmt_points_short(diff, unit),
     }

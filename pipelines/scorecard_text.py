@@ -159,7 +159,10 @@ def headline(indicator: dict, totals: list[dict], unit: str, direction: str, thr
         "low_reliability": (bool(latest["low_reliability"]) and not hidden
                             and latest["value"] is not None),
         "denominator": latest["denominator"], "counted": counted, "trend": None, "target": None,
-        "no_trend": _("No baseline or latest value to compare."), "declared_note": "",
+        # Said when the latest value is shown but there is nothing to compare it with: no
+        # baseline declared and no earlier period shown (one period so far, or earlier ones
+        # hidden or with no one measured).
+        "no_trend": _("No earlier result is shown to compare with."), "declared_note": "",
         "in_progress": "",
     }
     end = getattr(latest.get("period_obj"), "end", None)

@@ -464,8 +464,9 @@ def test_a_suppressed_reference_group_says_why_no_gap_is_shown(tmp_path: Path) -
     gaps = text.split("Key gaps compared with the reference group")[1]
     assert ("No gaps by race and ethnicity are shown for 2024: the reference group (White) is hidden "
             "to protect privacy, so there is nothing to compare with.") in gaps
-    assert ("No gaps by household income are shown for 2024: the reference group (400%+ FPG) has no "
-            "results that period.") in gaps
+    # 400%+ FPG is in no period at all (audit 12: not "has no results that period").
+    assert ("No gaps by household income are shown: the reference group (400%+ FPG) has no "
+            "results for this indicator in any period.") in gaps
 
 
 HOUSING = {"id": "stable_housing", "title": "Families stably housed", "description": "",
@@ -550,3 +551,42 @@ def test_the_race_note_and_the_dagger_note_follow_counted(tmp_path: Path) -> Non
     assert "menos de 30 personas o hogares." in spanish
     only_people = render_scorecard(tmp_path, INITIATIVE, [KINDER], generated_at=GENERATED)
     assert "fewer than 30 people. They" in only_people.read_text(encoding="utf-8")
+
+
+def test_the_guideline_year_sentence_says_each_record_uses_its_own_year(published: Path) -> None:
+    """Audit 12 (A): "About these numbers" said "Each period uses the guidelines of the year it
+    starts in", but a record is priced by the year its own date or period starts in (README,
+    Equity): a school year 2025-26 (August start) fed by clinic visits of March 2026 classes
+    those visits with the 2026 guidelines, not 2025's as the page told its readers."""
+    english = render(published)
+    assert "Each period uses the guidelines of the year it starts in" not in english
+    assert ("Each record is compared with the guidelines of the year its own date or period "
+            "starts in, whatever period it is counted in") in english
+    spanish = render_scorecard(published, INITIATIVE, [KINDER, ABSENCE], generated_at=GENERATED,
+                               language="es").read_text(encoding="utf-8")
+    assert "Cada registro se compara con las pautas del año en que empieza su propia fecha" in spanish
+
+
+def test_a_gap_to_a_reference_rate_of_zero_is_shown_not_called_unavailable(tmp_path: Path) -> None:
+    """Audit 12 (A): when no one in the reference group had the (adverse) outcome, 0 of 200
+    White students chronically absent, disparities.parquet has each group's difference but no
+    ratio, and "Key gaps" dropped every such row: the page said "No disparity comparisons are
+    available for this indicator" beside groups 20 and 30 points worse."""
+    rows = [result("chronic_absence", "2024", 250, 1000)]
+    for race, (num, den) in {"White": (0, 200), "Black or African American": (90, 300),
+                             "Asian": (40, 200)}.items():
+        low, high = wilson(num, den)
+        rows.append(("north-star", "chronic_absence", "2024", "ALL", "alone", race, "ALL", num,
+                     den, num / den, max(0.0, low), high, False, False, None, "records"))
+    write_parquet(tmp_path / "indicator_results.parquet", RESULT_SCHEMA, rows)
+    write_parquet(tmp_path / "disparities.parquet", DISPARITY_SCHEMA, [
+        ("north-star", "chronic_absence", "2024", "ALL", "race", group, "White", rate, 0.0, None,
+         rate, None, 2) for group, rate in (("Black or African American", 0.3), ("Asian", 0.2))])
+    html = render_scorecard(tmp_path, INITIATIVE, [ABSENCE],
+                            generated_at=GENERATED).read_text(encoding="utf-8")
+    gaps = html.split("Key gaps compared with the reference group")[1]
+    assert "No disparity comparisons are available" not in gaps
+    black, asian = gaps.index("Black or African American"), gaps.index("Asian")
+    assert black < asian, "the larger gap first (lower is better)"
+    assert gaps.count("+30.0 pts") == 1 and gaps.count("+20.0 pts") == 1
+    assert gaps.count("Higher (worse)") == 2
