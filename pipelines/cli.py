@@ -185,7 +185,9 @@ def release_command(
     """Publish the latest partnership results to the public folder (scorecard and open data).
 
     Public figures change only here, never on a nightly run; the release note lists every
-    public number that changed since the previous release.
+    public number that changed since the previous release. Exit 1 if refused (nothing published
+    yet, or the definitions changed since the last run), 2 for invalid definitions, 3 if another
+    backbone command is using the workspace.
     """
     _release(Workspace.resolve(home), initiative, force)
 
@@ -354,7 +356,7 @@ def status(initiative: Optional[str] = typer.Option(None, help="Only this initia
     """Per partner and owed period (initiative.yaml `reporting:`): on time, late, missing
     (overdue), not yet due, rejected, held or partly quarantined, with the latest file. Reads
     the warehouse without waiting (the snapshot while a run writes it). Exit 0; 1 if it cannot
-    be read; 2 for invalid definitions."""
+    be read; 2 for invalid definitions or an --as-of that is not a date."""
     from pipelines.status_text import print_status
     from pipelines.submission_status import StatusUnavailable
 

@@ -104,8 +104,11 @@ class Indicator(_Strict):
     @model_validator(mode="after")
     def _conditions_for_records(self) -> Indicator:
         if self.source == "records" and not (self.numerator and self.denominator):
+            # `source` is the one key that says where the counts come from: an aggregate
+            # partner's indicator written without it lands here, so the message names it.
             raise ValueError("an indicator measured from records needs numerator and denominator "
-                             "conditions")
+                             "conditions; one counted from partners' aggregate files (a partner "
+                             "with `submits: aggregates`) says `source: aggregates` instead")
         return self
 
     @field_validator("baseline")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import re
 import shutil
+import subprocess
 
+import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.config import REPO_ROOT
 
 runner = CliRunner()
 
@@ -101,6 +104,15 @@ def test_check_exit_status_is_documented_in_help():
     text = " ".join(result.output.split())
     assert "0 the file would load" in text and "1 the file would be rejected" in text
     assert "2 a usage error" in text
+
+
+def test_release_and_status_exit_statuses_are_documented_in_help():
+    """README documents them; `release --help` said nothing of exit statuses."""
+    release = " ".join(runner.invoke(app, ["release", "--help"]).output.split())
+    assert "Exit 1 if refused" in release and "2 for invalid definitions" in release
+    assert "3 if another backbone command" in release
+    status = " ".join(runner.invoke(app, ["status", "--help"]).output.split())
+    assert "2 for invalid definitions or an --as-of that is not a date" in status
 
 
 def test_check_with_several_initiatives_and_none_chosen_is_a_usage_error(workspace, tmp_path):
@@ -249,3 +261,28 @@ def test_check_says_how_a_file_was_read_in_plain_words():
     assert how_read("xlsx", None) == "read as an Excel workbook"
     # Anything not in the table is still named, never dropped.
     assert how_read("utf-32", "~") == "read as text (utf-32), columns separated by '~'"
+
+
+def test_ci_script_installs_the_system_packages_the_readme_says_tests_need():
+    """README: "apt-get install -y chromium poppler-utils npm" ... "`.ci/run` installs all
+    three". It installed two: on a clean machine without npm it stopped at `npm install`."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    needed = set(re.search(r"apt-get install -y ([\w .-]+?)\)", readme).group(1).split())
+    assert needed == {"chromium", "poppler-utils", "npm"}
+    script = (REPO_ROOT / ".ci" / "run").read_text()
+    installed = set(re.search(r"apt-get install -y -qq ([\w .-]+?) >", script).group(1).split())
+    assert needed <= installed
+    assert all(f"command -v {tool} " in script for tool in ("chromium", "pdftoppm", "npm"))
+
+
+def test_the_workspace_lock_file_is_ignored_by_git():
+    """`backbone demo` in a checkout left `?? data/.backbone.lock` in `git status`."""
+    if not (REPO_ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    from pipelines.config import Workspace
+    from pipelines.lock import lock_file
+
+    path = lock_file(Workspace(REPO_ROOT)).relative_to(REPO_ROOT)
+    ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(path)],
+                             cwd=REPO_ROOT, check=False)
+    assert ignored.returncode == 0, f"{path} is not in .gitignore"

@@ -218,6 +218,16 @@ def test_more_definition_mistakes_fail_on_load(workspace, relative, old, new, ex
     assert expected in str(caught.value)
 
 
+def test_an_aggregate_indicator_without_source_says_to_write_source_aggregates(workspace):
+    """A staffer adding an indicator fed by an aggregate partner writes no conditions; without
+    `source: aggregates` the load refused it for lacking conditions and never named the key."""
+    _edit(workspace.path("indicators/riverbend/stable_housing.yaml"), "source: aggregates\n", "")
+    with pytest.raises(ConfigError) as caught:
+        workspace.load("riverbend")
+    assert "stable_housing.yaml" in str(caught.value)
+    assert "says `source: aggregates` instead" in str(caught.value)
+
+
 def test_a_milestone_period_written_as_a_number_is_that_year(workspace):
     """YAML reads `period: 2027` as a number; it means the year, as "2027" does."""
     _edit(workspace.path("indicators/riverbend/kindergarten_readiness.yaml"),
