@@ -202,7 +202,9 @@ class Crosswalk(_Strict):
     race_separator: str = ";"
     class_proxy: dict[str, str] = Field(default_factory=dict)
     # column -> {local value -> shared value}, applied before validation
-    values: dict[str, dict[str, str | int | float]] = Field(default_factory=dict)
+    # A local word mapped to null (`{"U": null}`, an EHR's "unknown" in a Y/N column) is a blank
+    # cell, as `NA` is: the row loads without that answer instead of being set aside.
+    values: dict[str, dict[str, str | int | float | None]] = Field(default_factory=dict)
     # True: every file is a complete extract of each period it carries, so it replaces them
     # (people it does not list are dropped), however few rows it has.
     complete_extracts: bool = False
@@ -309,6 +311,11 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
             raise ConfigError(f"{path}: values.{column}: not a column of intake schema "
                               f"{schema.id!r}")
         for local, target in crosswalk.values[column].items():
+            if target is None:
+                if schema.column(column).required:
+                    raise ConfigError(f"{path}: values.{column}.{local}: null (a blank cell) in "
+                                      f"a required column: every such row would be refused")
+                continue
             problem = _unfit(target, schema.column(column))
             if problem:  # every such row would be refused, quoting the partner's own value
                 raise ConfigError(f"{path}: values.{column}.{local}: {problem}")

@@ -43,7 +43,8 @@ def _mapped_text(column: str, crosswalk: Crosswalk) -> str:
 
     def cases(text: str) -> str:
         return " ".join(f"WHEN lower({text}) = {sql_literal(str(k).lower())} "
-                        f"THEN {sql_literal(str(v))}" for k, v in mapping.items())
+                        f"THEN {'NULL' if v is None else sql_literal(str(v))}"
+                        for k, v in mapping.items())
 
     again = f"(CASE {cases(nfc_sql(column))} ELSE {nfc_sql(column)} END)"
     return f"(CASE {cases(column)} ELSE {again} END)"
@@ -216,13 +217,17 @@ def _unmarked(column: IntakeColumn, crosswalk: Crosswalk, text_too: bool = False
     partner's crosswalk does not map to a value. A required column keeps the marker, so its
     refusal shows the cell as written ("must be an integer": NA), not a blank."""
     name = column.name
-    if column.required or (column.type == "string" and not text_too):
+    if column.required:
         return name
-    mapped = {str(k).upper() for k in crosswalk.values.get(name, {})}
-    markers = [m for m in MISSING_MARKERS if m not in mapped]
-    if not markers:
+    mapping = crosswalk.values.get(name, {})
+    # Words the crosswalk maps to null are blank cells too (its value map makes them NULL).
+    words = [str(k).upper() for k, v in mapping.items() if v is None]
+    if column.type != "string" or text_too:
+        mapped = {str(k).upper() for k in mapping}
+        words += [m for m in MISSING_MARKERS if m not in mapped]
+    if not words:
         return name
-    listed = ", ".join(sql_literal(m) for m in markers)
+    listed = ", ".join(sql_literal(m) for m in words)
     return f"(CASE WHEN upper({name}) IN ({listed}) THEN NULL ELSE {name} END)"
 
 
