@@ -48,13 +48,17 @@ def unregistered(folder_name: str = "") -> str:
     return f"{UNREGISTERED}/{folder_name}" if folder_name else UNREGISTERED
 
 
-def discover(workspace: Workspace, config: InitiativeConfig) -> list[IntakeFile]:
+def discover(workspace: Workspace, config: InitiativeConfig,
+             unreadable: list[tuple[str, str, str]] | None = None) -> list[IntakeFile]:
+    """The files waiting; `unreadable` gets (partner id, folder, error) for each folder that
+    cannot be listed (its permissions changed, say by an upload client that sets them): its
+    files wait in intake, and the night goes on for every other folder."""
     base = workspace.intake / config.id
     found: list[IntakeFile] = []
     if not base.is_dir():
         return found
     now, settle = time.time(), settle_seconds()
-    for entry in sorted(base.iterdir()):
+    for entry in _listed(base, UNREGISTERED, unreadable):
         folder = entry.is_dir() and not entry.is_symlink()
         # A partner folder is not waited for as a whole (each of its files is, below), unless it
         # is about to be renamed.
@@ -73,7 +77,8 @@ def discover(workspace: Workspace, config: InitiativeConfig) -> list[IntakeFile]
         partner_id = entry.name if known else unregistered(entry.name)
         # In order of arrival: the night numbers its files in this order, and where two files
         # list the same person and period the higher number (the later file) counts.
-        for path in sorted(entry.iterdir(), key=lambda p: _arrival(p, now)):
+        for path in sorted(_listed(entry, partner_id, unreadable),
+                           key=lambda p: _arrival(p, now)):
             if is_in_progress(path) or not is_settled(path, now, settle):
                 continue
             try:
@@ -94,13 +99,25 @@ def arriving(workspace: Workspace, config: InitiativeConfig, found: list[IntakeF
     left: list[str] = []
     if not base.is_dir():
         return left
-    for entry in sorted(base.iterdir()):
-        inside = sorted(entry.iterdir()) if entry.is_dir() and not entry.is_symlink() else [entry]
+    for entry in _listed(base, UNREGISTERED, None):
+        inside = _listed(entry, "", None) if entry.is_dir() and not entry.is_symlink() \
+            else [entry]
         for path in inside:
             if path not in taken and not path.name.startswith((".", "~$")):
                 left.append(os.fsdecode(path.relative_to(base)).encode("utf-8", "replace")
                             .decode("utf-8"))
     return left
+
+
+def _listed(folder: Path, partner_id: str, unreadable: list | None) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as exc:
+        if unreadable is not None and os.path.lexists(folder):  # gone meanwhile: nothing waits
+            unreadable.append((partner_id, f"{os.fsdecode(folder.name)}/",
+                               f"the folder cannot be read ({type(exc).__name__}: "
+                               f"{exc.strerror}); its files stay in intake until it can be"))
+        return []
 
 
 def _arrival(path: Path, now: float) -> tuple[float, str]:

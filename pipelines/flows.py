@@ -87,7 +87,8 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
     logger = get_run_logger()
     workspace = Workspace.resolve(home)
     config = workspace.load(initiative_id)
-    con = warehouse.connect(workspace.warehouse_file)
+    con = warehouse.connect(workspace.warehouse_file,
+                            wait_seconds=warehouse.night_wait_seconds())
     try:
         warehouse.ensure_initiative_tables(con, config)
         settled = ingest.settle_all(con, workspace, config, staged, refused, run_id)
@@ -121,6 +122,15 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
                 return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
                         "error": str(exc), "error_kind": "not measured",
                         "notices": notices}
+            except Exception as exc:  # noqa: BLE001 - e.g. the published folder not writable
+                # Every file is answered and loaded: the night must still list them, not call
+                # them "not loaded". The next run publishes (its data_version is newer).
+                logger.error("%s: loaded, but not measured or published: %r", initiative_id,
+                             exc)
+                return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
+                        "error": f"{type(exc).__name__}: {exc}; the files were loaded and the "
+                                 "last publication stands until a run publishes",
+                        "error_kind": "not published", "notices": notices}
             cells, counts, published = (refreshed.cells, refreshed.suppressed,
                                         refreshed.published)
             shown = refreshed.shown
@@ -167,7 +177,8 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
                               "error_kind": "salt missing or changed"})
             staging_worker.staged(initiative_id)
             continue
-        found = discover(workspace, config)
+        unreadable: list[tuple[str, str, str]] = []
+        found = discover(workspace, config, unreadable)
         still_arriving = arriving(workspace, config, found)
         readable = [f for f in found if f.problem is None]
         refused = [(str(f.path), f.partner_id, f.problem.as_dict()) for f in found if f.problem]
@@ -175,7 +186,12 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
                                       [f.partner_id for f in readable],
                                       [str(f.path) for f in readable],
                                       [one_line(f.path.name) for f in readable])
-        staged, failed = [], []
+        staged = []
+        # Not the partner's doing either: named, so the night needs a data lead.
+        failed = [{"partner_id": p, "file_name": n, "error": e} for p, n, e in unreadable]
+        for item in failed:
+            logger.error("%s/%s: %s", log_text(item["partner_id"]), log_text(item["file_name"]),
+                         item["error"])
         for found_file, future in zip(readable, futures):
             result = future.result(raise_on_failure=False)
             if isinstance(result, BaseException):
@@ -204,11 +220,19 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
                        "error": f"the warehouse step failed ({type(exc).__name__}: {exc}); "
                                 "files it had not answered stay in intake for the next run"}
         summaries.append({**summary, "failed": failed, "arriving": still_arriving})
+    stale = None
     if workspace.warehouse_file.exists():
-        snapshot_warehouse(workspace)
+        try:
+            snapshot_warehouse(workspace)
+        except Exception as exc:  # noqa: BLE001 - e.g. the disk full or the folder read-only
+            # Everything is loaded, answered and published by now: the night's summary must
+            # still be reported; only the analysts' copy waits for the next run.
+            logger.error("the analysts' snapshot was not refreshed: %r", exc)
+            stale = (f"the analysts' snapshot was not refreshed ({type(exc).__name__}: {exc}); "
+                     "it still shows an earlier night until a run refreshes it")
     _report(summaries, run_id)
     status_artifacts(workspace, [s["initiative"] for s in summaries if "error" not in s])
-    attention = attention_needed(summaries)
+    attention = "; ".join(filter(None, [attention_needed(summaries), stale])) or None
     if attention:
         # Everything else is loaded and published; the run still shows as failed in the UI,
         # where a data lead would otherwise see a green run that skipped an initiative. A

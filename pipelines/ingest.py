@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: 
                       unmatched=resubmission_listed.unmatched(con, config, [submission_id])
                       .get(submission_id, 0))
         report = _write(workspace, staged, status, rows, stored, sections)
-    warehouse.move_file(Path(staged.source_path), stored)
+    warehouse.move_file(Path(staged.source_path), stored, staged.source_identity or None)
     if not report_path:
         warehouse.set_report_path(con, submission_id, report)
     return Settled(staged.file_name, staged.partner_id, "recovered", 0, 0,
@@ -136,7 +137,8 @@ def _duplicate(con, workspace: Workspace, config: InitiativeConfig, staged: Stag
     submission_id = warehouse.record_submission(con, staged, "duplicate", run_id, stored,
                                                 "duplicate_file", reasons)
     report = _write(workspace, staged, "duplicate", [], stored, _duplicate_sections(reasons))
-    warehouse.move_file(Path(staged.source_path), stored)
+    # Changed since it was read: a newer upload under the name waits in intake for the next run.
+    warehouse.move_file(Path(staged.source_path), stored, staged.source_identity or None)
     warehouse.set_report_path(con, submission_id, report)
     return Settled(staged.file_name, staged.partner_id, "duplicate", 0, 0, reasons, str(report))
 
@@ -164,6 +166,47 @@ def settle_partner(con: duckdb.DuckDBPyConnection, workspace: Workspace,
                    config: InitiativeConfig, files: list[StagedFile], run_id: str,
                    taken: set[Path]) -> list[Settled]:
     """Load one partner's new staged files of this run as one submission, then answer each."""
+    kept, files, changed = _keep_open(files)
+    try:
+        return [_unsettled(item) for item in changed] + (
+            _settle_partner(con, workspace, config, files, run_id, taken, kept) if files else [])
+    finally:
+        for descriptor in kept.values():
+            os.close(descriptor)
+
+
+def _keep_open(files: list[StagedFile]) -> tuple[dict[int, int], list[StagedFile],
+                                                 list[StagedFile]]:
+    """({id(file): descriptor}, files to load, files changed since staging), each file opened
+    as it was read: the partner may delete or replace it while the night loads it, and its
+    bytes must still reach the archive (warehouse.move_file)."""
+    kept, keep, changed = {}, [], []
+    for staged in files:
+        try:
+            descriptor = os.open(staged.source_path, os.O_RDONLY)
+        except OSError:
+            changed.append(staged)
+            continue
+        info = os.fstat(descriptor)
+        if staged.source_identity and staged.source_identity != [
+                info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]:
+            os.close(descriptor)
+            changed.append(staged)
+            continue
+        kept[id(staged)] = descriptor
+        keep.append(staged)
+    return kept, keep, changed
+
+
+def _unsettled(item: StagedFile) -> Settled:
+    drop_staging(item)
+    return Settled(item.file_name, item.partner_id, "unsettled", 0, 0, "changed while being "
+                   "read; left in intake for the next run", None)
+
+
+def _settle_partner(con: duckdb.DuckDBPyConnection, workspace: Workspace,
+                    config: InitiativeConfig, files: list[StagedFile], run_id: str,
+                    taken: set[Path], kept: dict[int, int]) -> list[Settled]:
     now = dt.datetime.now()
     person = config.schema_for(files[0].partner_id).role_column("person_id")
     rows = [feedback.bad_rows(f.staged_db, person) for f in files]
@@ -191,14 +234,20 @@ def settle_partner(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         report = _write(workspace, staged, status, bad, target,
                         _sections(con, workspace, config, staged, status, target, changes, others,
                                   due[today], outcome.unmatched.get(submission_id, 0)))
-        warehouse.move_file(Path(staged.source_path), target)
+        archived = warehouse.move_file(Path(staged.source_path), target,
+                                       staged.source_identity or None, kept.get(id(staged)),
+                                       staged.sha256)
         warehouse.set_report_path(con, submission_id, report)
         lay = resubmission.layout_for(config, staged.partner_id)
+        summary = resubmission_report.summary(changes, status, lay.unit,
+                                              _accept_hint(workspace, target))
+        if not archived:  # rewritten in place after it was read: the loaded bytes are gone
+            summary += ("; the file was rewritten in intake while it was loaded, so the bytes "
+                        "loaded could not be archived (the new version is taken next run)")
         settled.append(Settled(
             staged.file_name, staged.partner_id, status,
             staged.rows_loaded if status == "loaded" else 0, staged.rows_quarantined,
-            resubmission_report.summary(changes, status, lay.unit, _accept_hint(workspace, target)),
-            str(report)))
+            summary, str(report)))
     return settled
 
 
@@ -258,7 +307,7 @@ def reject(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Initiat
         reason += f"\nThe rows-to-fix CSV and this report are in {md_code(str(where))}.\n"
     stored.with_name(stored.name + ".reason.md").write_text(reason, encoding="utf-8")
     if source.exists() or source.is_symlink():
-        warehouse.move_file(source, stored)
+        warehouse.move_file(source, stored, staged.source_identity or None)
     reasons = "; ".join(str(p) for p in problems)
     submission_id = warehouse.record_submission(con, staged, "rejected", run_id, stored,
                                                 problems[0].rule if problems else None, reasons)
@@ -293,9 +342,7 @@ def settle_all(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: Ini
         if item.status == "unsettled" or (item.source_identity
                                           and not unchanged_since_staging(item)):
             # Written to since it was read: what was loaded would not be what is archived.
-            drop_staging(item)
-            settled.append(Settled(item.file_name, item.partner_id, "unsettled", 0, 0, "changed "
-                                   "while being read; left in intake for the next run", None))
+            settled.append(_unsettled(item))
             continue
         earlier = check_seen(con, workspace, config, item, run_id, taken)
         if earlier is not None:

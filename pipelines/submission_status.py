@@ -161,8 +161,9 @@ def status_sql(config: InitiativeConfig, as_of: dt.date, flags: bool = False,
     flag_count = ("""(SELECT count(*) FROM status_flags AS q WHERE q.partner_id = w.partner_id
                        AND CAST(q.period_start AS DATE) BETWEEN w.period_start AND w.period_end)"""
                   if flags else "CAST(NULL AS BIGINT)")
-    # The latest file: by time of receipt, then by submission (files of one run share a second).
-    latest = "{'t': received_at, 'id': submission_id}"
+    # The latest file: the last submission. Ids are given in order of receipt (a rebuild keeps
+    # them), whatever the clock did: set back, its times would make an older file the latest.
+    latest = "submission_id"
     return f"""
     WITH owed AS (
         SELECT *, CAST(period_end + due_days AS DATE) AS due_date
@@ -190,7 +191,7 @@ def status_sql(config: InitiativeConfig, as_of: dt.date, flags: bool = False,
         WHERE f.status = 'rejected' AND NOT EXISTS (
             SELECT 1 FROM received AS r WHERE r.partner_id = w.partner_id
                AND r.obligation = w.obligation AND r.period_start = w.period_start
-               AND r.received_at <= f.received_at)
+               AND r.submission_id < f.submission_id)
         GROUP BY ALL),
     attributed AS (
         SELECT partner_id, obligation, period_start, submission_id, rows, status, received_at,
@@ -204,7 +205,7 @@ def status_sql(config: InitiativeConfig, as_of: dt.date, flags: bool = False,
                min(received_at) FILTER (WHERE status <> 'rejected') AS first_received_at,
                arg_max(status, {latest}) AS latest_status,
                arg_max(file_name, {latest}) AS latest_file,
-               max(received_at) AS latest_received_at,
+               arg_max(received_at, {latest}) AS latest_received_at,
                arg_max(rows, {latest}) FILTER (WHERE status <> 'rejected') AS rows,
                arg_max(CAST(rows_quarantined AS DOUBLE) / nullif(rows_read, 0), {latest})
                    FILTER (WHERE status = 'loaded') AS quarantined_share

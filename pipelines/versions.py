@@ -136,6 +136,11 @@ def _point(link: Path, target: Path) -> None:
 
 
 def _prune(versions: Path, keep: Path) -> None:
+    # Versions left half-written by a run that died or failed mid-publish (the workspace lock
+    # means none is being written now): each is a whole version's size, and no later run has
+    # their name to reuse.
+    for stale in versions.glob(".*.partial"):
+        shutil.rmtree(stale, ignore_errors=True)
     done = sorted((p for p in versions.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.name)
     for old in done[:-KEEP_VERSIONS]:

@@ -16,10 +16,12 @@ The layout's version is in `backbone_schema`; `connect` for writing migrates an 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -27,7 +29,7 @@ import duckdb
 from pipelines import migrations, resubmission, resubmission_listed, snapshot_ledger
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.duckdb_settings import limit_memory
-from pipelines.intake import StagedFile
+from pipelines.intake import StagedFile, source_identity
 from pipelines.standardize import AGGREGATE_COLUMNS, record_columns
 from pipelines.sql import sql_literal
 
@@ -64,19 +66,34 @@ class WarehouseBusy(RuntimeError):
 _SESSIONS: dict[int, tuple[duckdb.DuckDBPyConnection, Path, dict]] = {}
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse at `path`; one for writing ends with `close`."""
+def night_wait_seconds() -> float:
+    """How long a night waits for the warehouse: `backbone status` (or a monitoring script
+    calling it) reads the live warehouse for a second or two, and a night starting then would
+    otherwise fail and leave every file in intake for a day."""
+    return float(os.environ.get("BACKBONE_WAREHOUSE_WAIT_SECONDS") or 30)
+
+
+def connect(path: Path, read_only: bool = False, wait_seconds: float = 0
+            ) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse at `path`; one for writing ends with `close`. Held by
+    another process, it is retried for `wait_seconds` before `WarehouseBusy`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    before = None if read_only else snapshot_ledger.file_state(path)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        before = None if read_only else snapshot_ledger.file_state(path)
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() < deadline:
+                time.sleep(0.25)
+                continue
             raise WarehouseBusy(
                 f"{path} is open by another process (probably a running ingest). Analysts: read "
                 f"the snapshot {path.with_name('snapshot.duckdb')} or the published Parquet.") \
                 from None
-        raise
     if not read_only:
         # Sealed, and unchanged between the seal and this process taking DuckDB's lock: all
         # that changed the file since was the pipeline's, which keeps the ledger.
@@ -223,14 +240,90 @@ def destination(workspace: Workspace, staged: StagedFile, status: str, now: dt.d
     raise FileExistsError(f"{folder}: no free name for {staged.file_name!r}")
 
 
-def move_file(source: Path, target: Path) -> None:
-    """Move without ever overwriting; the original bytes are kept whatever happens next."""
+def move_file(source: Path, target: Path, identity: list[int] | None = None,
+              kept: int | None = None, sha256: str | None = None) -> bool:
+    """Move without ever overwriting; the original bytes are kept whatever happens next.
+
+    `identity` (intake.source_identity of the file as it was read): only that file is moved.
+    The partner's folder is theirs to write at any time, so the name may meanwhile be gone or
+    hold a newer upload (written beside it and renamed over it, as rsync and SFTP clients do):
+    the newer file stays in intake for the next run, never archived unread under the earlier
+    file's submission. The bytes read are then archived from `kept`, a descriptor opened on
+    them before the load (it keeps them after their name is gone), when they still hash to
+    `sha256` (a rewrite in place changes them under every name). False: nothing was moved."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         raise FileExistsError(target)
+    if identity is not None and not _is(source, identity):
+        if kept is not None and sha256:
+            return _copy_kept(kept, target, sha256)
+        return False
     # lstat: a symlink is moved as the link itself, even when what it points to is gone.
-    os.replace(source, target) if source.lstat().st_dev == target.parent.stat().st_dev \
-        else shutil.move(str(source), str(target))
+    if _same_device(source, target.parent):
+        os.replace(source, target)
+    else:
+        _copy_across(source, target)
+    return True
+
+
+def _same_device(source: Path, folder: Path) -> bool:
+    return source.lstat().st_dev == folder.stat().st_dev
+
+
+def _copy_across(source: Path, target: Path) -> None:
+    """Move to another file system (an intake mounted apart): copied under a hidden name and
+    renamed into place before the source goes. Copied straight to `target` (shutil.move), a
+    crash mid-copy left a truncated file at the recorded place: the rerun took it for archived,
+    filed the intake copy as a duplicate, and the archive kept the torn bytes."""
+    partial = target.with_name(f".{target.name}.partial")
+    if partial.is_dir() and not partial.is_symlink():
+        shutil.rmtree(partial)
+    else:
+        partial.unlink(missing_ok=True)
+    if source.is_symlink():
+        os.symlink(os.readlink(source), partial)
+    elif source.is_dir():
+        shutil.copytree(source, partial, symlinks=True)
+    else:
+        shutil.copy2(source, partial)
+    os.replace(partial, target)
+    if source.is_dir() and not source.is_symlink():
+        shutil.rmtree(source)
+    else:
+        source.unlink()
+
+
+def _is(path: Path, identity: list[int]) -> bool:
+    try:
+        return source_identity(path) == identity
+    except OSError:
+        return False
+
+
+def _copy_kept(kept: int, target: Path, sha256: str) -> bool:
+    """Archive the bytes behind the open descriptor `kept` as `target`, if they are still the
+    bytes loaded (their sha256); written under a hidden name first, so `target` is whole."""
+    partial = target.with_name(f".{target.name}.partial")
+    digest = hashlib.sha256()
+    os.lseek(kept, 0, os.SEEK_SET)
+    try:
+        with open(partial, "wb") as out:
+            while chunk := os.read(kept, 1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != sha256:
+            return False
+        try:
+            os.link(partial, target)  # never over an existing name
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links; the name was checked free above
+            os.replace(partial, target)
+        return True
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def record_submission(con, staged: StagedFile, status: str, run_id: str, stored: Path,

@@ -18,7 +18,7 @@ def test_a_report_rewritten_after_a_crash_still_names_the_files_judged_with_it(
     night(workspace, config, (SCHOOLS, "2023.csv", school_file(2023, people("S", 40))))
     real_move = warehouse.move_file
 
-    def killed(source, target):
+    def killed(*args):
         raise Killed()
 
     # Two campus files of one night, judged as one submission; the run dies after the load
