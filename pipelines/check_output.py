@@ -10,7 +10,8 @@ from rich.markup import escape
 
 from pipelines import check_periods
 from pipelines.escape import one_line
-from pipelines.feedback import UNNAMED, listed, partner_column, shown_value, write_bad_rows
+from pipelines.feedback import (UNNAMED, ignored_shown, listed, partner_column, shown_value,
+                                write_bad_rows)
 from pipelines.intake import StagedFile
 
 
@@ -65,6 +66,8 @@ def show_check(console: Console, file_name: str, staged: StagedFile, rows: list[
         how = say(how_read(staged.encoding, staged.delimiter))
         # Every row set aside (an aggregate table waiting on one bad row) is no "OK".
         nothing = staged.rows_loaded == 0 and staged.rows_read > 0
+        if staged.sheet:  # the rows named below are that sheet's, numbered as Excel shows them
+            how += say(f", sheet {staged.sheet!r}, column names on row {staged.header_row}")
         console.print(f"{'[yellow]NO ROW WOULD LOAD[/]' if nothing else '[green]OK[/]'} "
                       f"{say(file_name)}: {staged.rows_loaded:,} of "
                       f"{staged.rows_read:,} rows would load ({how})")
@@ -76,7 +79,7 @@ def show_check(console: Console, file_name: str, staged: StagedFile, rows: list[
             console.print(f"[yellow]Note:[/] {say(line)}")
         if staged.ignored_columns:
             console.print("[yellow]Note:[/] columns not in the shared template would be "
-                          "ignored: " + say(", ".join(repr(c) for c in staged.ignored_columns)))
+                          "ignored: " + say(ignored_shown(staged.ignored_columns)))
         if staged.unnamed_columns:
             console.print(f"[yellow]Note:[/] {say(UNNAMED)} "
                           f"{say('; '.join(staged.unnamed_columns))}.")

@@ -18,7 +18,8 @@ usual row costs one code point test and one comparison with the header's first n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from pipelines.sql import sql_literal
 # `_aside` of a record: NULL for a data row, else one of these, or NUL_AT + the position of the
 # first template column whose cell holds a NUL.
 BLANK, HEADER, NUL_AT = 0, 1, 2
+BLANK_BATCH = 100_000  # blank line numbers handed to DuckDB at once
 
 
 @dataclass(frozen=True)
@@ -143,11 +145,12 @@ def _last_scan(con: duckdb.DuckDBPyConnection) -> int:
 
 def number_rows(con: duckdb.DuckDBPyConnection, path: Path, header: list[str],
                 positions: list[int], delimiter: str, row_offset: int, lines: int, table: str,
-                materialize: bool, expose: str, blank_rows: Callable[[Path], list[int]]
-                ) -> Malformed:
+                materialize: bool, expose: str, blank_rows: Callable[[Path], Iterable[int]],
+                width_sent: int | None = None) -> Malformed:
     """`table` (_row, then `expose`) from `_csv` and `_refused`: the data rows with their
-    spreadsheet numbers; `_malformed`: the records set aside, with theirs."""
-    width = len(header)
+    spreadsheet numbers; `_malformed`: the records set aside, with theirs. `width_sent`: the
+    header's cells in the partner's file, when `path` is a copy with fewer (wide_copy.fold)."""
+    width = width_sent or len(header)
     # Set-based: a file of 400k refused rows took minutes inserted row by row from Python.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _rejected_csv AS SELECT line::BIGINT AS line, "
@@ -180,10 +183,18 @@ def number_rows(con: duckdb.DuckDBPyConnection, path: Path, header: list[str],
     records = con.execute("SELECT count(*) FROM _csv").fetchall()[0][0] + refused
     # One line per record and the header: no blank line and no quoted line break, so nothing to
     # look for (counting line breaks is 3x faster than searching for blank lines).
-    blank = [] if lines == records + 1 else blank_rows(path)
+    con.execute("CREATE OR REPLACE TEMP TABLE _blank_lines (line BIGINT)")
+    if lines != records + 1:
+        # In batches: 20 million blank lines as one Python list and one list parameter held
+        # gigabytes.
+        rows = iter(blank_rows(path))
+        while batch := list(itertools.islice(rows, BLANK_BATCH)):
+            # As one text: a list parameter is converted value by value (11 s per 5 million).
+            con.execute("INSERT INTO _blank_lines SELECT unnest(string_split($blank, ','))"
+                        "::BIGINT", {"blank": ",".join(map(str, batch))})
     con.execute("CREATE OR REPLACE TEMP TABLE _rejected_lines AS "
-                "SELECT line FROM _rejected_csv "
-                "UNION SELECT unnest($blank)::BIGINT", {"blank": blank})
+                "SELECT line FROM _rejected_csv UNION SELECT line FROM _blank_lines")
+    con.execute("DROP TABLE _blank_lines")
     gaps = con.execute("SELECT count(*) FROM _rejected_lines").fetchall()[0][0]
     # Records set aside are numbered with the others, then left out (one scan of a flag column).
     aside = con.execute("SELECT count(_aside) FROM _csv").fetchall()[0][0]

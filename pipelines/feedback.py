@@ -30,6 +30,23 @@ UNNAMED = ("Values in a column with no name in the header row were not read (onl
            "its name, or delete the values, and send the file again if they should count:")
 
 
+MAX_IGNORED_SHOWN = 20  # names of ignored columns a report or `check` lists
+
+
+def ignored_shown(names: list[str], say=repr) -> str:
+    """The ignored columns for one line: each name once (with how many columns carry it), at
+    most MAX_IGNORED_SHOWN of them. A survey export of 5,000 columns made a report line of
+    5,000 names, and a header repeating one name 1,000 times the same name 1,000 times."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    shown = [say(name) + (f" ({count:,} columns)" if count > 1 else "")
+             for name, count in list(counts.items())[:MAX_IGNORED_SHOWN]]
+    more = len(counts) - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more ({len(names):,} columns in all)"
+                               if more else "")
+
+
 def partner_column(column: str | None, header_names: dict[str, str]) -> str:
     """A template column (or `a+b` key) as the partner's file names it: "K Readiness Met"."""
     if not column:
@@ -101,6 +118,20 @@ def _problem_line(problem: Problem, header_names: dict[str, str]) -> str:
     return f"- {md_text(problem.message)}{where}"
 
 
+def rows_as_numbered(staged: StagedFile) -> str:
+    """How the report's row numbers count: a workbook's rows are those of the sheet read, as
+    Excel shows them, wherever its column names are (a title block above them, a sheet after an
+    Instructions sheet): "the header is row 1" sent the partner to the wrong row or sheet."""
+    sheet = getattr(staged, "sheet", "")
+    header = getattr(staged, "header_row", 1)
+    where = f" of the sheet {md_code(sheet)}" if sheet else ""
+    if header == 1:
+        return f"Row numbers are spreadsheet rows{where}: the header is row 1."
+    # Worded as above: quality_text places its section before this line by its start.
+    return (f"Row numbers are spreadsheet rows{where}, as Excel shows them: the column names "
+            f"are on row {header}.")
+
+
 def bad_rows_path(folder: Path, stored: Path) -> Path:
     """The rows-to-fix CSV of the file kept at `stored`, beside its report in `folder`."""
     return folder / f"{stored.name}.bad_rows.csv"
@@ -147,7 +178,7 @@ def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple
     lines += list(sections)
     if staged.ignored_columns:
         lines += ["Columns not in the shared template were ignored: "
-                  + ", ".join(md_code(c) for c in staged.ignored_columns) + ".", ""]
+                  + ignored_shown(staged.ignored_columns, md_code) + ".", ""]
     if staged.unnamed_columns:
         lines += [UNNAMED + " " + "; ".join(md_text(c) for c in staged.unnamed_columns) + ".", ""]
     if rows:
@@ -161,7 +192,6 @@ def write_report(folder: Path, staged: StagedFile, status: str, rows: list[tuple
             lines += ["", f"...and {more} more row{'s' if more != 1 else ''}: the full list is in "
                       f"{md_code(csv_path.name)}."]
         lines.append("")
-    lines += ["Row numbers are spreadsheet rows: the header is row 1. Columns are named as in "
-              "your file.", ""]
+    lines += [rows_as_numbered(staged) + " Columns are named as in your file.", ""]
     replace_text(report, "\n".join(lines))
     return report

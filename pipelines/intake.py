@@ -20,7 +20,7 @@ import os
 import shutil
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pipelines.config import InitiativeConfig
@@ -29,7 +29,7 @@ from pipelines.period_intake import register_periods
 from pipelines.problems import FileRejected, Problem
 from pipelines.read import Malformed, load_csv, map_header, sniff, unnamed_columns
 from pipelines.standardize import set_aside_broken_tables, standardize, standardize_aggregates
-from pipelines import folded_rules, resubmission_listed
+from pipelines import folded_rules, resubmission_listed, wide_copy
 from pipelines.typed import typed_columns
 from pipelines.validate import VIEW, RuleOutcome, build_suite
 
@@ -54,6 +54,10 @@ class StagedFile:
     # template column -> the header the partner's file uses for it ("K Readiness Met"), so
     # messages name columns in the partner's own words
     header_names: dict[str, str] = field(default_factory=dict)
+    # Where the rows are, as the partner opens the file: the worksheet read (a workbook) and
+    # the row of the column names, which row numbers count from (a workbook's title block).
+    sheet: str = ""
+    header_row: int = 1
     problems: list[dict] = field(default_factory=list)  # file-level reasons when rejected
     rules: list[dict] = field(default_factory=list)  # one outcome per GX expectation
     staged_db: str | None = None
@@ -139,6 +143,7 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
                         config.crosswalks[partner_id])
         staged.sha256, staged.size_bytes = sniffed.sha256, sniffed.size
         staged.encoding, staged.delimiter = sniffed.encoding, sniffed.delimiter
+        staged.sheet, staged.header_row = sniffed.sheet or "", sniffed.row_offset + 1
         schema = config.schema_for(partner_id)
         crosswalk = config.crosswalks[partner_id]
         header_map = map_header(sniffed.header, schema, crosswalk)
@@ -158,6 +163,9 @@ def stage_file(path: Path, config: InitiativeConfig, partner_id: str, salt: str,
         limit_memory(con, spill=staging_dir / "spill")
         try:
             staged.unnamed_columns = unnamed_columns(con, sniffed, header_map.unnamed)
+            # Thousands of columns not in the template: read as one (pipelines.wide_copy).
+            sniffed, positions = wide_copy.fold(sniffed, header_map.positions)
+            header_map = replace(header_map, positions=positions)
             _validate_and_standardize(con, memory, database, staged, sniffed, header_map, config,
                                       salt)
         finally:

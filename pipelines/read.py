@@ -51,6 +51,10 @@ class Sniffed:
     # repeated header holds. `header` reads each such break as a space, and `readable_path`
     # holds the header on one line (pipelines.header_record).
     header_cells: list[str] | None = None
+    sheet: str | None = None  # the worksheet read, for a workbook
+    # The header's cells in the partner's file when `readable_path` holds fewer (its columns
+    # outside the template folded into one, pipelines.wide_copy.fold): what messages say.
+    width_sent: int | None = None
 
 
 @dataclass
@@ -188,7 +192,8 @@ def _sniff_workbook(path: Path, staging_dir: Path, digest: str, size: int, kind:
         if schema is not None:
             # Checked here, where the header's sheet row is known, so the reasons name it.
             try:
-                map_header(found.names, schema, crosswalk, header_row=sheet.row_offset + 1)
+                map_header(found.names, schema, crosswalk, header_row=sheet.row_offset + 1,
+                           first_column=sheet.first_column)
             except FileRejected as rejected:  # which sheet, when no sheet had the header
                 raise FileRejected([replace(p, message=f"Sheet {sheet.name!r}: {p.message}")
                                     for p in rejected.problems]) from None
@@ -198,12 +203,24 @@ def _sniff_workbook(path: Path, staging_dir: Path, digest: str, size: int, kind:
         target.unlink(missing_ok=True)  # the partner's data, not kept for a rejected file
         raise
     return Sniffed(digest, size, kind, ",", found.names, target, staging_dir, sheet.row_offset,
-                   header_cells=found.cells if found.wrapped else None)
+                   header_cells=found.cells if found.wrapped else None, sheet=sheet.name)
+
+
+def column_letter(position: int) -> str:
+    """The spreadsheet letter of a 0-based column position: 0 is A, 26 is AA."""
+    letters = ""
+    position += 1
+    while position:
+        position, rest = divmod(position - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def normalize_name(name: str) -> str:
     # In NFKC first: a header with accents written as separate marks (macOS) is the same name.
-    return re.sub(r"[^a-z0-9]+", "_", header_form(name).strip().lstrip("\ufeff").lower()).strip("_")
+    # Spaces and punctuation are dropped, not only folded: exports write "StudentNumber" and
+    # "Student_Number" for the template's "Student Number" (the intake schemas promise this).
+    return re.sub(r"[\W_]+", "", header_form(name).lstrip("\ufeff").lower())
 
 
 def _lookup(schema: IntakeSchema, crosswalk: Crosswalk) -> dict[str, str]:
@@ -237,7 +254,7 @@ def _two_question_hint(schema: IntakeSchema, canonical: str, first: str, second:
 
 
 def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
-               header_row: int = 1) -> HeaderMap:
+               header_row: int = 1, first_column: int = 0) -> HeaderMap:
     lookup = _lookup(schema, crosswalk)
     # The partner's crosswalk names their column for a template column: a column that only
     # matches one of the template's aliases for it is left aside, not a duplicate ("Income" in a
@@ -247,6 +264,7 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
 
     mapped = HeaderMap(positions={})
     seen: dict[str, str] = {}
+    repeats: dict[str, list[str]] = {}  # template column -> its columns after the first
     problems = []
     for position, raw_name in enumerate(header):
         canonical = lookup.get(normalize_name(raw_name))
@@ -259,15 +277,28 @@ def map_header(header: list[str], schema: IntakeSchema, crosswalk: Crosswalk,
                 mapped.unnamed.append(position)
             continue
         if canonical in seen:
-            problems.append(Problem(
-                "duplicate_column", f"Columns {seen[canonical]!r} and {raw_name!r} both mean "
-                f"{canonical!r}; "
-                + (_two_question_hint(schema, canonical, seen[canonical], raw_name)
-                   or "keep only one of them."), row=header_row, column=raw_name))
+            repeats.setdefault(canonical, []).append((raw_name, position))
             continue
         seen[canonical] = raw_name
         mapped.positions[position] = canonical
 
+    # One problem per template column, however often it repeats: a header of 1,000 copies of
+    # one name made a reason of 1,000 identical lines.
+    for canonical, extra in repeats.items():
+        first = seen[canonical]
+        # Told apart by their letters, as Excel shows them: two columns may share a name.
+        named = [f"{name!r} (column {column_letter(first_column + position)})" for name, position
+                 in [(first, header.index(first)), *extra][:3]]
+        if len(extra) == 1:
+            said = f"Columns {named[0]} and {named[1]} both mean"
+        else:
+            said = (f"Columns {', '.join(named)} and {len(extra) - 2:,} more ({len(extra) + 1:,} "
+                    "columns in all) all mean")
+        problems.append(Problem(
+            "duplicate_column", f"{said} {canonical!r}; "
+            + (_two_question_hint(schema, canonical, first, extra[0][0])
+               or "keep only one of them."),
+            row=header_row, column=extra[0][0]))
     for name in schema.required:
         if name not in seen:
             # The partner's own name for the column first: that is what their export calls it.
@@ -343,7 +374,8 @@ def load_csv(con: duckdb.DuckDBPyConnection, sniffed: Sniffed, header_map: Heade
                                    f"{str(exc).splitlines()[0]}")) from None
     return csv_rows.number_rows(con, sniffed.readable_path, sniffed.header, positions,
                                 sniffed.delimiter, sniffed.row_offset, scan.count, table,
-                                materialize, expose or "* EXCLUDE (_row, _aside)", _blank_rows)
+                                materialize, expose or "* EXCLUDE (_row, _aside)", _blank_rows,
+                                sniffed.width_sent)
 
 
 def unnamed_columns(con: duckdb.DuckDBPyConnection, sniffed: Sniffed,

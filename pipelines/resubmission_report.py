@@ -148,6 +148,9 @@ def _held_line(change: PartChange, unit: str, max_shrink: float) -> str:
                    f"more than {limit}.")
 
 
+MAX_TOGETHER = 20  # other files of the same submission a report names
+
+
 def sections(changes: list[PartChange], status: str, unit: str, share: float,
              together: list[str], accept_hint: str, max_shrink: float = 0.5,
              unmatched: int = 0) -> list[str]:
@@ -158,8 +161,14 @@ def sections(changes: list[PartChange], status: str, unit: str, share: float,
     changes = by_month(changes)
     lines = ["## What this file did to your earlier data", ""]
     if together:
+        # At most MAX_TOGETHER names: 10,000 campus files of one night made every report list
+        # the 9,999 others (quadratic: gigabytes of reports).
+        more = len(together) - MAX_TOGETHER
+        names = ", ".join(md_code(n) for n in together[:MAX_TOGETHER]) + (
+            f" and {more:,} more file{'s' if more != 1 else ''} ({len(together):,} in all)"
+            if more > 0 else "")
         lines += ["Received in the same run, for the same period(s), and counted with this file "
-                  "as one submission: " + ", ".join(md_code(n) for n in together) + ". Where "
+                  "as one submission: " + names + ". Where "
                   "they repeat a row (the same person and period, or the same cell), the row of "
                   "the file received last counts.", ""]
     lines += [_held_line(c, unit, max_shrink) if c.held else _line(c, unit, share)

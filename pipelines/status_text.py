@@ -112,8 +112,11 @@ def still_due_lines(rows: list[dict]) -> list[str]:
     lines += ["| period | what | due | status |", "|---|---|---|---|"]
     for r in owed:
         if r["state"] == "rejected":
-            status = "sent, but the file was rejected: please send it again" + (
-                " (overdue)" if r["overdue"] else "")
+            # A rejected file has no rows to place it by: it is put on the earliest period owed
+            # (submission_status), so "sent, but the file was rejected" told a partner who sent
+            # 2023 that they had sent 2021. Named, the partner can tell which file it was.
+            status = (f"not received: {one_line(r['latest_file'] or 'a file', 200)!r} was "
+                      "rejected; please send this period" + (" (overdue)" if r["overdue"] else ""))
         else:
             status = "overdue: please send it" if r["overdue"] else "not due yet"
         lines.append(f"| {md_code(r['period'], table=True)} | {md_text(r['obligation_text'])} "

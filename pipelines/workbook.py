@@ -68,6 +68,7 @@ class Sheet:
     header: list[str]
     row_offset: int  # sheet rows above the header row
     name: str
+    first_column: int = 0  # sheet columns left of the table (its cells start at the used range)
 
 
 def _encrypted(path: Path) -> bool:
@@ -110,7 +111,33 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def _sheets(book, wanted: str | None):
+def _sheet(book, path: Path, name: str):
+    """The sheet `name`, once its extent is known to fit in memory: python-calamine holds a cell
+    for every position up to the last filled one, and one stray value in XFD1048576 (a 5 KB
+    file) made it ask for 550 GB and abort the process (a staging worker, or the whole night
+    where staging runs in the flow's own process), so the file was never answered."""
+    extent = workbook_formats.sheet_extent(path, name)
+    if extent is not None and extent[0] * extent[1] > workbook_formats.MAX_SHEET_CELLS:
+        rows, columns = extent
+        raise FileRejected(Problem(
+            "sheet_too_large", f"The sheet {name!r} reaches row {rows:,} and column "
+            f"{_letters(columns)}: read whole, that is {rows * columns:,} cells, more than can "
+            "be read. Usually a stray value or format far below or to the right of the table "
+            "(Ctrl+End in Excel goes to it). Delete the rows below and the columns to the right "
+            "of your table, save, and send the file again (or save the sheet as 'CSV UTF-8')."))
+    return book.get_sheet_by_name(name)
+
+
+def _letters(column: int) -> str:
+    """Excel's letters of a 1-based column number: 16384 is XFD."""
+    letters = ""
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _sheets(book, wanted: str | None, path: Path):
     """The sheet named in the crosswalk, else the visible worksheets in order."""
     import python_calamine as calamine
 
@@ -125,7 +152,7 @@ def _sheets(book, wanted: str | None):
                 "missing_sheet", f"The workbook has no sheet named {wanted!r}, which is the sheet "
                 f"your data is read from; its sheets are: {names}. Put the data in a sheet named "
                 f"{wanted!r}, or ask the backbone team to change the sheet name they expect."))
-        yield book.get_sheet_by_name(wanted)
+        yield _sheet(book, path, wanted)
         return
     visible = [meta.name for meta in book.sheets_metadata
                if meta.visible == calamine.SheetVisibleEnum.Visible
@@ -135,7 +162,7 @@ def _sheets(book, wanted: str | None):
                                    "read. Unhide the sheet with the data and send the file "
                                    "again."))
     for name in visible:  # loaded one at a time: the first one usually has the data
-        yield book.get_sheet_by_name(name)
+        yield _sheet(book, path, name)
 
 
 def _sheet_rows(path: Path, sheet) -> tuple[Iterator[list[str]], list[list[str]]]:
@@ -229,7 +256,7 @@ def to_csv(path: Path, target: Path, sheet_name: str | None = None,
         # two template columns (an "Instructions" or cover sheet first), the first sheet that
         # does.
         first = None
-        sheets = _sheets(book, sheet_name)
+        sheets = _sheets(book, sheet_name, path)
         for sheet in sheets:
             rows, head = _sheet_rows(path, sheet)
             first = first or (sheet, rows, head)
@@ -258,7 +285,8 @@ def to_csv(path: Path, target: Path, sheet_name: str | None = None,
         raise FileRejected(ENCRYPTED) from None
     except calamine.CalamineError as exc:
         raise FileRejected(corrupt(_first_line(exc))) from None
-    return Sheet(head[at] + [""] * (width - len(head[at])), top + at, sheet.name)
+    return Sheet(head[at] + [""] * (width - len(head[at])), top + at, sheet.name,
+                 sheet.start[1] if sheet.start else 0)
 
 
 def _refuse_other_data_sheets(read: str, others, carries: Callable[[list[str]], bool]) -> None:

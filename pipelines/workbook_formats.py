@@ -391,3 +391,41 @@ def track_position(name: str, attrs: dict, where: list[int]) -> bool:
         where[0] = int(ref) - 1 if ref and ref.isdigit() else where[0] + 1
         where[1] = -1
     return False
+
+
+# Cells the workbook reader holds for a sheet read whole: python-calamine makes one 32-byte cell
+# for every position from the sheet's first filled row and column to its last, filled or not.
+MAX_SHEET_CELLS = 32_000_000  # 1 GB: a full-height sheet of 30 columns
+_ROW_NUMBER = re.compile(rb"""<(?:[\w.-]+:)?row\s[^>]*?\br=["']([0-9]+)["']""")
+_WIDE_REF = re.compile(rb"""\sr=["']([A-Z]{2,3})([0-9]+)["']""")  # a cell after column Z
+
+
+def sheet_extent(path, sheet_name: str) -> tuple[int, int] | None:
+    """(last row, last column), 1-based, that the sheet's cells say they reach, or None when
+    the file is no .xlsx this module can read. Columns up to Z are taken as Z: only cells past
+    it are looked at, so a usual sheet costs a scan for row tags."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            parts = set(book.namelist())
+            rels = _relations(book, "xl/_rels/workbook.xml.rels", parts)
+            part = _sheet_part(book, sheet_name, rels, parts)
+            if part is None:
+                return None
+            rows, columns = 0, 26
+            with book.open(part) as handle:
+                rest = b""
+                while True:
+                    chunk = handle.read(_CHUNK)
+                    data = rest + chunk
+                    cut = len(data) if not chunk else max(data.rfind(b"<"), 0)
+                    for found in _ROW_NUMBER.finditer(data, 0, cut):
+                        rows = max(rows, int(found.group(1)))
+                    for found in _WIDE_REF.finditer(data, 0, cut):
+                        columns = max(columns, _column(found.group(1).decode()) + 1)
+                        rows = max(rows, int(found.group(2)))
+                    rest = data[cut:]
+                    if not chunk:
+                        return rows, columns
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, expat.ExpatError, KeyError, ValueError,
+            RuntimeError, NotImplementedError, EOFError):
+        return None

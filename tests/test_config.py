@@ -91,7 +91,7 @@ def test_bad_definitions_name_the_file_and_key(workspace, relative, old, new, ex
      "'black ' differ only in case or spaces"),
     ("schemas/intake/person_outcomes_v1.yaml", "aliases: [wcv, well_child]",
      "aliases: [wcv, well_child, K-Ready]", "columns 'kinder_ready' and 'well_child_visit' both "
-     "take the header 'k_ready'"),
+     "take the header 'kready'"),
     ("schemas/intake/person_outcomes_v1.yaml", "  - name: well_child_visit\n",
      "  - {name: primary, role: measure, type: integer}\n  - name: well_child_visit\n",
      "person_outcomes_v1.yaml: columns.18.name: Value error, 'primary' is a reserved SQL word"),

@@ -112,7 +112,7 @@ def test_header_text_never_reaches_sql(tmp_path, config):
 
 
 def test_normalize_name():
-    assert normalize_name("\ufeff Student-ID #") == "student_id"
+    assert normalize_name("\ufeff Student-ID #") == "studentid" == normalize_name("StudentID")
 
 
 def test_typed_view_has_every_template_column_but_stores_only_what_differs(tmp_path, config):

@@ -366,7 +366,7 @@ def test_partner_report_lists_periods_still_due(books: Books) -> None:
     books.file("northside_clinic", "q2.csv", "rejected", "2024-08-01")
     text = "\n".join(still_due_lines(books.status(D(2024, 11, 10), "northside_clinic")))
     assert "## Periods still due" in text
-    assert "`2024Q2`" in text and "rejected: please send it again" in text
+    assert "`2024Q2`" in text and "'q2.csv' was rejected; please send this period" in text
     assert "`2024Q3`" in text and "overdue: please send it" in text
     assert "`2024Q4`" in text and "not due yet" in text and "`2024Q1`" not in text
     done = books.status(D(2024, 4, 21), "northside_clinic")[:1]
