@@ -91,7 +91,22 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
                             wait_seconds=warehouse.night_wait_seconds())
     try:
         warehouse.ensure_initiative_tables(con, config)
-        settled = ingest.settle_all(con, workspace, config, staged, refused, run_id)
+        settled: list = []
+        try:
+            ingest.settle_all(con, workspace, config, staged, refused, run_id, answered=settled)
+        except Exception as exc:  # noqa: BLE001 - told below, with what was answered before it
+            if not settled:
+                raise  # nothing answered: the flow says "not loaded" (files all in intake)
+            # Earlier partners' files are loaded, archived and reported (each partner its own
+            # transaction): "not loaded" with none of them listed would hide what counts.
+            for item in staged:
+                ingest.drop_staging(item)
+            error = (f"the warehouse step failed ({type(exc).__name__}: {exc}) after answering "
+                     "the files listed; the other files stay in intake for the next run and "
+                     "the last publication stands")
+            logger.error("%s: %s", initiative_id, log_text(error))
+            return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
+                    "error": error, "error_kind": "partly loaded, not published"}
         for outcome in settled:
             log = logger.warning if outcome.status in ("rejected", "held") else logger.info
             log("%s/%s: %s %s", log_text(outcome.partner_id), log_text(outcome.file_name),
@@ -104,38 +119,39 @@ def warehouse_task(home: str, initiative_id: str, staged: list[StagedFile],
             logger.warning("%s: %s", initiative_id, log_text(line))
 
         note, shown = None, {}
-        # An accepted held file changes current data without a new submission (part_changes.py).
-        if is_current(con, workspace, config) and not part_changes.unpublished(con, config):
-            published = workspace.published(initiative_id)
-            cells, counts = 0, {"unchanged": True}
-            note = f"nothing new; the published version of {published_on(published)} stands"
-            if refresh_status(con, workspace, config, run_id) is not None:
-                note += " (its submission status changed and was republished)"
-            logger.info("%s: %s (%s)", initiative_id, note, published)
-        else:
-            try:
+        try:
+            # An accepted held file changes current data without a new submission
+            # (part_changes.py).
+            if is_current(con, workspace, config) and not part_changes.unpublished(con, config):
+                published = workspace.published(initiative_id)
+                cells, counts = 0, {"unchanged": True}
+                note = f"nothing new; the published version of {published_on(published)} stands"
+                if refresh_status(con, workspace, config, run_id) is not None:
+                    note += " (its submission status changed and was republished)"
+                logger.info("%s: %s (%s)", initiative_id, note, published)
+            else:
                 refreshed = measure_and_publish(con, workspace, config, run_id)
-            except ConfigError as exc:
-                # The files are loaded and kept; only measuring waits for the definitions (e.g. a
-                # period before the first poverty-guideline year). The last publication stands.
-                logger.error("%s: not measured or published: %s", initiative_id, exc)
-                return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
-                        "error": str(exc), "error_kind": "not measured",
-                        "notices": notices}
-            except Exception as exc:  # noqa: BLE001 - e.g. the published folder not writable
-                # Every file is answered and loaded: the night must still list them, not call
-                # them "not loaded". The next run publishes (its data_version is newer).
-                logger.error("%s: loaded, but not measured or published: %r", initiative_id,
-                             exc)
-                return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
-                        "error": f"{type(exc).__name__}: {exc}; the files were loaded and the "
-                                 "last publication stands until a run publishes",
-                        "error_kind": "not published", "notices": notices}
-            cells, counts, published = (refreshed.cells, refreshed.suppressed,
-                                        refreshed.published)
-            shown = refreshed.shown
-            logger.info("%s: %d cells, suppressed %s, published %s", initiative_id, cells, counts,
-                        published)
+                cells, counts, published = (refreshed.cells, refreshed.suppressed,
+                                            refreshed.published)
+                shown = refreshed.shown
+                logger.info("%s: %d cells, suppressed %s, published %s", initiative_id, cells,
+                            counts, published)
+        except ConfigError as exc:
+            # The files are loaded and kept; only measuring waits for the definitions (e.g. a
+            # period before the first poverty-guideline year). The last publication stands.
+            logger.error("%s: not measured or published: %s", initiative_id, exc)
+            return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
+                    "error": str(exc), "error_kind": "not measured", "notices": notices}
+        except Exception as exc:  # noqa: BLE001 - a disk, a bug, after every file was answered
+            # The files above are loaded or rejected, archived and reported: "not loaded" with
+            # none of them listed would send the data lead to an empty intake folder. A version
+            # not published leaves the data version stale, so the next run publishes it.
+            error = (f"measuring or publishing failed ({type(exc).__name__}: {exc}); the files "
+                     "listed were answered and stay answered; the next run measures and "
+                     "publishes what this one could not")
+            logger.error("%s: %s", initiative_id, log_text(error))
+            return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
+                    "error": error, "error_kind": "not published", "notices": notices}
     finally:
         warehouse.close(con)  # seals the file for the snapshot's ledger (snapshot_ledger)
     return {"initiative": initiative_id, "files": [o.__dict__ for o in settled],
@@ -166,7 +182,11 @@ def _nightly_locked(workspace: Workspace, initiative: str | None) -> list[dict]:
             config = workspace.load(initiative_id)
         except ConfigError as exc:
             logger.error("initiative %s skipped: its definitions are invalid:\n%s", initiative_id, exc)
-            summaries.append({"initiative": initiative_id, "error": str(exc)})
+            # Said first (the attention line is cut at 300 characters): files are waiting.
+            left = len(staging_worker.waiting(workspace, initiative_id).get(initiative_id, []))
+            waiting = (f"{left} file(s) wait in its intake folder until they are fixed; "
+                       if left else "")
+            summaries.append({"initiative": initiative_id, "error": f"{waiting}{exc}"})
             staging_worker.staged(initiative_id)  # nothing of it will be staged
             continue
         try:

@@ -103,8 +103,16 @@ def _complete_move(con, workspace: Workspace, config: InitiativeConfig, staged: 
     warehouse.move_file(Path(staged.source_path), stored, staged.source_identity or None)
     if not report_path:
         warehouse.set_report_path(con, submission_id, report)
+    # The run that stopped printed nothing: this line is the data lead's only word on what the
+    # file did (tonight's columns stay 0: nothing more was loaded).
+    loaded, quarantined = con.execute("SELECT rows_loaded, rows_quarantined FROM submissions "
+                                      "WHERE submission_id = ?", [submission_id]).fetchall()[0]
+    what = {"loaded": f"loaded ({loaded or 0:,} rows, {quarantined or 0:,} set aside)",
+            "held": "held for review: nothing from it counts until backbone accept "
+                    + _accept_hint(workspace, stored)}.get(status, status)
     return Settled(staged.file_name, staged.partner_id, "recovered", 0, 0,
-                   f"completed the archive move of submission {submission_id}", None)
+                   f"completed the archive move of submission {submission_id}, {what} by a run "
+                   "that stopped before moving it", None)
 
 
 def _judged_with(con, submission_id: int, changes: list) -> list[str]:
@@ -241,6 +249,11 @@ def _settle_partner(con: duckdb.DuckDBPyConnection, workspace: Workspace,
         lay = resubmission.layout_for(config, staged.partner_id)
         summary = resubmission_report.summary(changes, status, lay.unit,
                                               _accept_hint(workspace, target))
+        if status == "loaded" and not staged.rows_loaded and staged.rows_quarantined:
+            # Its tables set aside whole (one bad cell each): "loaded" with no word beside it
+            # reads as done, while its report is titled "RECEIVED, BUT NO ROW LOADED".
+            summary = (f"no row loaded: all {staged.rows_quarantined:,} rows were set aside "
+                       "(see its report); nothing from this file counts")
         if not archived:  # rewritten in place after it was read: the loaded bytes are gone
             summary += ("; the file was rewritten in intake while it was loaded, so the bytes "
                         "loaded could not be archived (the new version is taken next run)")
@@ -328,10 +341,12 @@ def reject_staged(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: 
 
 def settle_all(con: duckdb.DuckDBPyConnection, workspace: Workspace, config: InitiativeConfig,
                staged: list[StagedFile], refused: list[tuple[str, str, dict]],
-               run_id: str) -> list[Settled]:
-    """Answer every file of one initiative's run: refused, seen before, rejected, or new."""
+               run_id: str, answered: list[Settled] | None = None) -> list[Settled]:
+    """Answer every file of one initiative's run: refused, seen before, rejected, or new.
+    `answered`, when given, is filled as files are answered: if a later partner's load fails,
+    the caller still knows which files were archived and reported before it."""
     taken: set[Path] = set()  # destinations chosen this run, not all moved to yet
-    settled = []
+    settled = answered if answered is not None else []
     for path, partner_id, problem in refused:
         blank = StagedFile(config.id, partner_id, path, Path(path).name)
         settled.append(reject(con, workspace, config, blank, run_id, [Problem(**problem)],

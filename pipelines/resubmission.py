@@ -323,6 +323,8 @@ def _apply(con, lay: Layout, partner_id: str, group: list[int], changes: list[Pa
 
 def _record(con, config: InitiativeConfig, lay: Layout, partner_id: str, run_id: str, how: str,
             group: list[int], changes: list[PartChange], published: bool) -> None:
+    if not changes:  # a file none of whose rows loaded (its tables set aside) changes no part
+        return
     con.executemany(
         f"INSERT INTO {config.id}.part_changes (run_id, how, partner_id, source_table, part, "
         "batch, submission_ids, rows_before, rows_carried, rows_kept, rows_after, decision, held, "

@@ -31,6 +31,8 @@ def show_run(console: Console, summaries: list[dict]) -> None:
                                           300)))
         for item in summary.get("files", []):
             color = {"loaded": "green", "rejected": "red"}.get(item["status"], "yellow")
+            if item["status"] == "loaded" and not item["rows_loaded"]:
+                color = "yellow"  # received, but every row was set aside: not done
             table.add_row(summary["initiative"], escape(one_line(item["partner_id"])),
                           escape(one_line(item["file_name"])), f"[{color}]{item['status']}",
                           str(item["rows_loaded"]), str(item["rows_quarantined"]),

@@ -45,7 +45,29 @@ def run_summary_markdown(summaries: list[dict], run_id: str) -> str:
     # since rows were loaded: each line says which and what to do.
     said = [f"- **{md_text(s.get('initiative', ''))}**: {md_text(line)}"
             for s in summaries for line in s.get("notices", [])]
-    return "\n".join(lines + (["", "For the data lead:", *said] if said else []))
+    # A scheduled run has no terminal: the UI must say, as `backbone run` does, which files were
+    # left in intake while still being written and whether each initiative was published.
+    said += [f"- **{md_text(s.get('initiative', ''))}**: {md_code(name)} was still being "
+             "written and is left in intake for a later run"
+             for s in summaries for name in s.get("arriving", [])]
+    outcome = [f"- **{md_text(s.get('initiative', ''))}**: {_outcome(s)}"
+               for s in summaries if _outcome(s)]
+    return "\n".join(lines + (["", "Publication:", *outcome] if outcome else [])
+                     + (["", "For the data lead:", *said] if said else []))
+
+
+def _outcome(summary: dict) -> str:
+    """What became of the initiative's publication, as `backbone run` prints it."""
+    if "error" in summary:
+        return ""  # said in the table, and the run is Failed
+    if summary.get("note"):
+        return md_text(summary["note"])
+    shown = summary.get("published_cells")
+    if shown:
+        return (f"published {shown['cells']:,} cells for the partnership "
+                f"({shown['primary']:,} hidden as small counts and {shown['complementary']:,} "
+                "hidden to protect them)")
+    return "published for the partnership" if summary.get("published") else ""
 
 
 class NightNeedsAttention(RuntimeError):

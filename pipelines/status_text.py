@@ -192,10 +192,18 @@ def print_status(console, workspace, initiative_ids: list[str],  # noqa: ANN001 
     each state. Raises ConfigError (invalid definitions) and StatusUnavailable."""
     from rich.markup import escape
 
+    from pipelines.config import ConfigError
     from pipelines.submission_status import read_status
 
+    invalid = []
     for initiative_id in initiative_ids:
-        config = workspace.load(initiative_id)
+        try:
+            config = workspace.load(initiative_id)
+        except ConfigError as exc:
+            # One initiative's broken YAML must not hide who is late in the others (the nightly
+            # run goes on past it too); the error is raised once the others are shown.
+            invalid.append(exc)
+            continue
         if not config.initiative.reporting:
             console.print(f"{escape(initiative_id)}: no reporting calendar (add `reporting:` to "
                           "its initiative.yaml to track who owes what)")
@@ -206,3 +214,5 @@ def print_status(console, workspace, initiative_ids: list[str],  # noqa: ANN001 
         console.print(terminal_table(rows, f"{config.initiative.name}: submissions as of {day}"))
         console.print(f"{escape(initiative_id)}: {escape(counts_line(rows))} (read from the "
                       f"{escape(source)})")
+    if invalid:
+        raise invalid[0] if len(invalid) == 1 else ConfigError("\n".join(map(str, invalid)))
