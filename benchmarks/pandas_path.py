@@ -47,7 +47,8 @@ from pipelines.config import REPO_ROOT, Workspace  # noqa: E402
 from pipelines.equity.poverty import STATE_REGIONS, US_STATES  # noqa: E402
 from pipelines.equity.race import code_lookup  # noqa: E402
 from pipelines.equity.workspace import EquityStandards  # noqa: E402
-from pipelines.period_intake import EXCEL_DAY_NUMBER, EXCEL_DAYS, default_type  # noqa: E402
+from pipelines.period_intake import (DAY_FIRST, EXCEL_DAY_NUMBER, EXCEL_DAYS,  # noqa: E402
+                                     day_first_values, default_type)
 from pipelines.periods import parse_label  # noqa: E402
 from pipelines.standardize import RACE_CODES  # noqa: E402
 from pipelines.validate import SCIENTIFIC_ID, build_suite  # noqa: E402
@@ -116,8 +117,12 @@ def periods(values: pd.Series, schema, crosswalk, calendar) -> pd.DataFrame:
     the value: label, type, start and end, or the problem."""
     kind = default_type(schema, crosswalk)
     rows = {}
-    for text in values.dropna().unique():
+    distinct = values.dropna().unique()
+    day_first = day_first_values([str(t) for t in distinct], crosswalk.period.labels)
+    for text in distinct:
         try:
+            if text in day_first:
+                raise ValueError(DAY_FIRST)
             found = parse_label(text, calendar, kind, crosswalk.period.labels)
             rows[text] = (found.label, found.type, pd.Timestamp(found.start),
                           pd.Timestamp(found.end), None)
@@ -170,15 +175,18 @@ def pandas_suite(frame: pd.DataFrame, suite, schema, crosswalk, partner_id: str,
                                     ).astype(int)
             new = gx.expectations.ExpectColumnValuesToBeInSet(column=f"{name}__ok", value_set=[1])
         elif column is not None and column.role == "period" and rule in (
-                "bad_period", "excel_date_number", "out_of_range", "future_period"):
+                "bad_period", "excel_date_number", "day_first_date", "out_of_range",
+                "future_period"):
             found = periods(frame[name], schema, crosswalk, calendar).reindex(frame[name])
             found.index = frame.index
-            if rule in ("bad_period", "excel_date_number"):
+            if rule == "day_first_date":
+                bad = found["problem"] == DAY_FIRST
+            elif rule in ("bad_period", "excel_date_number"):
                 text = frame[name].astype("string").str.strip()
                 serial = (text.str.fullmatch(EXCEL_DAY_NUMBER).fillna(False)
                           & pd.to_numeric(text, errors="coerce").between(*EXCEL_DAYS))
-                bad = found["problem"].notna() & (serial if rule == "excel_date_number"
-                                                  else ~serial)
+                bad = found["problem"].notna() & (found["problem"] != DAY_FIRST) & (
+                    serial if rule == "excel_date_number" else ~serial)
             elif rule == "out_of_range":
                 bad = pd.Series(False, index=frame.index)
                 if column.min is not None:

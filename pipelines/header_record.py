@@ -41,6 +41,9 @@ UNTERMINATED = Problem(
     "Remove the stray quote mark from the column names (or close it) and send the file again.",
     row=1)
 
+# The csv module's default field limit (128 KiB): a header cell past it is no column name.
+FIELD_LIMIT = 131_072
+
 _LINE_BREAK = re.compile(r"[ \t]*[\r\n]+[ \t]*")
 
 
@@ -99,6 +102,10 @@ def _parse(first: _FirstLines, delimiter: str) -> _Parsed:
     try:
         cells = next(csv.reader(first.lines(seen), delimiter=delimiter), [])
     except csv.Error:  # a cell over the field limit: one long line, or a quote left open
+        cells = None
+    # The limit is the csv module's, process-wide: a library imported beside us may raise it
+    # (frictionless sets it to 2**31), so it is applied here as well.
+    if cells is None or any(len(cell) > FIELD_LIMIT for cell in cells):
         return _Parsed(delimiter, [], seen["used"],
                        TOO_LONG if seen["used"] <= 1 else UNTERMINATED)
     # The reader asks for a line past the record's only while a quoted cell is open.

@@ -3,6 +3,8 @@ report of thousands of lines. Staging only (no Prefect), small sizes with the li
 
 from __future__ import annotations
 
+import pytest
+
 from pipelines import csv_rows, feedback, lines, wide_copy
 from pipelines.intake import stage_file
 from pipelines.read import map_header
@@ -177,3 +179,22 @@ def test_h5_a_report_names_at_most_twenty_files_counted_with_it():
     assert "campus_00021" not in said and len(said) < 1000
     two = resubmission_report.sections([change], "loaded", "people", 0.5, others[:2], "")
     assert "`campus_00001.csv`, `campus_00002.csv`. Where" in "".join(two)
+
+
+def test_a_header_cell_over_the_field_limit_is_refused_whatever_the_csv_limit_is(tmp_path):
+    """frictionless (imported by a process that also checks data packages) raises the csv
+    module's process-wide field limit: the header's 128 KiB bound must not depend on it."""
+    import csv
+    import io
+
+    from pipelines.header_record import TOO_LONG, read_header
+    from pipelines.problems import FileRejected
+
+    text = "Student Number,School Year," + "N" * 200_000 + "\nS1,2024,x\n"
+    before = csv.field_size_limit(2**31 - 1)
+    try:
+        with pytest.raises(FileRejected) as caught:
+            read_header(io.StringIO(text, newline=""))
+    finally:
+        csv.field_size_limit(before)
+    assert caught.value.problems == [TOO_LONG]

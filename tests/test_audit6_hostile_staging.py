@@ -79,8 +79,11 @@ def test_dates_in_other_orders_are_refused_never_read_as_another_day(stage):
                15: "2024-03-15T10:30:00", 16: "1/2/24", 17: "2024-02-29"}
     rows = [f'V{row},"{text}",W,20000,2,OR,1,Y' for row, text in written.items()]
     staged, bad = stage("dates.csv", "\n".join([HEADER, *rows, *GOOD]) + "\n")
-    refused = {row: value for row, column, rule, value, _ in bad if rule == "bad_period"}
+    refused = {row: value for row, column, rule, value, _ in bad
+               if rule in ("bad_period", "day_first_date")}
     assert refused == {row: written[row] for row in range(2, 11)}
+    # A dotted date is day first wherever it is: named as such (audit 12).
+    assert [row for row, _, rule, _, _ in bad if rule == "day_first_date"] == [3]
     periods = _records(staged, "SELECT source_row, period FROM records WHERE source_row < 18")
     assert {row: p[0] for row, p in periods.items()} == {
         11: "2024-03-15", 12: "2024-03-15", 13: "2024-03-15", 14: "2024-03-05",
