@@ -13,7 +13,7 @@ from pipelines.equity.standards import load_race_standard
 from pipelines.errors import ConfigError
 from pipelines.intake import stage_file
 
-from conftest import drop
+from conftest import drop, query
 
 SALT = "audit12-F-salt-" + "x" * 32
 RACES = ("aian", "asian", "black", "hispanic", "mena", "nhpi", "white")
@@ -128,12 +128,8 @@ def test_monthly_income_is_made_annual_when_the_crosswalk_says_so(workspace):
         workspace, "northside_clinic", "monthly.csv",
         "PersonalID,ReportYear,TotalMonthlyIncome,HouseholdSize,State,WCV\n"
         "M1,2024,\"$3,000\",3,WA,1\nM2,2024,0,3,WA,1\n")
-    con = duckdb.connect(staged.staged_db, read_only=True)
-    try:
-        rows = con.execute("SELECT household_income, round(poverty_ratio, 3), class FROM records "
-                           "ORDER BY source_row").fetchall()
-    finally:
-        con.close()
+    rows = query(staged.staged_db, "SELECT household_income, round(poverty_ratio, 3), class "
+                                   "FROM records ORDER BY source_row")
     # 2024: $15,060 + 2 x $5,380 = $25,820 for three in the 48 states and DC.
     assert rows == [(36000.0, round(36000 / 25820, 3), "100-199% FPG"),
                     (0.0, 0.0, "Below 100% FPG")]
