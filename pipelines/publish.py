@@ -59,10 +59,12 @@ def _row_order(table: str) -> str:
 
 RESULT_ORDER = _row_order("indicator_results")
 DISPARITY_ORDER = _row_order("disparities")
-# How published numbers are computed, beyond the definitions: changed when the code changes a
-# published number (2: the index of disparity on adverse rates), so that the first night on the
-# new code publishes again even with no new data (`is_current`).
-METHODS = 2
+# How published numbers are computed and said, beyond the definitions: changed when the code
+# changes a published number or what the published pages say of them (2: the index of disparity
+# on adverse rates; 3: gaps to a reference rate of 0% shown, the guideline-year sentence, the
+# data package's counted words), so that the first night on the new code publishes again even
+# with no new data (`is_current`).
+METHODS = 3
 SOURCE_FIELDS = ("submission_id", "partner_id", "file_name", "sha256", "rows_loaded", "received_at",
                  "kind")
 
