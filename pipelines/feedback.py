@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -37,9 +38,7 @@ def ignored_shown(names: list[str], say=repr) -> str:
     """The ignored columns for one line: each name once (with how many columns carry it), at
     most MAX_IGNORED_SHOWN of them. A survey export of 5,000 columns made a report line of
     5,000 names, and a header repeating one name 1,000 times the same name 1,000 times."""
-    counts: dict[str, int] = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
+    counts = Counter(names)  # in order of first appearance
     shown = [say(name) + (f" ({count:,} columns)" if count > 1 else "")
              for name, count in list(counts.items())[:MAX_IGNORED_SHOWN]]
     more = len(counts) - len(shown)
@@ -122,14 +121,12 @@ def rows_as_numbered(staged: StagedFile) -> str:
     """How the report's row numbers count: a workbook's rows are those of the sheet read, as
     Excel shows them, wherever its column names are (a title block above them, a sheet after an
     Instructions sheet): "the header is row 1" sent the partner to the wrong row or sheet."""
-    sheet = getattr(staged, "sheet", "")
-    header = getattr(staged, "header_row", 1)
-    where = f" of the sheet {md_code(sheet)}" if sheet else ""
-    if header == 1:
+    where = f" of the sheet {md_code(staged.sheet)}" if staged.sheet else ""
+    if staged.header_row == 1:
         return f"Row numbers are spreadsheet rows{where}: the header is row 1."
     # Worded as above: quality_text places its section before this line by its start.
     return (f"Row numbers are spreadsheet rows{where}, as Excel shows them: the column names "
-            f"are on row {header}.")
+            f"are on row {staged.header_row}.")
 
 
 def bad_rows_path(folder: Path, stored: Path) -> Path:

@@ -30,7 +30,7 @@ from pipelines import (feedback, part_changes, resubmission, resubmission_listed
                        resubmission_report, warehouse)
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.escape import md_code, md_text
-from pipelines.intake import StagedFile, unchanged_since_staging
+from pipelines.intake import StagedFile, identity_of, unchanged_since_staging
 from pipelines.problems import Problem
 from pipelines.status_text import still_due_section
 
@@ -195,9 +195,8 @@ def _keep_open(files: list[StagedFile]) -> tuple[dict[int, int], list[StagedFile
         except OSError:
             changed.append(staged)
             continue
-        info = os.fstat(descriptor)
-        if staged.source_identity and staged.source_identity != [
-                info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]:
+        if staged.source_identity and staged.source_identity != identity_of(
+                os.fstat(descriptor)):
             os.close(descriptor)
             changed.append(staged)
             continue

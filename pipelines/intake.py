@@ -102,18 +102,26 @@ def _bounded(stage):
     return wrapper
 
 
-def source_identity(path: Path) -> list[int]:
+def identity_of(info: os.stat_result) -> list[int]:
     """Device, inode, size, mtime and ctime: any write changes mtime or ctime (a writer can set
     mtime back, never ctime), so the same identity means the same bytes."""
-    info = path.stat()
     return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
-def unchanged_since_staging(staged: StagedFile) -> bool:
+def source_identity(path: Path) -> list[int]:
+    return identity_of(path.stat())
+
+
+def has_identity(path: Path, identity: list[int] | None) -> bool:
+    """Whether `path` is still the file `identity` was taken of (False once it is gone)."""
     try:
-        return source_identity(Path(staged.source_path)) == staged.source_identity
+        return source_identity(path) == identity
     except OSError:
         return False
+
+
+def unchanged_since_staging(staged: StagedFile) -> bool:
+    return has_identity(Path(staged.source_path), staged.source_identity)
 
 
 def staging_folder(staging_dir: Path, path: Path | str) -> Path:

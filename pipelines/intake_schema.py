@@ -284,8 +284,8 @@ def _check_crosswalk(crosswalk: Crosswalk, schema: IntakeSchema, path: Path,
     income = schema.role_column("household_income")
     # "Monthly Income", "Income per month"; not "Income (past 12 months)" or "Annual ...".
     monthly = [local for local, canonical in crosswalk.header_aliases.items()
-               if canonical == income and "annual" not in _folded(local)
-               and re.search(r"monthly|(?<![0-9])month", _folded(local))]  # folded: "12months"
+               if canonical == income and "annual" not in (folded := _folded(local))
+               and re.search(r"monthly|(?<![0-9])month", folded)]  # folded: "12months"
     if monthly and crosswalk.household_income_per != "month":
         raise ConfigError(f"{path}: header_aliases.{monthly[0]}: a monthly income read as "
                           f"{income!r}, which is annual, puts every household 12 times lower "

@@ -28,6 +28,7 @@ from pipelines.lines import blank_rows as _blank_rows
 from pipelines.problems import FileRejected, Problem
 from pipelines.sql import sql_literal
 from pipelines.unicode_forms import header_form
+from pipelines.workbook_formats import column_letter
 # Read through this module's names: benchmarks/profile_stages.py times sha256_file,
 # detect_encoding and _transcode by replacing them here.
 from pipelines.read_encoding import (CODECS, BackgroundDigest, _transcode, detect_encoding,
@@ -204,16 +205,6 @@ def _sniff_workbook(path: Path, staging_dir: Path, digest: str, size: int, kind:
         raise
     return Sniffed(digest, size, kind, ",", found.names, target, staging_dir, sheet.row_offset,
                    header_cells=found.cells if found.wrapped else None, sheet=sheet.name)
-
-
-def column_letter(position: int) -> str:
-    """The spreadsheet letter of a 0-based column position: 0 is A, 26 is AA."""
-    letters = ""
-    position += 1
-    while position:
-        position, rest = divmod(position - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
 
 
 def normalize_name(name: str) -> str:

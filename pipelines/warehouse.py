@@ -29,7 +29,7 @@ import duckdb
 from pipelines import migrations, resubmission, resubmission_listed, snapshot_ledger
 from pipelines.config import InitiativeConfig, Workspace
 from pipelines.duckdb_settings import limit_memory
-from pipelines.intake import StagedFile, source_identity
+from pipelines.intake import StagedFile, has_identity
 from pipelines.standardize import AGGREGATE_COLUMNS, record_columns
 from pipelines.sql import sql_literal
 
@@ -254,7 +254,7 @@ def move_file(source: Path, target: Path, identity: list[int] | None = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         raise FileExistsError(target)
-    if identity is not None and not _is(source, identity):
+    if identity is not None and not has_identity(source, identity):
         if kept is not None and sha256:
             return _copy_kept(kept, target, sha256)
         return False
@@ -291,13 +291,6 @@ def _copy_across(source: Path, target: Path) -> None:
         shutil.rmtree(source)
     else:
         source.unlink()
-
-
-def _is(path: Path, identity: list[int]) -> bool:
-    try:
-        return source_identity(path) == identity
-    except OSError:
-        return False
 
 
 def _copy_kept(kept: int, target: Path, sha256: str) -> bool:

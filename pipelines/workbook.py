@@ -121,20 +121,11 @@ def _sheet(book, path: Path, name: str):
         rows, columns = extent
         raise FileRejected(Problem(
             "sheet_too_large", f"The sheet {name!r} reaches row {rows:,} and column "
-            f"{_letters(columns)}: read whole, that is {rows * columns:,} cells, more than can "
+            f"{workbook_formats.column_letter(columns - 1)}: read whole, that is {rows * columns:,} cells, more than can "
             "be read. Usually a stray value or format far below or to the right of the table "
             "(Ctrl+End in Excel goes to it). Delete the rows below and the columns to the right "
             "of your table, save, and send the file again (or save the sheet as 'CSV UTF-8')."))
     return book.get_sheet_by_name(name)
-
-
-def _letters(column: int) -> str:
-    """Excel's letters of a 1-based column number: 16384 is XFD."""
-    letters = ""
-    while column:
-        column, rest = divmod(column - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def _sheets(book, wanted: str | None, path: Path):

@@ -307,6 +307,17 @@ def _column(letters: str) -> int:
     return column - 1
 
 
+def column_letter(position: int) -> str:
+    """The spreadsheet letters of a 0-based column position (`_column`'s inverse): 0 is A, 26
+    is AA, 16383 is XFD."""
+    letters = ""
+    position += 1
+    while position:
+        position, rest = divmod(position - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
 def _scan(book: zipfile.ZipFile, part: str, mattering: dict[int, Display]
           ) -> dict[int, _Column] | None:
     """The fast path: `s="N"` for such a style N, found by a regular expression with a literal
